@@ -1,0 +1,26 @@
+# breastcurate: public breast-imaging collections → one de-identified, harmonized, versioned catalog.
+# Rules are thin: each calls one `breastcurate` subcommand (the same function a user calls).
+from snakemake.utils import min_version, validate
+
+min_version("9.0")
+
+
+configfile: "config/config.yaml"
+
+
+validate(config, "schemas/config.schema.yaml")
+
+from breastcurate.config import check_datasets
+
+check_datasets(config)
+
+
+include: "rules/common.smk"
+include: "rules/acquire.smk"
+include: "rules/inventory.smk"
+
+
+rule all:
+    input:
+        expand(f"{RESULTS}/restricted/inventory/{{dataset}}/manifest.json", dataset=DATASETS),
+    default_target: True

@@ -1,0 +1,1 @@
+"""Synthetic, native-layout demo mirrors of every dataset (shared building blocks; each adapter writes its own)."""

@@ -1,0 +1,23 @@
+"""`breastcurate demo-data`: write native-layout demo mirrors, each dataset complete or not at all."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from ..sources import get_adapter
+
+
+def write_mirror(out: Path, dataset: str, patients: int, seed: int) -> Path:
+    """Write the demo mirror of one dataset to `out/<dataset>`, via a temporary folder renamed at the end."""
+    adapter = get_adapter(dataset)
+    target = Path(out) / dataset
+    partial = Path(out) / f".{dataset}.partial"
+    shutil.rmtree(partial, ignore_errors=True)
+    try:
+        adapter.write_demo(partial, patients, seed)
+        shutil.rmtree(target, ignore_errors=True)
+        partial.rename(target)
+    finally:
+        shutil.rmtree(partial, ignore_errors=True)
+    return target

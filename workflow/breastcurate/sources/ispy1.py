@@ -1,0 +1,86 @@
+"""I-SPY1 / ACRIN 6657 (TCIA ISPY1): sagittal DCE, all phases in one series, two clinical sheets."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..demo import dicomgen as g
+from ..demo.identity import accession, make_identity, rng_for
+from ..demo.xlsx import write_sheets
+from .base import DatasetAdapter
+
+COLLECTION = "ISPY1"
+CLINICAL_FILE = "I-SPY 1 All Patient Clinical and Outcome Data.xlsx"
+CLINICAL_SHEET = "TCIA Patient Clinical Subset"
+OUTCOME_SHEET = "TCIA Outcomes Subset"
+CLINICAL_COLUMNS = ["SUBJECTID", "DataExtractDt", "age", "race_id", "ERpos", "PgRpos", "HR Pos", "Her2MostPos",
+                    "HR_HER2_CATEGORY", "HR_HER2_STATUS", "BilateralCa", "Laterality", "MRI LD Baseline",
+                    "MRI LD 1-3dAC", "MRI LD InterReg", "MRI LD PreSurg"]
+OUTCOME_COLUMNS = ["SUBJECTID", "DataExtractDt", "sstat", "survDtD2 (tx)", "RFS", "rfs_ind", "PCR", "RCBClass"]
+SCANNERS = [("GE MEDICAL SYSTEMS", "Signa HDx", "Dynamic-3dfgre"), ("SIEMENS", "Avanto", "fl3d_sag_uni_R"),
+            ("Philips Medical Systems", "Intera", "T1 SAG DYN")]
+STATUS = {1: "HRposHER2neg", 2: "HER2pos", 3: "TripleNeg"}
+
+
+class ISPY1(DatasetAdapter):
+    key = "ispy1"
+    title = "I-SPY1 (ACRIN 6657)"
+    modality = "MR"
+    license = "CC BY 3.0"
+    image_root = COLLECTION
+
+    def write_demo(self, out: Path, patients: int, seed: int) -> None:
+        clinical, outcome = [], []
+        for k in range(patients):
+            c, o = self._demo_patient(out, k, rng_for(seed, self.key, k))
+            clinical.append(c)
+            outcome.append(o)
+        write_sheets(out / CLINICAL_FILE, {CLINICAL_SHEET: pd.DataFrame(clinical, columns=CLINICAL_COLUMNS),
+                                           OUTCOME_SHEET: pd.DataFrame(outcome, columns=OUTCOME_COLUMNS)})
+
+    def _demo_patient(self, out: Path, k: int, rng: np.random.Generator):
+        subject = 1001 + k
+        pid = f"ISPY1_{subject}"
+        who = make_identity(rng)
+        manufacturer, model, description = SCANNERS[int(rng.integers(len(SCANNERS)))]
+        # Two visits (T0 baseline, T1 early treatment) about three weeks apart: dates must shift together.
+        visits = [who.first_study, who.first_study + dt.timedelta(days=int(rng.integers(14, 28)))]
+        for v, day in enumerate(visits):
+            ctx = g.StudyContext(identity=who, patient_id=pid, study_uid=g.uid(rng.bytes(16).hex(), "study", v),
+                                 study_date=day, study_time=f"{int(rng.integers(7, 17)):02d}3005.000000",
+                                 accession=accession(rng), study_description="MRI BREAST UNILATERAL",
+                                 manufacturer=manufacturer, model=model, station=f"ACRIN-SITE{int(rng.integers(1, 9))}")
+            spec = g.DCESpec(shape=(16, 64, 64), spacing=(2.5, 2.5), thickness=3.0, orientation=[0, 1, 0, 0, 0, -1],
+                             origin=[24.0, -80.0, 80.0], times_s=[0.0, 150.0, 300.0, 450.0], field_strength=1.5,
+                             tr=round(float(rng.uniform(7.0, 9.0)), 2), te=round(float(rng.uniform(2.0, 4.5)), 2),
+                             flip=20.0, bilateral=False, single_series=True, series_descriptions=[description],
+                             series_numbers=[4])
+            study_dir = g.tcia_study_dir(COLLECTION, pid, day, "MRI BREAST LEFT", ctx.study_uid)
+
+            def path_for(phase: int, number: int, series_description: str, instance: int,
+                         study_dir=study_dir, ctx=ctx) -> Path:
+                series_uid = g.uid(ctx.study_uid, "series", number)
+                return out / study_dir / g.tcia_series_dir(number, series_description, series_uid) / \
+                    f"1-{instance:03d}.dcm"
+
+            g.write_dce(ctx, spec, rng, path_for)
+        er, pgr, her2 = int(rng.integers(0, 2)), int(rng.integers(0, 2)), int(rng.integers(0, 2))
+        hr = int(er or pgr)
+        category = 2 if her2 else (1 if hr else 3)
+        ld = [int(rng.integers(20, 90))]
+        ld += [max(ld[-1] - int(rng.integers(0, 25)), 0) for _ in range(3)]
+        pcr = int(rng.random() < 0.3)
+        clinical = [subject, "2011-01-07", round(float(who.age_at(who.first_study)) + 0.37, 2),
+                    int(rng.choice([1, 1, 3, 4, 50])), er, pgr, hr, her2, category, STATUS[category],
+                    0, int(rng.integers(1, 3)), *ld]
+        outcome = [subject, "2011-01-07", int(rng.choice([7, 7, 8, 9])), int(rng.integers(300, 3000)),
+                   int(rng.integers(200, 3000)), int(rng.random() < 0.2), pcr if rng.random() > 0.1 else None,
+                   0 if pcr else int(rng.integers(1, 4))]
+        return clinical, outcome
+
+
+ADAPTER = ISPY1()
