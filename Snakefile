@@ -1,14 +1,16 @@
 # breastcurate: public breast-imaging collections → one de-identified, harmonized, versioned catalog.
 # Rules are thin: each calls one `breastcurate` subcommand (the same function a user calls).
+import os
+
 from snakemake.utils import min_version, validate
 
 min_version("9.0")
 
 
-configfile: "config/config.yaml"
+configfile: os.path.join(workflow.basedir, "config", "config.yaml")
 
 
-validate(config, "schemas/config.schema.yaml")
+validate(config, os.path.join(workflow.basedir, "schemas", "config.schema.yaml"))
 
 from breastcurate.config import check_datasets
 

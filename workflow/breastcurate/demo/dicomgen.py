@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -10,8 +11,7 @@ import numpy as np
 from pydicom.dataset import Dataset, FileDataset, FileMetaDataset
 from pydicom.pixels import pack_bits
 from pydicom.sequence import Sequence
-from pydicom.uid import (ExplicitVRLittleEndian, JPEG2000Lossless, RLELossless, PYDICOM_IMPLEMENTATION_UID,
-                         generate_uid)
+from pydicom.uid import ExplicitVRLittleEndian, JPEG2000Lossless, PYDICOM_IMPLEMENTATION_UID, RLELossless
 
 from ..atomic import atomic_path
 from .identity import Identity
@@ -23,8 +23,9 @@ COMPRESSED = {"j2k": JPEG2000Lossless, "rle": RLELossless}
 
 
 def uid(*parts: object) -> str:
-    """A deterministic UID (2.25.<int>) from the given parts."""
-    return generate_uid(prefix=None, entropy_srcs=[str(p) for p in parts])
+    """A deterministic UID, 2.25.<integer of the first 128 bits of SHA-256 over the parts> (PS3.5 §B.2)."""
+    digest = hashlib.sha256("\x1f".join(str(p) for p in parts).encode()).digest()
+    return f"2.25.{int.from_bytes(digest[:16], 'big')}"
 
 
 def da(day: dt.date) -> str:
@@ -152,7 +153,8 @@ def set_pixels(ds: Dataset, array: np.ndarray, bits_stored: int) -> None:
 def save(ds: FileDataset, path: Path, compression: str | None = None) -> None:
     """Write `ds` to `path` atomically, optionally in a lossless compressed transfer syntax."""
     if compression:
-        ds.compress(COMPRESSED[compression], encoding_plugin="pylibjpeg" if compression == "j2k" else "")
+        ds.compress(COMPRESSED[compression], encoding_plugin="pylibjpeg" if compression == "j2k" else "",
+                    generate_instance_uid=False)
     with atomic_path(path) as tmp:
         ds.save_as(tmp, enforce_file_format=True)
 

@@ -22,9 +22,9 @@ METADATA_COLUMNS = ["empi_anon", "acc_anon", "anon_dicom_path", "study_date_anon
                     "PhotometricInterpretation", "PatientSex"]
 VENDORS = [
     g.MammoVendor("HOLOGIC, Inc.", "Selenia Dimensions", bits_stored=12, rows=336, cols=272),
-    g.MammoVendor("HOLOGIC, Inc.", "Selenia Dimensions", bits_stored=12, rows=336, cols=272),
-    g.MammoVendor("GE MEDICAL SYSTEMS", "Senographe Pristina", voi="sigmoid", bits_stored=14, compression="rle"),
     g.MammoVendor("FUJIFILM Corporation", "FDR MS-3500", photometric="MONOCHROME1", bits_stored=12),
+    g.MammoVendor("GE MEDICAL SYSTEMS", "Senographe Pristina", voi="sigmoid", bits_stored=14, compression="rle"),
+    g.MammoVendor("HOLOGIC, Inc.", "Selenia Dimensions", bits_stored=12, rows=336, cols=272),
 ]
 RACES = ["African American  or Black", "Caucasian or White", "Asian", "Native Hawaiian or Other Pacific Islander"]
 ETHNIC = ["Non-Hispanic or Latino", "Hispanic or Latino", "Unknown"]
@@ -44,7 +44,7 @@ class Embed(DatasetAdapter):
     def write_demo(self, out: Path, patients: int, seed: int) -> None:
         clinical, metadata = [], []
         for k in range(patients):
-            c, m = self._demo_patient(out, rng_for(seed, self.key, k))
+            c, m = self._demo_patient(out, k, rng_for(seed, self.key, k))
             clinical += c
             metadata += m
         (out / "tables").mkdir(parents=True, exist_ok=True)
@@ -53,12 +53,12 @@ class Embed(DatasetAdapter):
         pd.DataFrame(metadata, columns=METADATA_COLUMNS).to_csv(out / "tables" / "EMBED_OpenData_metadata.csv",
                                                                 index=False)
 
-    def _demo_patient(self, out: Path, rng: np.random.Generator):
+    def _demo_patient(self, out: Path, k: int, rng: np.random.Generator):
         who = make_identity(rng)
         empi = int(rng.integers(10**7, 10**8))
         acc = int(rng.integers(10**15, 10**16))
         shifted = who.first_study - dt.timedelta(days=int(rng.integers(3000, 9000)))
-        vendor = VENDORS[int(rng.integers(len(VENDORS)))]
+        vendor = VENDORS[k % len(VENDORS)]  # every vendor appears in a small demo
         ctx = g.StudyContext(identity=who, patient_id=str(empi), study_uid=g.uid(rng.bytes(16).hex(), "study"),
                              study_date=who.first_study, study_time=f"{int(rng.integers(7, 17)):02d}4210.000000",
                              accession=str(acc), study_description="MG Screening Bilateral w/ Tomo",

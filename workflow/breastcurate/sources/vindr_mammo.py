@@ -46,7 +46,7 @@ class VinDrMammo(DatasetAdapter):
     def write_demo(self, out: Path, patients: int, seed: int) -> None:
         breast_rows, finding_rows, meta_rows = [], [], []
         for k in range(patients):
-            b, f, m = self._demo_patient(out, rng_for(seed, self.key, k))
+            b, f, m = self._demo_patient(out, k, rng_for(seed, self.key, k))
             breast_rows += b
             finding_rows += f
             meta_rows += m
@@ -55,14 +55,14 @@ class VinDrMammo(DatasetAdapter):
         pd.DataFrame(finding_rows, columns=FINDING_COLUMNS).to_csv(out / "finding_annotations.csv", index=False)
         pd.DataFrame(meta_rows, columns=METADATA_COLUMNS).to_csv(out / "metadata.csv", index=False)
 
-    def _demo_patient(self, out: Path, rng: np.random.Generator):
+    def _demo_patient(self, out: Path, k: int, rng: np.random.Generator):
         who = make_identity(rng)
         study_date = who.first_study
         ctx = g.StudyContext(identity=who, patient_id=who.mrn, study_uid=g.uid(rng.bytes(16).hex(), "study"),
                              study_date=study_date, study_time=f"{int(rng.integers(7, 17)):02d}1522.000000",
                              accession=accession(rng), study_description="MAMMO SCREENING BILATERAL",
                              manufacturer="", model="", station=f"MAMMO-RM{int(rng.integers(1, 9))}")
-        vendor = VENDORS[int(rng.integers(len(VENDORS)))]
+        vendor = VENDORS[k % len(VENDORS)]  # every vendor appears in a small demo
         ctx.manufacturer, ctx.model = vendor.manufacturer, vendor.model
         study_id = md5_hex(ctx.study_uid)
         density = "DENSITY " + "ABCD"[int(rng.integers(4))]

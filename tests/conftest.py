@@ -1,0 +1,52 @@
+"""Shared fixtures: a small demo mirror built once per session, and a helper to run Snakemake."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+DEMO_PATIENTS = 3
+DEMO_SEED = 7
+
+
+@pytest.fixture(scope="session")
+def demo_root(tmp_path_factory) -> Path:
+    """Native demo mirrors of all five datasets, 3 patients each (via the CLI)."""
+    out = tmp_path_factory.mktemp("demo")
+    run_cli("demo-data", "--out", str(out), "--patients", str(DEMO_PATIENTS), "--seed", str(DEMO_SEED))
+    return out
+
+
+def run_cli(*args: str, check: bool = True) -> subprocess.CompletedProcess:
+    """Run `breastcurate ARGS` as a user would."""
+    proc = subprocess.run([sys.executable, "-m", "breastcurate", *args], capture_output=True, text=True)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"breastcurate {' '.join(args)} failed:\n{proc.stdout}\n{proc.stderr}")
+    return proc
+
+
+def write_config(workdir: Path, **overrides) -> Path:
+    """A config for a run in `workdir`: the default demo config with `overrides` applied."""
+    config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    for key, value in overrides.items():
+        config[key] = value
+    path = workdir / "config.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def snakemake(workdir: Path, *args: str, check: bool = True, timeout: int = 900) -> subprocess.CompletedProcess:
+    """Run the workflow with `workdir` as working directory and its config.yaml."""
+    cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--directory", str(workdir),
+           "--configfile", str(workdir / "config.yaml"), *args]
+    env = dict(os.environ)
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"snakemake {' '.join(args)} failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-8000:]}")
+    return proc

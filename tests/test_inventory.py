@@ -1,0 +1,88 @@
+"""Inventory and sharding: patient-complete, stable, rewritten only on change, bad files rejected with a reason."""
+
+from __future__ import annotations
+
+import shutil
+
+import pandas as pd
+import pytest
+
+from breastcurate.shards import shard_of
+from conftest import run_cli
+
+
+def _inventory(root, out, n_shards=3, dataset="duke"):
+    run_cli("inventory", dataset, str(root), "--out", str(out), "--n-shards", str(n_shards), "--workers", "2")
+    shards = [pd.read_parquet(out / f"shard-{k}.parquet") for k in range(n_shards)]
+    return shards, pd.read_parquet(out / "rejects.parquet")
+
+
+@pytest.mark.parametrize("dataset", ["vindr_mammo", "embed", "duke", "ispy1", "ispy2"])
+def test_every_file_listed_and_patients_complete(demo_root, tmp_path, dataset):
+    shards, rejects = _inventory(demo_root / dataset, tmp_path / "inv", dataset=dataset)
+    listed = pd.concat(shards)
+    on_disk = [p for p in (demo_root / dataset).rglob("*") if p.is_file() and p.suffix in (".dcm", ".dicom")]
+    assert len(listed) == len(on_disk) and rejects.empty
+    assert listed.groupby("native_patient_id")["shard"].nunique().max() == 1  # a patient lives in one shard
+    assert listed["sop_uid"].is_unique
+    for k, shard in enumerate(shards):
+        assert (shard["shard"] == k).all()
+        assert shard["path"].is_monotonic_increasing
+
+
+def test_native_patient_ids_follow_the_dataset(demo_root, tmp_path):
+    vindr = pd.concat(_inventory(demo_root / "vindr_mammo", tmp_path / "v", dataset="vindr_mammo")[0])
+    assert vindr["native_patient_id"].str.fullmatch(r"[0-9a-f]{32}").all()  # the study folder
+    embed = pd.concat(_inventory(demo_root / "embed", tmp_path / "e", dataset="embed")[0])
+    assert embed["native_patient_id"].str.fullmatch(r"\d{8}").all()  # empi_anon
+    duke = pd.concat(_inventory(demo_root / "duke", tmp_path / "d", dataset="duke")[0])
+    assert duke["native_patient_id"].str.fullmatch(r"Breast_MRI_\d{3}").all()
+
+
+def test_shard_hash_is_stable_and_keyed():
+    assert shard_of("duke", "Breast_MRI_001", 1000, "k1") == shard_of("duke", "Breast_MRI_001", 1000, "k1")
+    keys = [shard_of("duke", f"Breast_MRI_{i:03d}", 16, "k1") for i in range(200)]
+    assert len(set(keys)) == 16  # spreads over all shards
+    assert keys != [shard_of("duke", f"Breast_MRI_{i:03d}", 16, "k2") for i in range(200)]
+
+
+def test_rewrites_only_changed_shards(demo_root, tmp_path):
+    root = tmp_path / "mirror"
+    shutil.copytree(demo_root / "duke", root)
+    out = tmp_path / "inv"
+    first, _ = _inventory(root, out)
+    mtimes = {k: (out / f"shard-{k}.parquet").stat().st_mtime_ns for k in range(3)}
+    blobs = {k: (out / f"shard-{k}.parquet").read_bytes() for k in range(3)}
+    _inventory(root, out)  # same content: nothing rewritten, byte-identical
+    assert {k: (out / f"shard-{k}.parquet").stat().st_mtime_ns for k in range(3)} == mtimes
+    # Remove one patient: only that patient's shard changes.
+    victim = first[0]["native_patient_id"].iloc[0] if len(first[0]) else first[1]["native_patient_id"].iloc[0]
+    shard = next(k for k in range(3) if victim in set(first[k]["native_patient_id"]))
+    shutil.rmtree(root / "Duke-Breast-Cancer-MRI" / victim)
+    _inventory(root, out)
+    for k in range(3):
+        changed = (out / f"shard-{k}.parquet").read_bytes() != blobs[k]
+        assert changed == (k == shard)
+
+
+def test_bad_files_become_rejects(demo_root, tmp_path):
+    root = tmp_path / "mirror"
+    shutil.copytree(demo_root / "ispy2", root)
+    good = sorted(root.rglob("*.dcm"))
+    (good[0].parent / "notes.txt").write_text("not an image")
+    truncated = good[1].read_bytes()
+    good[1].write_bytes(truncated[: len(truncated) - 3000])
+    (good[2].parent / "empty.dcm").write_bytes(b"")
+    shards, rejects = _inventory(root, tmp_path / "inv", dataset="ispy2")
+    reasons = dict(zip(rejects["path"].str.rsplit("/", n=1).str[-1], rejects["reason"]))
+    assert reasons["notes.txt"].startswith("not a DICOM file")
+    assert reasons["empty.dcm"].startswith("not a DICOM file")
+    assert "truncated" in reasons[good[1].name] or "unreadable" in reasons[good[1].name]
+    assert (rejects["stage"] == "inventory").all()
+    assert sum(len(s) for s in shards) == len(good) - 1
+
+
+def test_missing_mirror_is_a_clear_error(tmp_path):
+    proc = run_cli("inventory", "duke", str(tmp_path), "--out", str(tmp_path / "inv"), "--n-shards", "2", check=False)
+    assert proc.returncode == 2
+    assert "no 'Duke-Breast-Cancer-MRI' folder" in proc.stderr
