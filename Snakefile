@@ -20,9 +20,11 @@ check_datasets(config)
 include: "rules/common.smk"
 include: "rules/acquire.smk"
 include: "rules/inventory.smk"
+include: "rules/deid.smk"
 
 
 rule all:
     input:
         expand(f"{RESULTS}/restricted/inventory/{{dataset}}/manifest.json", dataset=DATASETS),
+        expand(f"{RESULTS}/restricted/deid/{{dataset}}/shard-{{shard}}", dataset=DATASETS, shard=SHARDS),
     default_target: True

@@ -1,4 +1,5 @@
 # Shared values and input functions (no lambdas in rules).
+import os
 import sys
 
 PY = sys.executable
@@ -30,3 +31,25 @@ def raw_input(wildcards):
 
 def raw_root_param(wildcards):
     return raw_root(wildcards.dataset)
+
+
+def deid_key_args():
+    """How the de-identification jobs get the key: a file path (never the key itself) or the demo key."""
+    secret_file = config["deid"].get("secret_file")
+    if secret_file:
+        return f"--secret-file {secret_file}"
+    if os.environ.get("BREASTCURATE_SECRET"):
+        return ""
+    if all(config["datasets"][d]["source"] == "demo" for d in DATASETS):
+        return "--demo-key"
+    raise ValueError(
+        "de-identification needs a key for non-demo data: set deid.secret_file in the config or "
+        "$BREASTCURATE_SECRET (generate one with `openssl rand -hex 32 > key`)"
+    )
+
+
+def deid_option_args():
+    opts = config["deid"].get("options", {})
+    on = [f"--option {k}" for k, v in sorted(opts.items()) if v]
+    off = [f"--no-option {k}" for k, v in sorted(opts.items()) if not v]
+    return " ".join(on + off)

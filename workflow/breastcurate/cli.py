@@ -29,6 +29,56 @@ def _inventory(args: argparse.Namespace) -> int:
     return 0
 
 
+def _secret(args: argparse.Namespace) -> bytes:
+    from .deid.keys import load_secret
+
+    key = load_secret(args.secret_file, allow_demo=args.demo_key)
+    if args.demo_key and not args.secret_file:
+        print("note: using the public demo key; pseudonyms are not secret (fine for the demo data only)",
+              file=sys.stderr)
+    return key
+
+
+def _deidentify(args: argparse.Namespace) -> int:
+    from .deid.profile import options_from_config
+    from .deid.run import deidentify_folder
+
+    restricted = Path(args.restricted) if args.restricted else Path(f"{Path(args.out).resolve()}-restricted")
+    result = deidentify_folder(Path(args.input), Path(args.out), restricted, _secret(args),
+                               options_from_config(_option_flags(args)), args.source)
+    written = len({r["file"] for r in result.audit})
+    print(f"de-identified {written} files into {args.out}; {len(result.quarantine)} quarantined, "
+          f"{len(result.rejects)} rejected; audit and linkage in {restricted}")
+    return 0
+
+
+def _deidentify_shard(args: argparse.Namespace) -> int:
+    from .deid.profile import options_from_config
+    from .deid.run import deidentify_shard
+
+    result = deidentify_shard(args.dataset, Path(args.inventory), Path(args.raw), Path(args.out), _secret(args),
+                              options_from_config(_option_flags(args)))
+    print(f"{args.dataset}: {len({r['file'] for r in result.audit})} files de-identified, "
+          f"{len(result.quarantine)} quarantined, {len(result.rejects)} rejected")
+    return 0
+
+
+def _option_flags(args: argparse.Namespace) -> dict[str, bool]:
+    flags = {name: True for name in args.option or []}
+    flags.update({name: False for name in args.no_option or []})
+    return flags
+
+
+def _scan_phi(args: argparse.Namespace) -> int:
+    from .deid.phi_scan import scan
+
+    hits = scan(Path(args.raw), Path(args.curated))
+    for hit in hits:
+        print(f"PHI ({hit.kind}) {hit.masked!r} in {hit.path}")
+    print(f"scan-phi: {len(hits)} hit(s) in {args.curated}")
+    return 1 if hits else 0
+
+
 def _check_config(args: argparse.Namespace) -> int:
     from .config import load_config
 
@@ -58,6 +108,33 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=1)
     p.set_defaults(func=_inventory)
 
+    def deid_common(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--secret-file", help="pseudonymization key file (else $BREASTCURATE_SECRET)")
+        p.add_argument("--demo-key", action="store_true", help="allow the public demo key (demo data only)")
+        p.add_argument("--option", action="append", help="enable a PS3.15 option (e.g. retain_uids)")
+        p.add_argument("--no-option", action="append", help="disable a default option (e.g. clean_descriptors)")
+
+    p = sub.add_parser("deidentify", help="de-identify a folder of DICOM (PS3.15 Annex E) into OUT")
+    p.add_argument("input", metavar="IN")
+    p.add_argument("out", metavar="OUT", help="folder meant to be shared: no PHI, no audit or linkage")
+    p.add_argument("--restricted", help="where audit, linkage and quarantine go (default: OUT-restricted)")
+    p.add_argument("--source", default="folder", help="dataset key (selects its known descriptions)")
+    deid_common(p)
+    p.set_defaults(func=_deidentify)
+
+    p = sub.add_parser("deidentify-shard", help="(pipeline) de-identify one inventory shard")
+    p.add_argument("dataset")
+    p.add_argument("--inventory", required=True)
+    p.add_argument("--raw", required=True)
+    p.add_argument("--out", required=True)
+    deid_common(p)
+    p.set_defaults(func=_deidentify_shard)
+
+    p = sub.add_parser("scan-phi", help="exit 1 if any PHI value of RAW appears in CURATED (contents or names)")
+    p.add_argument("--raw", required=True, help="the raw (identified) files")
+    p.add_argument("curated", metavar="CURATED")
+    p.set_defaults(func=_scan_phi)
+
     p = sub.add_parser("check-config", help="validate a config file against schemas/config.schema.yaml")
     p.add_argument("config")
     p.set_defaults(func=_check_config)
@@ -68,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (ValueError, KeyError, FileNotFoundError) as exc:
+    except (ValueError, KeyError, FileNotFoundError, RuntimeError) as exc:
         print(f"breastcurate {args.command}: error: {exc}", file=sys.stderr)
         return 2
 

@@ -18,6 +18,8 @@ class DatasetAdapter:
     license: ClassVar[str]
     #: Folder (relative to the mirror root) that holds the DICOM files; every file below it is inventoried.
     image_root: ClassVar[str]
+    #: Regexes of descriptions (series/study/protocol, segment labels) that Clean Descriptors may keep.
+    descriptor_patterns: ClassVar[tuple[str, ...]] = ()
 
     def candidate_files(self, root: Path) -> Iterator[Path]:
         """Every file under the image folder, in sorted order (non-DICOM ones end as rejects)."""

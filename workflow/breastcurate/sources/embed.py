@@ -36,6 +36,8 @@ class Embed(DatasetAdapter):
     modality = "MG"
     license = "EMBED Research Use Agreement (non-commercial, no redistribution)"
     image_root = "images"
+    descriptor_patterns = (r"MG (Screening|Diagnostic) (Bilateral|Unilateral)( w/ Tomo)?", r"[LR] (CC|MLO|XCCL|ML|LM)( C-View)?",
+                           r"NORMAL|HARDER")
 
     def native_patient_id(self, ds: Dataset, relpath: PurePosixPath) -> str:
         """`empi_anon`: the folder under the cohort (images/cohort_k/<empi_anon>/…)."""

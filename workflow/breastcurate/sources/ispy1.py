@@ -32,6 +32,8 @@ class ISPY1(DatasetAdapter):
     modality = "MR"
     license = "CC BY 3.0"
     image_root = COLLECTION
+    descriptor_patterns = (r"Dynamic-3dfgre|fl3d_sag_uni_[LR]|T1 SAG DYN|Dynamic-3dfgre (SER|PE1)",
+                           r"MRI BREAST (UNILATERAL|LEFT|RIGHT|BILATERAL)")
 
     def write_demo(self, out: Path, patients: int, seed: int) -> None:
         clinical, outcome = [], []

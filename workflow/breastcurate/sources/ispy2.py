@@ -28,6 +28,8 @@ class ISPY2(DatasetAdapter):
     modality = "MR"
     license = "CC BY 4.0"
     image_root = COLLECTION
+    descriptor_patterns = (r"ISPY2: VOLSER: (uni-lateral cropped|bi-lateral): (original DCE|SER|PE2|PE6|Analysis Mask)",
+                           r"ISPY2_MRI_T[0-3]", r"VOLSER( Analysis Mask)?")
 
     def write_demo(self, out: Path, patients: int, seed: int) -> None:
         rows = [self._demo_patient(out, k, rng_for(seed, self.key, k)) for k in range(patients)]

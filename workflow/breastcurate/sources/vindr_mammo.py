@@ -38,6 +38,7 @@ class VinDrMammo(DatasetAdapter):
     modality = "MG"
     license = "PhysioNet Restricted Health Data License 1.5.0"
     image_root = "images"
+    descriptor_patterns = (r"MAMMO SCREENING BILATERAL", r"[LR] (CC|MLO)", r"NORMAL|HARDER|DEMO GAMMA")
 
     def native_patient_id(self, ds: Dataset, relpath: PurePosixPath) -> str:
         """VinDr publishes no patient id: the study folder (one study per woman) stands for the patient."""
