@@ -231,8 +231,12 @@ class Deidentifier:
 
     def _finish(self, ds: Dataset, out: Outcome, upstream_codes: list, upstream_method) -> None:
         ds.PatientIdentityRemoved = "YES"
-        methods = [] if upstream_method is None else \
-            ([str(v) for v in upstream_method] if upstream_method.VM > 1 else [str(upstream_method.value)])
+        if upstream_method in (None, ""):
+            methods = []
+        elif isinstance(upstream_method, MultiValue):
+            methods = [str(v) for v in upstream_method]
+        else:
+            methods = [str(upstream_method)]
         ours = f"breastcurate {__version__} PS3.15 Basic Profile + options (code sequence)"[:64]
         ds.DeidentificationMethod = methods + [ours] if methods else ours
         codes = Sequence(upstream_codes)

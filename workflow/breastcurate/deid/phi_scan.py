@@ -154,5 +154,8 @@ def scan(raw: Path, curated: Path) -> list[Hit]:
             for encoding in ("utf-8", "latin-1"):
                 for term, kind in matcher.find(form.decode(encoding, errors="ignore")):
                     found.setdefault(term, kind)
-        hits += [Hit(rel, kind, _mask(term)) for term, kind in sorted(found.items())]
+        shown = rel
+        for term in found:  # the report must not repeat the PHI it found, not even in a path
+            shown = re.sub(re.escape(term), _mask(term), shown, flags=re.IGNORECASE)
+        hits += [Hit(shown, kind, _mask(term)) for term, kind in sorted(found.items())]
     return hits
