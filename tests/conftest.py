@@ -45,7 +45,7 @@ def snakemake(workdir: Path, *args: str, check: bool = True, timeout: int = 900)
     """Run the workflow with `workdir` as working directory and its config.yaml."""
     cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--directory", str(workdir),
            "--configfile", str(workdir / "config.yaml"), *args]
-    env = dict(os.environ)
+    env = {k: v for k, v in os.environ.items() if k != "BREASTCURATE_SECRET"}
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
     if check and proc.returncode != 0:
         raise AssertionError(f"snakemake {' '.join(args)} failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-8000:]}")

@@ -38,6 +38,29 @@ def test_dry_run_plans_datasets_times_shards(demo_run):
     counts = job_counts(plan)
     assert counts["demo_data"] == len(DATASETS)
     assert counts["inventory"] == len(DATASETS)
+    assert counts["deidentify"] == len(DATASETS) * 3  # datasets × shards
+
+
+def test_deidentified_shards(demo_run):
+    work, _, _ = demo_run
+    for dataset in DATASETS:
+        for k in range(3):
+            shard = work / f"results/restricted/deid/{dataset}/shard-{k}"
+            inventory = pd.read_parquet(work / f"results/restricted/inventory/{dataset}/shard-{k}.parquet")
+            written = list((shard / "dicom").rglob("*.dcm"))
+            quarantined = pd.read_parquet(shard / "quarantine.parquet")
+            assert len(written) + len(quarantined) == len(inventory)
+            assert (shard / "linkage.parquet").stat().st_mode & 0o077 == 0
+    log = (work / "results/restricted/logs/deidentify/duke-0.log").read_text()
+    assert "public demo key" in log
+
+
+def test_real_data_without_key_stops(tmp_path, demo_run):
+    work, _, _ = demo_run
+    write_config(tmp_path, datasets={"duke": {"source": "local", "path": str(work / "results/restricted/raw/duke")}})
+    proc = snakemake(tmp_path, "-n", check=False)
+    assert proc.returncode != 0
+    assert "de-identification needs a key" in proc.stdout + proc.stderr
 
 
 def test_run_builds_sharded_inventories(demo_run):
