@@ -11,7 +11,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 import pydicom
 
 from breastcurate.deid.keys import DEMO_KEY

@@ -132,7 +132,7 @@ def test_demo_deidentified_has_no_phi(demo_root, demo_deid, tmp_path):
     (leak / f"notes-{name}.txt").write_text("nothing")
     dirty = run_cli("scan-phi", "--raw", str(demo_root), str(leak), check=False)
     assert dirty.returncode == 1
-    assert "copied.dcm" in dirty.stdout and f"notes-" in dirty.stdout
+    assert "copied.dcm" in dirty.stdout and "notes-" in dirty.stdout
     assert name not in dirty.stdout  # the report masks values
 
 

@@ -17,7 +17,6 @@ from .profile import Profile
 
 PATIENT_ID, PATIENT_NAME, ACCESSION = 0x00100020, 0x00100010, 0x00080050
 PATIENT_AGE = 0x00101010
-DEID_METHOD, DEID_CODES, IDENTITY_REMOVED = 0x00120063, 0x00120064, 0x00120062
 TEXT_VRS = {"LO", "SH", "ST", "LT", "UT", "UC", "PN", "CS", "AE"}
 DUMMY = {"DA": "19000101", "TM": "000000", "DT": "19000101000000", "AS": "000Y", "IS": "0", "DS": "0"}
 PHI_LIKE = [re.compile(p) for p in (r"\d{5,}", r"\d{1,4}[-/.]\d{1,2}[-/.]\d{2,4}", r"\(?\d{3}\)?[ .-]?\d{3}[ .-]\d{4}",
