@@ -21,10 +21,13 @@ include: "rules/common.smk"
 include: "rules/acquire.smk"
 include: "rules/inventory.smk"
 include: "rules/deid.smk"
+include: "rules/convert.smk"
+include: "rules/checks.smk"
 
 
 rule all:
     input:
         expand(f"{RESULTS}/restricted/inventory/{{dataset}}/manifest.json", dataset=DATASETS),
-        expand(f"{RESULTS}/restricted/deid/{{dataset}}/shard-{{shard}}", dataset=DATASETS, shard=SHARDS),
+        expand(f"{RESULTS}/restricted/convert/{{dataset}}/shard-{{shard}}", dataset=DATASETS, shard=SHARDS),
+        f"{RESULTS}/curated/checks/phi_scan.json",
     default_target: True

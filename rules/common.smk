@@ -1,5 +1,7 @@
 # Shared values and input functions (no lambdas in rules).
+import json
 import os
+import shlex
 import sys
 
 PY = sys.executable

@@ -5,8 +5,13 @@ from __future__ import annotations
 import json
 import re
 
+import hashlib
+
+import nibabel as nib
+import numpy as np
 import pandas as pd
 import pytest
+from PIL import Image
 
 from conftest import snakemake, write_config
 
@@ -39,6 +44,7 @@ def test_dry_run_plans_datasets_times_shards(demo_run):
     assert counts["demo_data"] == len(DATASETS)
     assert counts["inventory"] == len(DATASETS)
     assert counts["deidentify"] == len(DATASETS) * 3  # datasets × shards
+    assert counts["convert"] == len(DATASETS) * 3
 
 
 def test_deidentified_shards(demo_run):
@@ -84,3 +90,95 @@ def test_restricted_files_are_private(demo_run):
     work, _, _ = demo_run
     for path in (work / "results/restricted/inventory").rglob("*.parquet"):
         assert path.stat().st_mode & 0o077 == 0, path
+
+
+def _convert_table(work, dataset: str, name: str) -> pd.DataFrame:
+    return pd.concat([pd.read_parquet(work / f"results/restricted/convert/{dataset}/shard-{k}/{name}.parquet")
+                      for k in range(3)], ignore_index=True)
+
+
+@pytest.mark.parametrize("dataset", ["vindr_mammo", "embed"])
+def test_mammograms_convert_with_boxes_on_the_lesion(demo_run, dataset):
+    work, _, _ = demo_run
+    results = work / "results"
+    images, findings = _convert_table(work, dataset, "images"), _convert_table(work, dataset, "findings")
+    deid_files = sum(len(pd.read_parquet(results / f"restricted/deid/{dataset}/shard-{k}/files.parquet"))
+                     for k in range(3))
+    assert (images.variant == "canonical").sum() == deid_files  # every de-identified mammogram → one PNG
+    assert len(findings) > 0
+    for box in findings.itertuples():
+        image = images[(images.image_uid == box.image_uid) & (images.variant == box.variant)].iloc[0]
+        pixels = np.asarray(Image.open(results / image.path)).astype(float)
+        assert pixels.shape == (image.rows, image.columns)
+        x0, y0, x1, y1 = (int(round(v)) for v in (box.xmin, box.ymin, box.xmax, box.ymax))
+        assert 0 <= x0 < x1 <= image.columns and 0 <= y0 < y1 <= image.rows
+        inside = pixels[y0:y1, x0:x1].mean()
+        breast = pixels[pixels > np.percentile(pixels, 50)].mean()
+        assert inside > breast, f"box of {box.roi} ({box.variant}) is not on the bright lesion"
+    flipped = images[images.flipped]
+    assert len(flipped) and set(images[images.variant == "voi8_1024"].laterality) == {"L", "R"}
+    assert flipped.laterality.eq("R").all()
+
+
+@pytest.mark.parametrize("dataset, source", [("duke", "box"), ("ispy2", "seg")])
+def test_lesion_masks_lie_on_the_enhancing_lesion(demo_run, dataset, source):
+    work, _, _ = demo_run
+    results = work / "results"
+    volumes, findings = _convert_table(work, dataset, "volumes"), _convert_table(work, dataset, "findings")
+    assert set(findings.source) == {source} and findings.patient_id.nunique() == 2
+    for mask_row in findings.itertuples():
+        phases = volumes[(volumes.patient_id == mask_row.patient_id) & (volumes.study_uid == mask_row.study_uid)]
+        pre = nib.load(results / phases[phases.phase == "pre"].path.iloc[0])
+        post = nib.load(results / phases[phases.phase == "post_1"].path.iloc[0])
+        mask = nib.load(results / mask_row.mask_path)
+        assert mask.shape == pre.shape and np.allclose(mask.affine, pre.affine)  # the mask is in its phase's grid
+        inside = mask.get_fdata() > 0
+        assert inside.sum() == mask_row.voxels > 0
+        enhancement = post.get_fdata() - pre.get_fdata()
+        assert enhancement[inside].mean() > 3 * enhancement[~inside].mean()
+
+
+def test_dce_phases_are_named_by_time(demo_run):
+    work, _, _ = demo_run
+    for dataset in ("duke", "ispy1", "ispy2"):
+        volumes = _convert_table(work, dataset, "volumes")
+        for _, study in volumes.groupby("study_uid"):
+            ordered = study.sort_values("acquisition_offset_s")
+            assert list(ordered.phase) == ["pre"] + [f"post_{i}" for i in range(1, len(study))]
+            assert ordered.acquisition_offset_s.iloc[0] == 0 and ordered.acquisition_offset_s.is_monotonic_increasing
+        sidecar = json.loads((work / "results" / volumes.sidecar_path.iloc[0]).read_text())
+        assert {"RepetitionTime", "EchoTime", "FlipAngle", "MagneticFieldStrength"} <= set(sidecar)
+
+
+def test_files_table_lists_every_curated_file(demo_run):
+    work, _, _ = demo_run
+    results = work / "results"
+    files = pd.concat([_convert_table(work, d, "files") for d in DATASETS], ignore_index=True)
+    on_disk = {p.relative_to(results).as_posix() for kind in ("images", "volumes", "masks")
+               for p in (results / "curated" / kind).rglob("*") if p.is_file()}
+    assert set(files.path) == on_disk
+    for row in files.sample(20, random_state=0).itertuples():
+        data = (results / row.path).read_bytes()
+        assert len(data) == row.bytes and hashlib.sha256(data).hexdigest() == row.sha256
+
+
+def test_phi_scan_gates_the_run(demo_run, tmp_path):
+    work, _, _ = demo_run
+    summary = json.loads((work / "results/curated/checks/phi_scan.json").read_text())
+    assert summary["hits"] == 0 and summary["phi_values_searched"] > 100
+    raw = next((work / "results/restricted/raw/duke").rglob("*.dcm"))
+    import pydicom
+
+    name = str(pydicom.dcmread(raw, stop_before_pixels=True).PatientName)
+    planted = work / "results/curated/volumes/duke/leak.json"
+    planted.write_text(json.dumps({"note": name.replace("^", " ")}))
+    try:
+        proc = snakemake(work, "--cores", "2", "--forcerun", "phi_scan", check=False)
+        assert proc.returncode != 0
+        assert not (work / "results/curated/checks/phi_scan.json").exists()
+        log = (work / "results/restricted/logs/checks/phi_scan.log").read_text()
+        assert "leak.json" in log and name.split("^")[0] not in log  # reported, with the value masked
+    finally:
+        planted.unlink()
+    snakemake(work, "--cores", "2")
+    assert (work / "results/curated/checks/phi_scan.json").exists()

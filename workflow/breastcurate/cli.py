@@ -72,11 +72,69 @@ def _option_flags(args: argparse.Namespace) -> dict[str, bool]:
 def _scan_phi(args: argparse.Namespace) -> int:
     from .deid.phi_scan import scan
 
-    hits = scan(Path(args.raw), Path(args.curated))
+    hits, terms, paths = scan([Path(r) for r in args.raw], Path(args.curated), args.workers)
     for hit in hits:
         print(f"PHI ({hit.kind}) {hit.masked!r} in {hit.path}")
-    print(f"scan-phi: {len(hits)} hit(s) in {args.curated}")
+    print(f"scan-phi: {len(hits)} hit(s) for {terms} PHI values in {paths} paths under {args.curated}")
+    if args.report and not hits:
+        import json
+
+        from .atomic import write_bytes
+
+        summary = {"hits": 0, "phi_values_searched": terms, "paths_scanned": paths}
+        write_bytes(args.report, json.dumps(summary, indent=2, sort_keys=True).encode() + b"\n")
     return 1 if hits else 0
+
+
+def _convert_options(args: argparse.Namespace):
+    import json
+
+    from .convert.run import ConvertOptions
+
+    block = json.loads(args.options) if getattr(args, "options", None) else {}
+    for text in getattr(args, "variant", None) or []:
+        fields = dict(part.split("=", 1) if "=" in part else (part, "1") for part in text.split(","))
+        if "name" not in fields:
+            raise ValueError(f"--variant {text!r} needs name=…")
+        block.setdefault("mammo_variants", []).append({
+            "name": fields["name"], "bits": int(fields.get("bits", 16)), "voi": fields.get("voi", "0") == "1",
+            "long_side": int(fields["long_side"]) if "long_side" in fields else None, "flip_to": fields.get("flip_to")})
+    return ConvertOptions.from_config(block)
+
+
+def _report_rejects(out) -> int:
+    for line in out.skipped:
+        print(f"skipped {line}", file=sys.stderr)
+    for row in out.rows["rejects"]:
+        print(f"rejected {row['path']}: {row['reason']}", file=sys.stderr)
+    return 1 if out.rows["rejects"] else 0
+
+
+def _to_png(args: argparse.Namespace) -> int:
+    from .convert.run import to_png
+
+    out = to_png([Path(f) for f in args.files], Path(args.out), _convert_options(args))
+    print(f"to-png: {len(out.rows['images'])} PNG written to {args.out}, {len(out.rows['rejects'])} rejected")
+    return _report_rejects(out)
+
+
+def _to_nifti(args: argparse.Namespace) -> int:
+    from .convert.run import to_nifti
+
+    out = to_nifti(Path(args.input), Path(args.out), _convert_options(args))
+    print(f"to-nifti: {len(out.rows['volumes'])} volumes and {len(out.rows['findings'])} masks written to "
+          f"{args.out}, {len(out.rows['rejects'])} files rejected")
+    return _report_rejects(out)
+
+
+def _convert_shard(args: argparse.Namespace) -> int:
+    from .convert.run import convert_shard
+
+    out = convert_shard(args.dataset, Path(args.deid), Path(args.raw), Path(args.results), Path(args.out),
+                        _convert_options(args))
+    print(f"{args.dataset}: {len(out.rows['images'])} images, {len(out.rows['volumes'])} volumes, "
+          f"{len(out.rows['findings'])} findings, {len(out.rows['rejects'])} rejected")
+    return 0
 
 
 def _check_config(args: argparse.Namespace) -> int:
@@ -131,9 +189,32 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_deidentify_shard)
 
     p = sub.add_parser("scan-phi", help="exit 1 if any PHI value of RAW appears in CURATED (contents or names)")
-    p.add_argument("--raw", required=True, help="the raw (identified) files")
+    p.add_argument("--raw", required=True, action="append", help="the raw (identified) files (repeatable)")
     p.add_argument("curated", metavar="CURATED")
+    p.add_argument("--report", help="on a clean scan, write a JSON summary (counts only) here")
+    p.add_argument("--workers", type=int, default=1, help="processes (default 1)")
     p.set_defaults(func=_scan_phi)
+
+    p = sub.add_parser("to-png", help="mammograms → canonical 16-bit PNG (+ configured variants) and JSON metadata")
+    p.add_argument("files", nargs="+", metavar="FILE")
+    p.add_argument("--out", required=True)
+    p.add_argument("--variant", action="append",
+                   help="extra derived image, e.g. name=small,bits=8,voi=1,long_side=1024,flip_to=L (repeatable)")
+    p.set_defaults(func=_to_png)
+
+    p = sub.add_parser("to-nifti", help="MR DICOM folder → one NIfTI per DCE phase (+ JSON sidecar, SEG masks)")
+    p.add_argument("input", metavar="DIR")
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=_to_nifti)
+
+    p = sub.add_parser("convert-shard", help="(pipeline) convert one de-identified shard into curated files")
+    p.add_argument("dataset")
+    p.add_argument("--deid", required=True, help="the shard's de-identification folder")
+    p.add_argument("--raw", required=True, help="the dataset's native mirror (annotation tables)")
+    p.add_argument("--results", required=True, help="results folder (curated files go under its curated/)")
+    p.add_argument("--out", required=True, help="folder for the shard's tables (restricted)")
+    p.add_argument("--options", help="the config's convert block as JSON")
+    p.set_defaults(func=_convert_shard)
 
     p = sub.add_parser("check-config", help="validate a config file against schemas/config.schema.yaml")
     p.add_argument("config")

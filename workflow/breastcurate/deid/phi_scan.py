@@ -1,13 +1,15 @@
-"""`breastcurate scan-phi --raw RAW CURATED`: find any PHI value of the raw files in curated outputs."""
+"""`breastcurate scan-phi --raw RAW [--raw RAW…] CURATED`: find any PHI value of the raw files in curated outputs."""
 
 from __future__ import annotations
 
 import gzip
 import io
 import re
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pyarrow.parquet as pq
 import pydicom
 from pydicom.dataset import Dataset
@@ -18,6 +20,9 @@ PLACE_KEYWORDS = {"InstitutionName", "InstitutionAddress", "InstitutionalDepartm
                   "PatientAddress", "PatientTelephoneNumbers", "PatientTelecomInformation"}
 UID_ROOT_STANDARD = "1.2.840.10008."
 MIN_LENGTH = 4
+#: In binary payloads (compressed streams, voxels, pixels) a short name turns up by chance ("TRAN" in random bytes),
+#: so there only values of this length or more count; headers, text and table values are searched for every value.
+MIN_LENGTH_BINARY = 8
 
 
 @dataclass(frozen=True)
@@ -33,8 +38,8 @@ def _mask(value: str) -> str:
     return value[0] + "*" * (len(value) - 2) + value[-1] if len(value) > 2 else "**"
 
 
-def collect_phi(raw: Path) -> dict[str, str]:
-    """PHI values in the raw DICOM files under `raw`: term → kind."""
+def _file_phi(path: Path) -> dict[str, str]:
+    """PHI values in one raw DICOM file: term → kind (nothing for a file that is not DICOM)."""
     terms: dict[str, str] = {}
 
     def add(value: str, kind: str) -> None:
@@ -70,12 +75,25 @@ def collect_phi(raw: Path) -> dict[str, str]:
                 elif elem.keyword in PLACE_KEYWORDS:
                     add(text, "address, phone or place")
 
-    for path in sorted(p for p in Path(raw).rglob("*") if p.is_file()):
-        try:
-            ds = pydicom.dcmread(path, stop_before_pixels=True)
-        except Exception:
-            continue  # not DICOM: native tables hold the same ids as the DICOM files
-        visit(ds)
+    try:
+        visit(pydicom.dcmread(path, stop_before_pixels=True))
+    except Exception:
+        pass  # not DICOM: native tables hold the same ids as the DICOM files
+    return terms
+
+
+def collect_phi(raw: Path, workers: int = 1) -> dict[str, str]:
+    """PHI values in the raw DICOM files under `raw`: term → kind."""
+    paths = sorted(p for p in Path(raw).rglob("*") if p.is_file())
+    if workers > 1 and len(paths) > 1:
+        with ProcessPoolExecutor(workers) as pool:
+            per_file = list(pool.map(_file_phi, paths, chunksize=max(1, len(paths) // (workers * 8))))
+    else:
+        per_file = [_file_phi(p) for p in paths]
+    terms: dict[str, str] = {}
+    for found in per_file:
+        for term, kind in found.items():
+            terms.setdefault(term, kind)
     return terms
 
 
@@ -113,49 +131,82 @@ class Matcher:
                 if words:
                     self.phrases.setdefault(" " + " ".join(words) + " ", (term, kind))
 
-    def find(self, text: str) -> list[tuple[str, str]]:
+    def find(self, text: str, min_length: int = MIN_LENGTH) -> list[tuple[str, str]]:
         low = text.lower()
         hits = [self.single[t] for t in _tokens(low) if t in self.single]
         if self.phrases:
             normal = " " + " ".join(WORD.findall(low)) + " "
             hits += [v for phrase, v in self.phrases.items() if phrase in normal]
-        return hits
+        return [h for h in hits if len(h[0]) >= min_length]
 
 
-def _contents(path: Path) -> list[bytes]:
-    """The bytes to search for one file: raw bytes, plus decoded forms of compressed containers."""
+def _contents(path: Path) -> list[tuple[bytes, bool]]:
+    """The bytes to search for one file, each with whether it is a binary payload: the file itself, plus the
+    decoded forms of compressed containers (NIfTI header and voxels, Parquet values, PNG text chunks)."""
     data = path.read_bytes()
-    forms = [data]
     name = path.name.lower()
+    binary = name.endswith((".gz", ".png", ".parquet", ".nii", ".dcm", ".duckdb"))
+    forms = [(data, binary)]
     if name.endswith(".gz"):
-        forms.append(gzip.decompress(data))
+        inner = gzip.decompress(data)
+        header = 352 if name.endswith(".nii.gz") else 0  # NIfTI-1 header + extension flag: text-like fields
+        if header:
+            offset = int(np.frombuffer(inner[108:112], dtype="<f4")[0]) if len(inner) >= 112 else header
+            forms += [(inner[:max(offset, header)], False), (inner[max(offset, header):], True)]
+        else:
+            forms.append((inner, True))
     elif name.endswith(".parquet"):
         table = pq.read_table(io.BytesIO(data))
-        forms.append("\n".join(str(v) for column in table.columns for v in column.to_pylist()).encode())
+        forms.append(("\n".join(str(v) for column in table.columns for v in column.to_pylist()).encode(), False))
         metadata = table.schema.metadata or {}
-        forms.append(b"\n".join(k + b"=" + v for k, v in metadata.items()))
+        forms.append((b"\n".join(k + b"=" + v for k, v in metadata.items()), False))
     elif name.endswith(".png"):
         from PIL import Image
 
         with Image.open(io.BytesIO(data)) as image:
-            forms.append("\n".join(f"{k}={v}" for k, v in image.info.items() if isinstance(v, str)).encode())
+            text = "\n".join(f"{k}={v}" for k, v in image.info.items() if isinstance(v, str))
+            forms += [(text.encode(), False), (image.tobytes(), True)]
     return forms
 
 
-def scan(raw: Path, curated: Path) -> list[Hit]:
-    """Every raw PHI value found in the contents or path names of files under `curated` (UTF-8 and Latin-1)."""
-    matcher = Matcher(collect_phi(raw))
-    hits: list[Hit] = []
-    for path in sorted(Path(curated).rglob("*")):
-        rel = path.relative_to(curated).as_posix()
-        forms = [rel.encode()] + (_contents(path) if path.is_file() else [])
-        found: dict[str, str] = {}
-        for form in forms:
-            for encoding in ("utf-8", "latin-1"):
-                for term, kind in matcher.find(form.decode(encoding, errors="ignore")):
-                    found.setdefault(term, kind)
-        shown = rel
-        for term in found:  # the report must not repeat the PHI it found, not even in a path
-            shown = re.sub(re.escape(term), _mask(term), shown, flags=re.IGNORECASE)
-        hits += [Hit(shown, kind, _mask(term)) for term, kind in sorted(found.items())]
-    return hits
+_MATCHER: "Matcher | None" = None
+
+
+def _init_worker(matcher: "Matcher") -> None:
+    global _MATCHER
+    _MATCHER = matcher
+
+
+def _scan_path(args: tuple[Path, Path]) -> list[Hit]:
+    path, curated = args
+    rel = path.relative_to(curated).as_posix()
+    forms = [(rel.encode(), False)] + (_contents(path) if path.is_file() else [])
+    found: dict[str, str] = {}
+    for form, binary in forms:
+        for encoding in ("utf-8", "latin-1"):
+            text = form.decode(encoding, errors="ignore")
+            for term, kind in _MATCHER.find(text, MIN_LENGTH_BINARY if binary else MIN_LENGTH):
+                found.setdefault(term, kind)
+    shown = rel
+    for term in found:  # the report must not repeat the PHI it found, not even in a path
+        shown = re.sub(re.escape(term), _mask(term), shown, flags=re.IGNORECASE)
+    return [Hit(shown, kind, _mask(term)) for term, kind in sorted(found.items())]
+
+
+def scan(raws: list[Path], curated: Path, workers: int = 1) -> tuple[list[Hit], int, int]:
+    """Every PHI value of the `raws` folders found in the contents or path names of files under `curated`
+    (UTF-8 and Latin-1); also the number of terms searched and of paths scanned."""
+    terms: dict[str, str] = {}
+    for raw in raws:
+        for term, kind in collect_phi(raw, workers).items():
+            terms.setdefault(term, kind)
+    matcher = Matcher(terms)
+    paths = sorted(Path(curated).rglob("*"))
+    jobs = [(p, Path(curated)) for p in paths]
+    if workers > 1 and len(jobs) > 1:
+        with ProcessPoolExecutor(workers, initializer=_init_worker, initargs=(matcher,)) as pool:
+            results = list(pool.map(_scan_path, jobs, chunksize=max(1, len(jobs) // (workers * 8))))
+    else:
+        _init_worker(matcher)
+        results = [_scan_path(job) for job in jobs]
+    return [hit for found in results for hit in found], len(terms), len(paths)

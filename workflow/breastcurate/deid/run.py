@@ -21,6 +21,7 @@ AUDIT_SCHEMA = pa.schema([("file", pa.string()), ("element", pa.string()), ("act
 LINKAGE_SCHEMA = pa.schema([("dataset", pa.string()), ("native_patient_id", pa.string()), ("patient_id", pa.string()),
                             ("native_accession", pa.string()), ("accession", pa.string()),
                             ("date_offset_days", pa.int32())])
+FILEMAP_SCHEMA = pa.schema([("path", pa.string()), ("deid_path", pa.string()), ("patient_id", pa.string())])
 ISSUES_SCHEMA = pa.schema([("dataset", pa.string()), ("stage", pa.string()), ("path", pa.string()),
                            ("reason", pa.string())])
 
@@ -39,7 +40,7 @@ def output_name(ds: pydicom.Dataset, outcome: Outcome) -> str:
 
 
 class Collector:
-    """Gathers audit, linkage, quarantine and reject rows, and writes them to the restricted folder."""
+    """Gathers audit, linkage, file map (native path → de-identified path), quarantine and reject rows, and writes them to the restricted folder."""
 
     def __init__(self, source: str):
         self.source = source
@@ -47,12 +48,14 @@ class Collector:
         self.linkage: dict[tuple[str, str], dict] = {}
         self.quarantine: list[dict] = []
         self.rejects: list[dict] = []
+        self.filemap: list[dict] = []
 
     def add(self, outcome: Outcome, rel_in: str, rel_out: str | None) -> None:
         if outcome.quarantined:
             self.quarantine.append({"dataset": self.source, "stage": "deid", "path": rel_in,
                                     "reason": outcome.quarantined})
             return
+        self.filemap.append({"path": rel_in, "deid_path": rel_out, "patient_id": outcome.patient_id})
         self.audit += [{"file": rel_out, "element": e, "action": a} for e, a in outcome.audit]
         self.linkage[(outcome.native_patient_id, outcome.native_accession)] = {
             "dataset": self.source, "native_patient_id": outcome.native_patient_id, "patient_id": outcome.patient_id,
@@ -72,6 +75,8 @@ class Collector:
                                                     schema=LINKAGE_SCHEMA),
             "quarantine.parquet": pa.Table.from_pylist(sorted(self.quarantine, key=lambda r: r["path"]),
                                                        schema=ISSUES_SCHEMA),
+            "files.parquet": pa.Table.from_pylist(sorted(self.filemap, key=lambda r: r["path"]),
+                                                  schema=FILEMAP_SCHEMA),
             "rejects.parquet": pa.Table.from_pylist(sorted(self.rejects, key=lambda r: r["path"]),
                                                     schema=ISSUES_SCHEMA),
         }

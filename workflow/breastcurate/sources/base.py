@@ -6,7 +6,14 @@ import os
 from pathlib import Path, PurePosixPath
 from typing import ClassVar, Iterator
 
+import pandas as pd
 from pydicom.dataset import Dataset
+
+#: Columns of `image_boxes`: one row per 2-D box, 0-based half-open in the stored pixel grid of the DICOM at `path`.
+IMAGE_BOX_COLUMNS = ["path", "roi", "xmin", "ymin", "xmax", "ymax", "labels"]
+#: Columns of `volume_boxes`: one row per 3-D box, 0-based half-open voxel indices (column, row, slice sorted along
+#: the slice normal) in the grid of the patient's `pre` phase.
+VOLUME_BOX_COLUMNS = ["native_patient_id", "roi", "x0", "x1", "y0", "y1", "z0", "z1", "labels"]
 
 
 class DatasetAdapter:
@@ -32,6 +39,14 @@ class DatasetAdapter:
     def native_patient_id(self, ds: Dataset, relpath: PurePosixPath) -> str:
         """The dataset's own patient identifier for a file (default: the DICOM PatientID)."""
         return str(ds.PatientID)
+
+    def image_boxes(self, root: Path) -> pd.DataFrame:
+        """2-D finding boxes from the native tables (`IMAGE_BOX_COLUMNS`; `labels` a JSON object of native values)."""
+        return pd.DataFrame(columns=IMAGE_BOX_COLUMNS)
+
+    def volume_boxes(self, root: Path) -> pd.DataFrame:
+        """3-D lesion boxes from the native tables (`VOLUME_BOX_COLUMNS`)."""
+        return pd.DataFrame(columns=VOLUME_BOX_COLUMNS)
 
     def write_demo(self, out: Path, patients: int, seed: int) -> None:
         """Write a synthetic mirror in the native layout under `out`; patient k depends only on seed and k."""

@@ -10,7 +10,7 @@ import pandas as pd
 from ..demo import dicomgen as g
 from ..demo.identity import accession, make_identity, rng_for
 from ..demo.xlsx import write_multiheader, write_sheets
-from .base import DatasetAdapter
+from .base import VOLUME_BOX_COLUMNS, DatasetAdapter
 
 COLLECTION = "Duke-Breast-Cancer-MRI"
 CLINICAL_GROUPS = [
@@ -50,6 +50,17 @@ class Duke(DatasetAdapter):
     image_root = COLLECTION
     descriptor_patterns = (r"(ax dyn|ax 3d dyn|t1fl3dtradynVIEWSspair|Ax Vibrant MultiPhase) ?(pre|1st pass|2nd pass|3rd pass|4th pass)?",
                            r"ax t1( tse)?|Ax 3D T1 NON FS", r"MRI BREAST BILATERAL W\s+WO", r"BREASTROUTINE DYNAMICS")
+
+    def volume_boxes(self, root: Path) -> pd.DataFrame:
+        """`Annotation_Boxes.xlsx`: 1-based inclusive (row, column, slice) → 0-based half-open (x = column)."""
+        table = pd.read_excel(root / "Annotation_Boxes.xlsx", sheet_name=0)
+        table.columns = [" ".join(str(c).split()) for c in table.columns]
+        rows = []
+        for r in table.sort_values("Patient ID").to_dict("records"):
+            rows.append([str(r["Patient ID"]), "box_0", int(r["Start Column"]) - 1, int(r["End Column"]),
+                         int(r["Start Row"]) - 1, int(r["End Row"]), int(r["Start Slice"]) - 1, int(r["End Slice"]),
+                         "{}"])
+        return pd.DataFrame(rows, columns=VOLUME_BOX_COLUMNS)
 
     def write_demo(self, out: Path, patients: int, seed: int) -> None:
         clinical, boxes, mapping = [], [], []

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import ast
 import datetime as dt
+import json
 from pathlib import Path, PurePosixPath
 
 import numpy as np
@@ -11,7 +13,7 @@ from pydicom.dataset import Dataset
 
 from ..demo import dicomgen as g
 from ..demo.identity import make_identity, rng_for
-from .base import DatasetAdapter
+from .base import IMAGE_BOX_COLUMNS, DatasetAdapter
 
 CLINICAL_COLUMNS = ["empi_anon", "acc_anon", "study_date_anon", "desc", "tissueden", "asses", "numfind", "side",
                     "massshape", "massmargin", "massdens", "calcfind", "calcdistri", "calcnumber", "path_severity",
@@ -42,6 +44,23 @@ class Embed(DatasetAdapter):
     def native_patient_id(self, ds: Dataset, relpath: PurePosixPath) -> str:
         """`empi_anon`: the folder under the cohort (images/cohort_k/<empi_anon>/…)."""
         return relpath.parts[2]
+
+    def mirror_path(self, anon_dicom_path: str) -> str:
+        """`anon_dicom_path` → the file's path in the mirror (everything from the `cohort_k` folder on, under images/)."""
+        parts = PurePosixPath(anon_dicom_path).parts
+        cohort = next(i for i, p in enumerate(parts) if p.startswith("cohort_"))
+        return PurePosixPath(self.image_root, *parts[cohort:]).as_posix()
+
+    def image_boxes(self, root: Path) -> pd.DataFrame:
+        """`ROI_coords` of the metadata table: `[[ymin, xmin, ymax, xmax], …]` integer pixel indices, inclusive."""
+        table = pd.read_csv(root / "tables" / "EMBED_OpenData_metadata.csv", dtype=str)
+        rows = []
+        for r in table.sort_values("anon_dicom_path").itertuples(index=False):
+            coords = ast.literal_eval(r.ROI_coords) if isinstance(r.ROI_coords, str) and r.ROI_coords.strip() else []
+            for roi, (ymin, xmin, ymax, xmax) in enumerate(coords):
+                rows.append([self.mirror_path(r.anon_dicom_path), f"box_{roi}", float(xmin), float(ymin),
+                             float(xmax) + 1, float(ymax) + 1, json.dumps({"ROI_coords": [ymin, xmin, ymax, xmax]})])
+        return pd.DataFrame(rows, columns=IMAGE_BOX_COLUMNS)
 
     def write_demo(self, out: Path, patients: int, seed: int) -> None:
         clinical, metadata = [], []

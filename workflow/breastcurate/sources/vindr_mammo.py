@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from pathlib import Path, PurePosixPath
 
 import numpy as np
@@ -11,7 +12,7 @@ from pydicom.dataset import Dataset
 
 from ..demo import dicomgen as g
 from ..demo.identity import accession, make_identity, rng_for
-from .base import DatasetAdapter
+from .base import IMAGE_BOX_COLUMNS, DatasetAdapter
 
 BREAST_LEVEL_COLUMNS = ["study_id", "series_id", "image_id", "laterality", "view_position", "height", "width",
                         "breast_birads", "breast_density", "split"]
@@ -44,6 +45,18 @@ class VinDrMammo(DatasetAdapter):
         """VinDr publishes no patient id: the study folder (one study per woman) stands for the patient."""
         return relpath.parts[1]
 
+    def image_boxes(self, root: Path) -> pd.DataFrame:
+        """`finding_annotations.csv`: float pixel-edge coordinates (x = column), already 0-based and half-open."""
+        table = pd.read_csv(root / "finding_annotations.csv", dtype={"study_id": str, "image_id": str})
+        table = table.dropna(subset=["xmin", "ymin", "xmax", "ymax"]).reset_index(drop=True)
+        rows = []
+        for image_id, group in table.groupby("image_id", sort=True):
+            for roi, r in enumerate(group.itertuples(index=False)):
+                labels = {"finding_categories": r.finding_categories, "finding_birads": r.finding_birads}
+                rows.append([f"images/{r.study_id}/{image_id}.dicom", f"box_{roi}", float(r.xmin), float(r.ymin),
+                             float(r.xmax), float(r.ymax), json.dumps(labels, sort_keys=True)])
+        return pd.DataFrame(rows, columns=IMAGE_BOX_COLUMNS)
+
     def write_demo(self, out: Path, patients: int, seed: int) -> None:
         breast_rows, finding_rows, meta_rows = [], [], []
         for k in range(patients):
@@ -68,7 +81,7 @@ class VinDrMammo(DatasetAdapter):
         study_id = md5_hex(ctx.study_uid)
         density = "DENSITY " + "ABCD"[int(rng.integers(4))]
         split = "training" if rng.random() < 0.8 else "test"
-        lesion_side = ["L", "R", None, None][int(rng.integers(4))]
+        lesion_side = ("L", "R", None)[k % 3]  # two patients in three have a finding, so a small demo shows boxes
         category = CATEGORIES[int(rng.integers(len(CATEGORIES)))]
         finding_birads = f"BI-RADS {int(rng.integers(3, 6))}"
         breast, findings, meta = [], [], []

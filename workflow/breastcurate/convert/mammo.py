@@ -1,0 +1,179 @@
+"""Mammograms → canonical 16-bit PNG (modality LUT, MONOCHROME2, no window) plus recorded, optional variants."""
+
+from __future__ import annotations
+
+import io
+import json
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image
+from pydicom.dataset import Dataset
+from pydicom.pixels import apply_modality_lut, apply_voi_lut
+from pydicom.uid import ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
+
+#: zlib level of the curated PNGs: 1 is the fastest; every level is lossless.
+DEFAULT_PNG_LEVEL = 1
+
+
+class UndecodableError(ValueError):
+    """The pixel data cannot be decoded by any installed decoder."""
+
+
+@dataclass(frozen=True)
+class VariantSpec:
+    """A derived image named in config: 8-bit through the file's VOI, resized, flipped to one side."""
+
+    name: str
+    bits: int = 16
+    voi: bool = False
+    long_side: int | None = None
+    flip_to: str | None = None
+
+    @classmethod
+    def from_config(cls, block: dict) -> "VariantSpec":
+        return cls(name=block["name"], bits=int(block.get("bits", 16)), voi=bool(block.get("voi", False)),
+                   long_side=block.get("long_side"), flip_to=block.get("flip_to"))
+
+
+@dataclass(frozen=True)
+class Transform:
+    """How a variant's pixel grid relates to the canonical one: x' = (W - x if flipped else x) * scale_x."""
+
+    width: int
+    height: int
+    scale_x: float = 1.0
+    scale_y: float = 1.0
+    flipped: bool = False
+
+    def box(self, xmin: float, ymin: float, xmax: float, ymax: float) -> tuple[float, float, float, float]:
+        """A 0-based half-open box in the canonical grid → the same box in this grid."""
+        if self.flipped:
+            xmin, xmax = self.width - xmax, self.width - xmin
+        return xmin * self.scale_x, ymin * self.scale_y, xmax * self.scale_x, ymax * self.scale_y
+
+
+def stored_values(ds: Dataset) -> np.ndarray:
+    """Decoded stored values (pydicom masks the bits above BitsStored and sign-extends signed data)."""
+    if "PixelData" not in ds:
+        raise UndecodableError("no pixel data")
+    if "TransferSyntaxUID" not in ds.file_meta:  # ACR-NEMA file without a meta header: the encoding it was read in
+        implicit, little = ds.original_encoding
+        ds.file_meta.TransferSyntaxUID = {(True, True): ImplicitVRLittleEndian, (False, True): ExplicitVRLittleEndian,
+                                          (False, False): ExplicitVRBigEndian}[(bool(implicit), bool(little))]
+    try:
+        arr = ds.pixel_array
+    except Exception as exc:  # pydicom raises several types; all mean "no decoder could read it"
+        raise UndecodableError(f"no installed decoder reads transfer syntax "
+                               f"{ds.file_meta.get('TransferSyntaxUID', 'unknown')}: {str(exc)[:160]}") from exc
+    if arr.ndim != 2:
+        raise UndecodableError(f"expected one 2-D grayscale frame, got shape {arr.shape}")
+    return arr
+
+
+def _stored_range(ds: Dataset) -> tuple[int, int]:
+    bits = int(ds.BitsStored)
+    if int(ds.get("PixelRepresentation", 0)) == 1:
+        return -(1 << (bits - 1)), (1 << (bits - 1)) - 1
+    return 0, (1 << bits) - 1
+
+
+def _windows(ds: Dataset) -> list[list[float]]:
+    centers, widths = ds.get("WindowCenter"), ds.get("WindowWidth")
+    if centers is None or widths is None:
+        return []
+    centers = list(centers) if hasattr(centers, "__len__") and not isinstance(centers, str) else [centers]
+    widths = list(widths) if hasattr(widths, "__len__") and not isinstance(widths, str) else [widths]
+    return [[float(c), float(w)] for c, w in zip(centers, widths)]
+
+
+def canonical(ds: Dataset) -> tuple[np.ndarray, dict]:
+    """The canonical image (uint16, dense tissue bright) and what was done to get it."""
+    stored = stored_values(ds)
+    lo_s, hi_s = _stored_range(ds)
+    modality = apply_modality_lut(stored, ds)
+    lo, hi = (float(v) for v in apply_modality_lut(np.array([lo_s, hi_s]), ds))
+    lo, hi = min(lo, hi), max(lo, hi)
+    photometric = str(ds.PhotometricInterpretation)
+    inverted = photometric == "MONOCHROME1"
+    values = (lo + hi) - modality if inverted else modality
+    offset = -lo if lo < 0 else 0.0
+    out = np.rint(np.asarray(values, dtype=np.float64) + offset)
+    if out.max() > 65535:
+        raise UndecodableError(f"values after the modality LUT exceed 16 bits (max {out.max():.0f})")
+    meta = {
+        "rows": int(stored.shape[0]), "columns": int(stored.shape[1]),
+        "photometric_native": photometric, "inverted": inverted, "bits_stored": int(ds.BitsStored),
+        "rescale_slope": float(ds.get("RescaleSlope", 1) or 1), "rescale_intercept": float(ds.get("RescaleIntercept", 0) or 0),
+        "value_offset": offset, "value_range": [lo + offset, hi + offset],
+        "windows": json.dumps(_windows(ds)), "voi_lut_function": str(ds.get("VOILUTFunction", "LINEAR") or "LINEAR"),
+        "voi_lut_sequence_items": len(ds.get("VOILUTSequence", [])),
+    }
+    return out.astype(np.uint16), meta
+
+
+def _voi_8bit(ds: Dataset) -> np.ndarray:
+    """The file's own first VOI LUT or window (SIGMOID included), scaled to 0–255, dense tissue bright."""
+    modality = apply_modality_lut(stored_values(ds), ds)
+    if modality.dtype.kind == "f" and np.array_equal(modality, np.rint(modality)):
+        modality = modality.astype(np.int32)
+    if "VOILUTSequence" in ds:
+        descriptor = ds.VOILUTSequence[0].LUTDescriptor
+        top = float((1 << int(descriptor[2])) - 1)
+    elif _windows(ds):
+        top = float((1 << int(ds.BitsStored)) - 1)
+    else:
+        raise UndecodableError("the 8-bit VOI variant needs a VOI LUT or a window, and this file has neither")
+    voi = np.asarray(apply_voi_lut(modality, ds, index=0), dtype=np.float64)
+    scaled = np.clip(voi / top, 0.0, 1.0)
+    if str(ds.PhotometricInterpretation) == "MONOCHROME1":
+        scaled = 1.0 - scaled
+    return np.rint(scaled * 255.0).astype(np.uint8)
+
+
+def variant(ds: Dataset, image: np.ndarray, laterality: str | None, spec: VariantSpec) -> tuple[np.ndarray, Transform]:
+    """A derived image from the canonical one (or the file's VOI), and the transform its boxes need."""
+    arr = _voi_8bit(ds) if spec.voi else image
+    if spec.bits == 8 and not spec.voi:
+        top = float(image.max()) or 1.0
+        arr = np.rint(image / top * 255.0).astype(np.uint8)
+    height, width = arr.shape
+    flipped = bool(spec.flip_to and laterality and laterality != spec.flip_to)
+    if flipped:
+        arr = np.ascontiguousarray(arr[:, ::-1])
+    sx = sy = 1.0
+    if spec.long_side:
+        scale = spec.long_side / max(height, width)
+        new_w, new_h = max(1, round(width * scale)), max(1, round(height * scale))
+        resized = Image.fromarray(arr.astype(np.float32)).resize((new_w, new_h), Image.Resampling.LANCZOS)
+        top = 255 if arr.dtype == np.uint8 else 65535
+        arr = np.clip(np.rint(np.asarray(resized)), 0, top).astype(arr.dtype)
+        sx, sy = new_w / width, new_h / height
+    return arr, Transform(width=width, height=height, scale_x=sx, scale_y=sy, flipped=flipped)
+
+
+def encode_png(arr: np.ndarray, level: int = DEFAULT_PNG_LEVEL) -> bytes:
+    """Lossless grayscale PNG (16-bit for uint16, 8-bit for uint8) with Pillow; no timestamps, so deterministic."""
+    buf = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(arr)).save(buf, format="PNG", compress_level=level)
+    return buf.getvalue()
+
+
+def laterality_of(ds: Dataset) -> str | None:
+    """ImageLaterality, else Laterality (series level); L/R or None."""
+    for keyword in ("ImageLaterality", "Laterality"):
+        value = str(ds.get(keyword, "") or "").upper()
+        if value in ("L", "R"):
+            return value
+    return None
+
+
+def view_of(ds: Dataset) -> str | None:
+    """ViewPosition, else the View Code Sequence's meaning."""
+    value = str(ds.get("ViewPosition", "") or "").strip()
+    if value:
+        return value
+    codes = ds.get("ViewCodeSequence")
+    if codes:
+        return str(codes[0].get("CodeMeaning", "") or "") or None
+    return None

@@ -1,0 +1,333 @@
+"""Run conversion: the `to-png` / `to-nifti` commands on plain files, and one pipeline shard (de-identified DICOM →
+curated PNG / NIfTI files plus per-shard tables in the restricted zone for harmonization)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pydicom
+
+from .. import __version__
+from ..atomic import write_bytes, write_parquet_if_changed
+from ..sources import get_adapter
+from . import mammo, masks, mri
+
+PRIVATE_FILE = 0o600
+
+IMAGE_COLUMNS = [
+    ("dataset", pa.string()), ("patient_id", pa.string()), ("study_uid", pa.string()), ("image_uid", pa.string()),
+    ("variant", pa.string()), ("path", pa.string()), ("source_path", pa.string()), ("study_date", pa.string()),
+    ("laterality", pa.string()), ("view", pa.string()), ("image_type", pa.string()),
+    ("series_description", pa.string()), ("manufacturer", pa.string()), ("model", pa.string()),
+    ("rows", pa.int32()), ("columns", pa.int32()), ("pixel_spacing_mm", pa.float64()),
+    ("photometric_native", pa.string()), ("inverted", pa.bool_()), ("bits_stored", pa.int32()),
+    ("bit_depth", pa.int32()), ("rescale_slope", pa.float64()), ("rescale_intercept", pa.float64()),
+    ("value_offset", pa.float64()), ("windows", pa.string()), ("voi_lut_function", pa.string()),
+    ("voi_lut_sequence_items", pa.int32()), ("voi_applied", pa.bool_()), ("flipped", pa.bool_()),
+    ("scale_x", pa.float64()), ("scale_y", pa.float64()),
+]
+VOLUME_COLUMNS = [
+    ("dataset", pa.string()), ("patient_id", pa.string()), ("study_uid", pa.string()), ("series_uid", pa.string()),
+    ("phase", pa.string()), ("path", pa.string()), ("sidecar_path", pa.string()), ("study_date", pa.string()),
+    ("series_description", pa.string()), ("manufacturer", pa.string()), ("model", pa.string()),
+    ("field_strength_t", pa.float64()), ("repetition_time_ms", pa.float64()), ("echo_time_ms", pa.float64()),
+    ("flip_angle_deg", pa.float64()), ("temporal_position", pa.int32()), ("acquisition_offset_s", pa.float64()),
+    ("size_x", pa.int32()), ("size_y", pa.int32()), ("size_z", pa.int32()), ("spacing_x_mm", pa.float64()),
+    ("spacing_y_mm", pa.float64()), ("spacing_z_mm", pa.float64()), ("orientation", pa.string()),
+    ("n_source_files", pa.int32()),
+]
+FINDING_COLUMNS = [
+    ("dataset", pa.string()), ("patient_id", pa.string()), ("study_uid", pa.string()), ("image_uid", pa.string()),
+    ("variant", pa.string()), ("roi", pa.string()), ("source", pa.string()), ("xmin", pa.float64()),
+    ("ymin", pa.float64()), ("xmax", pa.float64()), ("ymax", pa.float64()), ("mask_path", pa.string()),
+    ("phase", pa.string()), ("voxels", pa.int64()), ("label", pa.string()), ("labels_native", pa.string()),
+]
+FILE_COLUMNS = [("path", pa.string()), ("bytes", pa.int64()), ("sha256", pa.string()),
+                ("source_sha256", pa.string()), ("stage", pa.string()), ("package_version", pa.string())]
+REJECT_COLUMNS = [("dataset", pa.string()), ("stage", pa.string()), ("path", pa.string()), ("reason", pa.string())]
+TABLES = {"images": IMAGE_COLUMNS, "volumes": VOLUME_COLUMNS, "findings": FINDING_COLUMNS, "files": FILE_COLUMNS,
+          "rejects": REJECT_COLUMNS}
+
+
+@dataclass(frozen=True)
+class ConvertOptions:
+    """What config says about conversion."""
+
+    png_level: int = mammo.DEFAULT_PNG_LEVEL
+    gzip_level: int = mri.DEFAULT_GZIP_LEVEL
+    variants: tuple[mammo.VariantSpec, ...] = ()
+
+    @classmethod
+    def from_config(cls, block: dict | None) -> "ConvertOptions":
+        block = block or {}
+        return cls(png_level=int(block.get("png_compression", mammo.DEFAULT_PNG_LEVEL)),
+                   gzip_level=int(block.get("gzip_level", mri.DEFAULT_GZIP_LEVEL)),
+                   variants=tuple(mammo.VariantSpec.from_config(v) for v in block.get("mammo_variants", [])))
+
+
+@dataclass
+class Output:
+    """Rows of the per-shard tables, collected while files are written."""
+
+    dataset: str
+    results: Path
+    rows: dict[str, list[dict]] = field(default_factory=lambda: defaultdict(list))
+    skipped: list[str] = field(default_factory=list)  # files of a plain folder that are not DICOM at all
+
+    def write_file(self, path: Path, data: bytes, source_sha256: str) -> str:
+        """Write a curated file atomically and list it; return its path relative to the results folder."""
+        write_bytes(path, data)
+        rel = path.relative_to(self.results).as_posix()
+        self.rows["files"].append({"path": rel, "bytes": len(data), "sha256": hashlib.sha256(data).hexdigest(),
+                                   "source_sha256": source_sha256, "stage": "convert",
+                                   "package_version": __version__})
+        return rel
+
+    def reject(self, path: str, reason: str) -> None:
+        self.rows["rejects"].append({"dataset": self.dataset, "stage": "convert", "path": path, "reason": reason})
+
+    def write_tables(self, folder: Path) -> None:
+        for name, columns in TABLES.items():
+            schema = pa.schema(columns)
+            rows = sorted(self.rows[name], key=lambda r: tuple(str(r.get(c[0]) or "") for c in columns))
+            write_parquet_if_changed(folder / f"{name}.parquet", pa.Table.from_pylist(rows, schema=schema),
+                                     PRIVATE_FILE)
+
+
+def sha256_file(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def _text(ds, keyword: str) -> str | None:
+    value = ds.get(keyword)
+    if value in (None, ""):
+        return None
+    return "\\".join(str(v) for v in value) if isinstance(value, (list, pydicom.multival.MultiValue)) else str(value)
+
+
+def _spacing(ds) -> float | None:
+    for keyword in ("PixelSpacing", "ImagerPixelSpacing"):
+        if keyword in ds and ds[keyword].value:
+            return float(ds[keyword].value[0])
+    return None
+
+
+# --- mammography -------------------------------------------------------------------------------------------------
+
+def convert_mammogram(source: Path, ds, target_stem: Path, out: Output, options: ConvertOptions,
+                      boxes: pd.DataFrame | None = None, ids: dict | None = None) -> None:
+    """One mammogram → `<stem>.png` and each variant `<stem>_<name>.png`; image and finding rows into `out`."""
+    image, meta = mammo.canonical(ds)
+    source_sha = sha256_file(source)
+    laterality = mammo.laterality_of(ds)
+    ids = ids or {}
+    base = {"dataset": out.dataset, "patient_id": ids.get("patient_id", _text(ds, "PatientID")),
+            "study_uid": _text(ds, "StudyInstanceUID"), "image_uid": _text(ds, "SOPInstanceUID"),
+            "source_path": ids.get("source_path", source.as_posix()), "study_date": _text(ds, "StudyDate"),
+            "laterality": laterality, "view": mammo.view_of(ds), "image_type": _text(ds, "ImageType"),
+            "series_description": _text(ds, "SeriesDescription"), "manufacturer": _text(ds, "Manufacturer"),
+            "model": _text(ds, "ManufacturerModelName"), "pixel_spacing_mm": _spacing(ds),
+            **{k: meta[k] for k in ("photometric_native", "inverted", "bits_stored", "rescale_slope",
+                                    "rescale_intercept", "value_offset", "windows", "voi_lut_function",
+                                    "voi_lut_sequence_items")}}
+    products = [("canonical", image, mammo.Transform(width=image.shape[1], height=image.shape[0]), False)]
+    for spec in options.variants:
+        arr, transform = mammo.variant(ds, image, laterality, spec)
+        products.append((spec.name, arr, transform, spec.voi))
+    for name, arr, transform, voi in products:
+        stem = target_stem.name if name == "canonical" else f"{target_stem.name}_{name}"
+        rel = out.write_file(target_stem.with_name(f"{stem}.png"), mammo.encode_png(arr, options.png_level),
+                             source_sha)
+        out.rows["images"].append({**base, "variant": name, "path": rel, "rows": int(arr.shape[0]),
+                                   "columns": int(arr.shape[1]), "bit_depth": 16 if arr.dtype == np.uint16 else 8,
+                                   "voi_applied": voi, "flipped": transform.flipped, "scale_x": transform.scale_x,
+                                   "scale_y": transform.scale_y})
+        for box in (boxes.itertuples(index=False) if boxes is not None else []):
+            if not (0 <= box.xmin < box.xmax <= image.shape[1] and 0 <= box.ymin < box.ymax <= image.shape[0]):
+                if name == "canonical":
+                    out.reject(base["source_path"], f"{box.roi}: box ({box.xmin}, {box.ymin}, {box.xmax}, "
+                                                    f"{box.ymax}) lies outside the {image.shape[1]}×{image.shape[0]} image")
+                continue
+            xmin, ymin, xmax, ymax = transform.box(box.xmin, box.ymin, box.xmax, box.ymax)
+            out.rows["findings"].append({
+                "dataset": out.dataset, "patient_id": base["patient_id"], "study_uid": base["study_uid"],
+                "image_uid": base["image_uid"], "variant": name, "roi": box.roi, "source": "box", "xmin": xmin,
+                "ymin": ymin, "xmax": xmax, "ymax": ymax, "label": None, "labels_native": box.labels})
+
+
+def to_png(files: list[Path], out_dir: Path, options: ConvertOptions) -> Output:
+    """`breastcurate to-png`: each file → `<out>/<stem>.png` (+ variants) and `<stem>.json` metadata."""
+    out = Output(dataset="files", results=Path(out_dir))
+    for path in files:
+        path = Path(path)
+        try:
+            ds = pydicom.dcmread(path, force=True)
+            before = len(out.rows["images"])
+            convert_mammogram(path, ds, Path(out_dir) / path.stem, out, options)
+            write_bytes(Path(out_dir) / f"{path.stem}.json",
+                        json.dumps(out.rows["images"][before:], indent=2, sort_keys=True).encode() + b"\n")
+        except Exception as exc:
+            out.reject(path.as_posix(), _reason(exc))
+    return out
+
+
+def _reason(exc: Exception) -> str:
+    if isinstance(exc, (mammo.UndecodableError, mri.ConversionError)):
+        return str(exc)
+    return f"cannot convert: {type(exc).__name__}: {str(exc)[:200]}"
+
+
+# --- MRI ---------------------------------------------------------------------------------------------------------
+
+def convert_study_files(files: list[Path], target_dir: Path, mask_dir: Path, out: Output, options: ConvertOptions,
+                        ids: dict | None = None, box_rows: list | None = None) -> list[mri.Volume]:
+    """The MR files of one study → phases under `target_dir`, SEG and box masks under `mask_dir`."""
+    headers, unreadable = mri.read_headers(sorted(files))
+    for path, reason in unreadable:
+        out.reject(_source(path, ids), reason)
+    volumes, rejected = mri.build_volumes(headers)
+    for path, reason in rejected:
+        out.reject(_source(path, ids), reason)
+    shas = {str(p): sha256_file(p) for p, _ in headers}
+    for volume in volumes:
+        pre = mri.pre_phase(volumes, volume.study_uid)
+        nii, meta = mri.write_volume(volume, pre, options.gzip_level)
+        source_sha = hashlib.sha256("".join(sorted(shas[s] for s in volume.sources)).encode()).hexdigest()
+        rel = out.write_file(target_dir / f"{volume.name}.nii.gz", nii, source_sha)
+        rel_json = out.write_file(target_dir / f"{volume.name}.json", meta, source_sha)
+        out.rows["volumes"].append(_volume_row(out.dataset, volume, pre, rel, rel_json, ids))
+    found = []
+    for path, ds in headers:
+        if str(ds.get("Modality", "")) == "SEG":
+            try:
+                found += [(m, shas[str(path)]) for m in masks.seg_masks(pydicom.dcmread(path, force=True), volumes)]
+            except Exception as exc:
+                out.reject(_source(path, ids), _reason(exc))
+    for row in box_rows or []:
+        pre = next((v for v in volumes if v.name == "pre"), None)
+        if pre is None:
+            out.reject(f"{row['native_patient_id']}:{row['roi']}", "a lesion box without a converted pre phase")
+            continue
+        try:
+            found.append((masks.box_mask(pre, row["roi"], *(int(row[k]) for k in ("x0", "x1", "y0", "y1", "z0", "z1"))),
+                          ""))
+        except mri.ConversionError as exc:
+            out.reject(f"{row['native_patient_id']}:{row['roi']}", str(exc))
+    for mask, source_sha in found:
+        data = mri.nifti_bytes(mask.data, mask.volume.affine, level=options.gzip_level)
+        rel = out.write_file(mask_dir / f"{mask.roi}.nii.gz", data, source_sha)
+        out.rows["findings"].append({
+            "dataset": out.dataset, "patient_id": (ids or {}).get("patient_id", _text(mask.volume.header, "PatientID")),
+            "study_uid": mask.volume.study_uid, "roi": mask.roi, "source": mask.source, "mask_path": rel,
+            "phase": mask.volume.name, "voxels": int(mask.data.sum()), "label": mask.label or None,
+            "labels_native": "{}"})
+    return volumes
+
+
+def _source(path, ids: dict | None) -> str:
+    mapping = (ids or {}).get("native_paths", {})
+    return mapping.get(str(path), str(path))
+
+
+def _volume_row(dataset: str, v: mri.Volume, pre: mri.Volume | None, rel: str, rel_json: str,
+                ids: dict | None) -> dict:
+    h = v.header
+    zooms = np.sqrt((v.affine[:3, :3] ** 2).sum(axis=0))
+
+    def num(keyword):
+        value = h.get(keyword)
+        return None if value in (None, "") else float(value)
+
+    offset = None
+    if pre is not None and v.acquisition_seconds is not None and pre.acquisition_seconds is not None:
+        offset = round(v.acquisition_seconds - pre.acquisition_seconds, 3)
+    return {"dataset": dataset, "patient_id": (ids or {}).get("patient_id", _text(h, "PatientID")),
+            "study_uid": v.study_uid, "series_uid": v.series_uid, "phase": v.name, "path": rel,
+            "sidecar_path": rel_json, "study_date": _text(h, "StudyDate"),
+            "series_description": _text(h, "SeriesDescription"), "manufacturer": _text(h, "Manufacturer"),
+            "model": _text(h, "ManufacturerModelName"), "field_strength_t": num("MagneticFieldStrength"),
+            "repetition_time_ms": num("RepetitionTime"), "echo_time_ms": num("EchoTime"),
+            "flip_angle_deg": num("FlipAngle"), "temporal_position": v.temporal_position,
+            "acquisition_offset_s": offset, "size_x": int(v.data.shape[0]), "size_y": int(v.data.shape[1]),
+            "size_z": int(v.data.shape[2]), "spacing_x_mm": round(float(zooms[0]), 6),
+            "spacing_y_mm": round(float(zooms[1]), 6), "spacing_z_mm": round(float(zooms[2]), 6),
+            "orientation": "".join(nib.aff2axcodes(v.affine)), "n_source_files": len(v.sources)}
+
+
+def to_nifti(in_dir: Path, out_dir: Path, options: ConvertOptions) -> Output:
+    """`breastcurate to-nifti`: every study under `in_dir` → `<out>/<phase>.nii.gz` (one study) or
+    `<out>/<StudyInstanceUID>/<phase>.nii.gz` (several)."""
+    out = Output(dataset="files", results=Path(out_dir))
+    files = sorted(p for p in Path(in_dir).rglob("*") if p.is_file())
+    by_study: dict[str, list[Path]] = defaultdict(list)
+    headers, unreadable = mri.read_headers(files)
+    for path, reason in unreadable:
+        if reason.startswith(mri.NOT_DICOM):
+            out.skipped.append(f"{path}: {reason}")
+        else:
+            out.reject(str(path), reason)
+    for path, ds in headers:
+        by_study[str(ds.StudyInstanceUID)].append(path)
+    for study, paths in sorted(by_study.items()):
+        target = Path(out_dir) if len(by_study) == 1 else Path(out_dir) / study
+        convert_study_files(paths, target, target, out, options)
+    if not headers and not out.rows["rejects"]:
+        raise FileNotFoundError(f"no DICOM images under {in_dir}")
+    return out
+
+
+# --- one pipeline shard --------------------------------------------------------------------------------------------
+
+def convert_shard(dataset: str, deid_dir: Path, raw_root: Path, results: Path, out_dir: Path,
+                  options: ConvertOptions) -> Output:
+    """De-identified DICOM of one shard → curated images/volumes/masks; tables into `out_dir` (restricted)."""
+    adapter = get_adapter(dataset)
+    results, deid_dir = Path(results), Path(deid_dir)
+    out = Output(dataset=dataset, results=results)
+    filemap = pq.read_table(deid_dir / "files.parquet").to_pandas()
+    dicom = deid_dir / "dicom"
+    if adapter.modality == "MG":
+        boxes = adapter.image_boxes(Path(raw_root))
+        boxes_by_path = {p: g for p, g in boxes.groupby("path", sort=True)}
+        for row in filemap.itertuples(index=False):
+            source = dicom / row.deid_path
+            try:
+                ds = pydicom.dcmread(source, force=True)
+                target = results / "curated" / "images" / dataset / row.patient_id / str(ds.StudyInstanceUID) / \
+                    str(ds.SOPInstanceUID)
+                convert_mammogram(source, ds, target, out, options, boxes_by_path.get(row.path),
+                                  {"patient_id": row.patient_id, "source_path": row.path})
+            except Exception as exc:
+                out.reject(row.path, _reason(exc))
+    else:
+        linkage = pq.read_table(deid_dir / "linkage.parquet").to_pandas()
+        pseudonym = dict(zip(linkage.native_patient_id, linkage.patient_id))
+        boxes: dict[str, list] = defaultdict(list)
+        for row in adapter.volume_boxes(Path(raw_root)).to_dict("records"):
+            if row["native_patient_id"] in pseudonym:
+                boxes[pseudonym[row["native_patient_id"]]].append(row)
+        studies: dict[tuple[str, str], list[Path]] = defaultdict(list)
+        native_paths = {}
+        for row in filemap.itertuples(index=False):
+            patient, study = row.deid_path.split("/")[:2]
+            studies[(patient, study)].append(dicom / row.deid_path)
+            native_paths[str(dicom / row.deid_path)] = row.path
+        first_study = {}  # box tables (Duke) describe a patient's one DCE study
+        for patient, study in sorted(studies):
+            first_study.setdefault(patient, study)
+        for (patient, study), paths in sorted(studies.items()):
+            box_rows = boxes.get(patient, []) if first_study[patient] == study else []
+            convert_study_files(paths, results / "curated" / "volumes" / dataset / patient / study,
+                                results / "curated" / "masks" / dataset / patient / study, out, options,
+                                {"patient_id": patient, "native_paths": native_paths}, box_rows)
+    out.write_tables(Path(out_dir))
+    return out
