@@ -10,6 +10,7 @@ rule convert:
     params:
         raw=raw_root_param,
         options=json.dumps(config.get("convert", {}), sort_keys=True),
+    threads: 2
     log:
         f"{RESULTS}/restricted/logs/convert/{{dataset}}-{{shard}}.log",
     benchmark:
@@ -19,4 +20,4 @@ rule convert:
         runtime=240,
     shell:
         "{PY} -m breastcurate convert-shard {wildcards.dataset} --deid {input.deid} --raw {params.raw:q}"
-        " --results {RESULTS} --out {output} --options {params.options:q} > {log} 2>&1"
+        " --results {RESULTS} --out {output} --options {params.options:q} --threads {threads} > {log} 2>&1"

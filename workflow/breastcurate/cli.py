@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -99,7 +100,7 @@ def _convert_options(args: argparse.Namespace):
         block.setdefault("mammo_variants", []).append({
             "name": fields["name"], "bits": int(fields.get("bits", 16)), "voi": fields.get("voi", "0") == "1",
             "long_side": int(fields["long_side"]) if "long_side" in fields else None, "flip_to": fields.get("flip_to")})
-    return ConvertOptions.from_config(block)
+    return ConvertOptions.from_config(block, getattr(args, "threads", 1))
 
 
 def _report_rejects(out) -> int:
@@ -205,6 +206,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("to-nifti", help="MR DICOM folder → one NIfTI per DCE phase (+ JSON sidecar, SEG masks)")
     p.add_argument("input", metavar="DIR")
     p.add_argument("--out", required=True)
+    p.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="compression threads (default: all)")
     p.set_defaults(func=_to_nifti)
 
     p = sub.add_parser("convert-shard", help="(pipeline) convert one de-identified shard into curated files")
@@ -214,6 +216,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--results", required=True, help="results folder (curated files go under its curated/)")
     p.add_argument("--out", required=True, help="folder for the shard's tables (restricted)")
     p.add_argument("--options", help="the config's convert block as JSON")
+    p.add_argument("--threads", type=int, default=1)
     p.set_defaults(func=_convert_shard)
 
     p = sub.add_parser("check-config", help="validate a config file against schemas/config.schema.yaml")

@@ -87,20 +87,34 @@ def _windows(ds: Dataset) -> list[list[float]]:
     return [[float(c), float(w)] for c, w in zip(centers, widths)]
 
 
+def modality_values(stored: np.ndarray, ds: Dataset) -> np.ndarray:
+    """The Modality LUT (or rescale) applied; integer arithmetic when the rescale is an integer shift."""
+    slope, intercept = float(ds.get("RescaleSlope", 1) or 1), float(ds.get("RescaleIntercept", 0) or 0)
+    if "ModalityLUTSequence" in ds or slope != 1 or not intercept.is_integer():
+        return apply_modality_lut(stored, ds)
+    return stored if intercept == 0 else stored.astype(np.int32) + int(intercept)
+
+
 def canonical(ds: Dataset) -> tuple[np.ndarray, dict]:
     """The canonical image (uint16, dense tissue bright) and what was done to get it."""
     stored = stored_values(ds)
     lo_s, hi_s = _stored_range(ds)
-    modality = apply_modality_lut(stored, ds)
-    lo, hi = (float(v) for v in apply_modality_lut(np.array([lo_s, hi_s]), ds))
+    modality = modality_values(stored, ds)
+    lo, hi = (float(v) for v in modality_values(np.array([lo_s, hi_s]), ds))
     lo, hi = min(lo, hi), max(lo, hi)
     photometric = str(ds.PhotometricInterpretation)
     inverted = photometric == "MONOCHROME1"
-    values = (lo + hi) - modality if inverted else modality
     offset = -lo if lo < 0 else 0.0
-    out = np.rint(np.asarray(values, dtype=np.float64) + offset)
-    if out.max() > 65535:
-        raise UndecodableError(f"values after the modality LUT exceed 16 bits (max {out.max():.0f})")
+    if hi + offset > 65535:
+        raise UndecodableError(f"values after the modality LUT exceed 16 bits (up to {hi + offset:.0f})")
+    if modality.dtype.kind in "iu" and float(lo).is_integer() and float(hi).is_integer():
+        values = modality.astype(np.int32, copy=False) if (inverted or offset) else modality
+        if inverted:
+            values = int(lo + hi) - values
+        out = (values + int(offset)) if offset else values
+    else:  # a fractional rescale: round to the nearest integer step
+        values = (lo + hi) - modality if inverted else modality
+        out = np.rint(np.asarray(values, dtype=np.float64) + offset)
     meta = {
         "rows": int(stored.shape[0]), "columns": int(stored.shape[1]),
         "photometric_native": photometric, "inverted": inverted, "bits_stored": int(ds.BitsStored),
@@ -109,12 +123,12 @@ def canonical(ds: Dataset) -> tuple[np.ndarray, dict]:
         "windows": json.dumps(_windows(ds)), "voi_lut_function": str(ds.get("VOILUTFunction", "LINEAR") or "LINEAR"),
         "voi_lut_sequence_items": len(ds.get("VOILUTSequence", [])),
     }
-    return out.astype(np.uint16), meta
+    return out.astype(np.uint16, copy=False), meta
 
 
 def _voi_8bit(ds: Dataset) -> np.ndarray:
     """The file's own first VOI LUT or window (SIGMOID included), scaled to 0–255, dense tissue bright."""
-    modality = apply_modality_lut(stored_values(ds), ds)
+    modality = modality_values(stored_values(ds), ds)
     if modality.dtype.kind == "f" and np.array_equal(modality, np.rint(modality)):
         modality = modality.astype(np.int32)
     if "VOILUTSequence" in ds:

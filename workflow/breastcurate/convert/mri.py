@@ -9,7 +9,6 @@ one geometry form the dynamic series and are named `pre`, `post_1`, … by acqui
 
 from __future__ import annotations
 
-import gzip
 import json
 import warnings
 from collections import Counter, defaultdict
@@ -20,6 +19,7 @@ import nibabel as nib
 import numpy as np
 import pydicom
 from pydicom.dataset import Dataset
+from zlib_ng import gzip_ng
 
 with warnings.catch_warnings():  # nibabel warns at import that its DICOM readers are experimental
     warnings.simplefilter("ignore")
@@ -147,7 +147,8 @@ def _stack_slices(items: list[tuple[Path, Dataset]]) -> Volume:
     headers = [h for _, h in items]
     slope, intercept = _scaling(headers)
     arrays = [pydicom.dcmread(path, force=True).pixel_array for path, _ in items]
-    data = _storage(np.stack(arrays, axis=-1).transpose(1, 0, 2))  # (row, col, k) → (col, row, k)
+    # (k, row, col) in C order is (col, row, k) in Fortran order: NIfTI's own layout, so writing needs no copy.
+    data = _storage(np.stack(arrays, axis=0)).T
     dr, dc = (float(v) for v in first.PixelSpacing)  # row spacing, column spacing
     affine = np.eye(4)
     affine[:3, 0] = row_dir * dc
@@ -270,13 +271,15 @@ def name_phases(volumes: list[Volume]) -> None:
 
 def nifti_bytes(data: np.ndarray, affine: np.ndarray, slope: float = 1.0, intercept: float = 0.0,
                 level: int = DEFAULT_GZIP_LEVEL) -> bytes:
-    """A gzip-compressed NIfTI-1 with sform = qform = the affine (scanner code); gzip mtime 0, so deterministic."""
+    """A gzip-compressed NIfTI-1 with sform = qform = the affine (scanner code); gzip mtime 0, so deterministic.
+
+    zlib-ng compresses about 5× faster than the standard library's zlib at level 6, to the same size (README)."""
     img = nib.Nifti1Image(data, affine)
     img.header.set_xyzt_units("mm", "sec")
     img.header.set_slope_inter(slope, intercept)
     img.set_sform(affine, code=1)
     img.set_qform(affine, code=1)
-    return gzip.compress(img.to_bytes(), compresslevel=level, mtime=0)
+    return gzip_ng.compress(img.to_bytes(), compresslevel=level, mtime=0)
 
 
 def sidecar(volume: Volume, pre: Volume | None) -> dict:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -65,13 +66,15 @@ class ConvertOptions:
     png_level: int = mammo.DEFAULT_PNG_LEVEL
     gzip_level: int = mri.DEFAULT_GZIP_LEVEL
     variants: tuple[mammo.VariantSpec, ...] = ()
+    threads: int = 1  # volumes of a study are compressed in parallel (zlib-ng releases the GIL)
 
     @classmethod
-    def from_config(cls, block: dict | None) -> "ConvertOptions":
+    def from_config(cls, block: dict | None, threads: int = 1) -> "ConvertOptions":
         block = block or {}
         return cls(png_level=int(block.get("png_compression", mammo.DEFAULT_PNG_LEVEL)),
                    gzip_level=int(block.get("gzip_level", mri.DEFAULT_GZIP_LEVEL)),
-                   variants=tuple(mammo.VariantSpec.from_config(v) for v in block.get("mammo_variants", [])))
+                   variants=tuple(mammo.VariantSpec.from_config(v) for v in block.get("mammo_variants", [])),
+                   threads=max(1, threads))
 
 
 @dataclass
@@ -198,9 +201,11 @@ def convert_study_files(files: list[Path], target_dir: Path, mask_dir: Path, out
     for path, reason in rejected:
         out.reject(_source(path, ids), reason)
     shas = {str(p): sha256_file(p) for p, _ in headers}
-    for volume in volumes:
+    with ThreadPoolExecutor(options.threads) as pool:
+        encoded = list(pool.map(lambda v: mri.write_volume(v, mri.pre_phase(volumes, v.study_uid),
+                                                           options.gzip_level), volumes))
+    for volume, (nii, meta) in zip(volumes, encoded):
         pre = mri.pre_phase(volumes, volume.study_uid)
-        nii, meta = mri.write_volume(volume, pre, options.gzip_level)
         source_sha = hashlib.sha256("".join(sorted(shas[s] for s in volume.sources)).encode()).hexdigest()
         rel = out.write_file(target_dir / f"{volume.name}.nii.gz", nii, source_sha)
         rel_json = out.write_file(target_dir / f"{volume.name}.json", meta, source_sha)

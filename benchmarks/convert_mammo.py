@@ -1,0 +1,88 @@
+"""Mammogram → canonical 16-bit PNG, per full-field image (4096×3328, 12-bit), against pydicom decode plus the
+fastest installed 16-bit PNG encoder (Pillow; OpenCV too if installed) at the same zlib level.
+
+Prints one JSON line: {"files": N, "ours_s_per_image": …, "reference_s_per_image": …, "encoder": …, "ratio": …};
+target ratio ≤ 1.3. Each timing is the median over the files.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pydicom
+from PIL import Image
+
+from breastcurate.convert import mammo
+from breastcurate.demo import dicomgen as g
+from breastcurate.demo.identity import accession, make_identity, rng_for
+
+
+def make_files(folder: Path, n: int) -> list[Path]:
+    vendor = g.MammoVendor("HOLOGIC, Inc.", "Selenia Dimensions", rows=4096, cols=3328, spacing_mm=0.07,
+                           bits_stored=12)
+    paths = []
+    for k in range(n):
+        rng = rng_for(2, "bench-png", k)
+        who = make_identity(rng)
+        ctx = g.StudyContext(who, who.mrn, g.uid("bench", k), who.first_study, "101010.000000", accession(rng),
+                             "MAMMO SCREENING BILATERAL", vendor.manufacturer, vendor.model, "MAMMO-RM1")
+        ds, _ = g.mammogram(ctx, rng, vendor, g.uid("bench", k, "s"), g.uid("bench", k, "i"), 1, 1, "L", "CC",
+                            True, ["ORIGINAL", "PRIMARY"], "L CC")
+        paths.append(folder / f"{k}.dcm")
+        g.save(ds, paths[-1])
+    return paths
+
+
+def encoders(level: int) -> dict:
+    def pillow(arr: np.ndarray) -> bytes:
+        buf = io.BytesIO()
+        Image.fromarray(arr).save(buf, format="PNG", compress_level=level)
+        return buf.getvalue()
+
+    found = {"pillow": pillow}
+    try:
+        import cv2
+
+        found["opencv"] = lambda arr: cv2.imencode(".png", arr, [cv2.IMWRITE_PNG_COMPRESSION, level])[1].tobytes()
+    except ImportError:
+        pass
+    return found
+
+
+def median_time(func, items) -> float:
+    times = []
+    for item in items:
+        start = time.perf_counter()
+        func(item)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def main(n: int = 5, level: int = mammo.DEFAULT_PNG_LEVEL) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        files = make_files(Path(tmp), n)
+        reference = {}
+        for name, encode in encoders(level).items():
+            reference[name] = median_time(lambda p: encode(pydicom.dcmread(p).pixel_array), files)
+        fastest = min(reference, key=reference.get)
+
+        def ours(path: Path) -> None:
+            image, _ = mammo.canonical(pydicom.dcmread(path))
+            mammo.encode_png(image, level)
+
+        ours_s = median_time(ours, files)
+    print(json.dumps({"files": n, "level": level, "ours_s_per_image": round(ours_s, 3),
+                      "reference_s_per_image": round(reference[fastest], 3), "encoder": fastest,
+                      "encoders_s": {k: round(v, 3) for k, v in reference.items()},
+                      "ratio": round(ours_s / reference[fastest], 2)}))
+
+
+if __name__ == "__main__":
+    main(int(sys.argv[1]) if len(sys.argv) > 1 else 5)

@@ -1,0 +1,36 @@
+"""Run every stage benchmark and print one JSON summary of the ratios the stage issues name.
+
+Each benchmark script prints one JSON line last; this collects them: {"machine": …, "benchmarks": {name: result}}.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).parent
+BENCHMARKS = {  # name → (script, arguments, the ratio key and its target)
+    "deid_mammo": ("deid_mammo.py", ["8"], "ratio ≤ 1.5 vs pydicom read+write"),
+    "convert_mammo": ("convert_mammo.py", ["5"], "ratio ≤ 1.3 vs pydicom decode + fastest PNG encoder"),
+    "convert_mri": ("convert_mri.py", [], "ratio ≤ 1.2 vs dcm2niix"),
+}
+
+
+def main() -> None:
+    results = {}
+    for name, (script, args, target) in BENCHMARKS.items():
+        proc = subprocess.run([sys.executable, str(HERE / script), *args], capture_output=True, text=True)
+        lines = proc.stdout.strip().splitlines()
+        results[name] = {"target": target, **(json.loads(lines[-1]) if proc.returncode == 0 and lines
+                                               else {"error": proc.stderr.strip()[-500:]})}
+    machine = {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
+               "python": platform.python_version(), "system": platform.platform()}
+    print(json.dumps({"machine": machine, "benchmarks": results}))
+
+
+if __name__ == "__main__":
+    main()
