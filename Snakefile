@@ -22,6 +22,7 @@ include: "rules/acquire.smk"
 include: "rules/inventory.smk"
 include: "rules/deid.smk"
 include: "rules/convert.smk"
+include: "rules/harmonize.smk"
 include: "rules/checks.smk"
 
 
@@ -29,5 +30,6 @@ rule all:
     input:
         expand(f"{RESULTS}/restricted/inventory/{{dataset}}/manifest.json", dataset=DATASETS),
         expand(f"{RESULTS}/restricted/convert/{{dataset}}/shard-{{shard}}", dataset=DATASETS, shard=SHARDS),
+        f"{RESULTS}/catalog.duckdb",
         f"{RESULTS}/curated/checks/phi_scan.json",
     default_target: True

@@ -9,6 +9,7 @@ def raw_roots_args(wildcards=None):
 rule phi_scan:
     input:
         converted=expand(f"{RESULTS}/restricted/convert/{{dataset}}/shard-{{shard}}", dataset=DATASETS, shard=SHARDS),
+        catalog=f"{RESULTS}/catalog.duckdb",
     output:
         f"{RESULTS}/curated/checks/phi_scan.json",
     params:

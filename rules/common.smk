@@ -4,10 +4,13 @@ import os
 import shlex
 import sys
 
+from breastcurate.tables import table_names
+
 PY = sys.executable
 RESULTS = config["results_dir"].rstrip("/")
 DATASETS = sorted(config["datasets"])
 SHARDS = list(range(config["n_shards"]))
+TABLES = table_names()
 DEMO_DATASETS = [d for d in DATASETS if config["datasets"][d]["source"] == "demo"]
 
 

@@ -50,3 +50,13 @@ def snakemake(workdir: Path, *args: str, check: bool = True, timeout: int = 900)
     if check and proc.returncode != 0:
         raise AssertionError(f"snakemake {' '.join(args)} failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-8000:]}")
     return proc
+
+
+@pytest.fixture(scope="session")
+def demo_run(tmp_path_factory):
+    """A full run of the default workflow with 2 patients per dataset and 3 shards (shared by several modules)."""
+    work = tmp_path_factory.mktemp("run")
+    write_config(work, n_shards=3, demo={"patients": 2, "seed": 11})
+    plan = snakemake(work, "-n")
+    run = snakemake(work, "--cores", "2")
+    return work, plan.stdout + plan.stderr, run

@@ -28,16 +28,6 @@ def job_counts(dry_run_output: str) -> dict[str, int]:
     return counts
 
 
-@pytest.fixture(scope="module")
-def demo_run(tmp_path_factory):
-    """A full run of the default workflow with 2 patients per dataset and 3 shards."""
-    work = tmp_path_factory.mktemp("run")
-    write_config(work, n_shards=3, demo={"patients": 2, "seed": 11})
-    plan = snakemake(work, "-n")
-    run = snakemake(work, "--cores", "2")
-    return work, plan.stdout + plan.stderr, run
-
-
 def test_dry_run_plans_datasets_times_shards(demo_run):
     _, plan, _ = demo_run
     counts = job_counts(plan)

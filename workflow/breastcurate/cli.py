@@ -138,6 +138,65 @@ def _convert_shard(args: argparse.Namespace) -> int:
     return 0
 
 
+def _link_people(args: argparse.Namespace) -> int:
+    from .harmonize.people import link_people
+
+    people = link_people([Path(f) for f in args.linkage], Path(args.out))
+    print(f"link-people: {people.person_id.nunique()} people, {int(people.in_other_datasets.sum())} patients "
+          "also in another dataset")
+    return 0
+
+
+def _harmonize(args: argparse.Namespace) -> int:
+    from .harmonize.run import harmonize_dataset
+
+    counts = harmonize_dataset(args.dataset, Path(args.results), Path(args.raw), args.n_shards, Path(args.people))
+    print(f"{args.dataset}: " + ", ".join(f"{n} {t}" for t, n in sorted(counts.items())))
+    return 0
+
+
+def _catalog(args: argparse.Namespace) -> int:
+    from .catalog.build import build_catalog
+
+    print(f"catalog: {build_catalog(Path(args.results))}")
+    return 0
+
+
+def _query(args: argparse.Namespace) -> int:
+    from .catalog.build import connect
+
+    con = connect(args.catalog)
+    relation = con.sql(args.sql)
+    if args.format == "parquet":
+        if not args.out:
+            raise ValueError("--format parquet needs --out FILE")
+        relation.write_parquet(args.out, compression="zstd")
+    elif args.format == "csv" and args.out:
+        relation.write_csv(args.out, header=True)
+    elif args.format == "csv":
+        import tempfile
+
+        with tempfile.TemporaryDirectory() as tmp:
+            relation.write_csv(f"{tmp}/out.csv", header=True)
+            sys.stdout.write(Path(f"{tmp}/out.csv").read_text())
+    else:
+        frame = relation.df()
+        for column in frame.columns[frame.dtypes == object]:
+            frame[column] = [list(v) if hasattr(v, "tolist") and not isinstance(v, str) else v for v in frame[column]]
+        text = frame.to_string(index=False) + "\n"
+        Path(args.out).write_text(text) if args.out else sys.stdout.write(text)
+    return 0
+
+
+def _data_dictionary(args: argparse.Namespace) -> int:
+    from .atomic import write_bytes
+    from .tables import data_dictionary
+
+    write_bytes(args.out, data_dictionary().encode())
+    print(f"data dictionary written to {args.out}")
+    return 0
+
+
 def _check_config(args: argparse.Namespace) -> int:
     from .config import load_config
 
@@ -219,17 +278,53 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, default=1)
     p.set_defaults(func=_convert_shard)
 
+    p = sub.add_parser("link-people", help="(pipeline) one person id across datasets, from the linkage tables")
+    p.add_argument("linkage", nargs="+", help="restricted linkage.parquet files of every dataset and shard")
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=_link_people)
+
+    p = sub.add_parser("harmonize", help="(pipeline) canonical tables of one dataset")
+    p.add_argument("dataset")
+    p.add_argument("--results", required=True)
+    p.add_argument("--raw", required=True, help="the dataset's native mirror (label tables)")
+    p.add_argument("--n-shards", type=int, required=True)
+    p.add_argument("--people", required=True, help="the link-people table")
+    p.set_defaults(func=_harmonize)
+
+    p = sub.add_parser("catalog", help="(pipeline) build results/catalog.duckdb over the canonical tables")
+    p.add_argument("--results", default="results")
+    p.set_defaults(func=_catalog)
+
+    p = sub.add_parser("query", help="run SQL against the catalog (views: " +
+                       "patients, studies, images, volumes, findings, clinical, files, rejects, mammograms, "
+                       "mri_cases)")
+    p.add_argument("sql", metavar="SQL")
+    p.add_argument("--catalog", default="results/catalog.duckdb")
+    p.add_argument("--format", choices=["table", "csv", "parquet"], default="table")
+    p.add_argument("--out", help="write here instead of standard output (required for parquet)")
+    p.set_defaults(func=_query)
+
+    p = sub.add_parser("data-dictionary", help="write the catalog's data dictionary (Markdown) from schemas/tables")
+    p.add_argument("--out", default="docs/catalog.md")
+    p.set_defaults(func=_data_dictionary)
+
     p = sub.add_parser("check-config", help="validate a config file against schemas/config.schema.yaml")
     p.add_argument("config")
     p.set_defaults(func=_check_config)
     return parser
 
 
+def duckdb_error() -> type[Exception]:
+    """DuckDB's error base class when duckdb is already imported (a bad query is a user error, not a crash)."""
+    module = sys.modules.get("duckdb")
+    return module.Error if module else ValueError
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (ValueError, KeyError, FileNotFoundError, RuntimeError) as exc:
+    except (ValueError, KeyError, FileNotFoundError, RuntimeError, duckdb_error()) as exc:
         print(f"breastcurate {args.command}: error: {exc}", file=sys.stderr)
         return 2
 

@@ -48,6 +48,28 @@ class DatasetAdapter:
         """3-D lesion boxes from the native tables (`VOLUME_BOX_COLUMNS`)."""
         return pd.DataFrame(columns=VOLUME_BOX_COLUMNS)
 
+    # --- harmonization: native tables → canonical columns (schemas/tables); `codes` keeps natives, rejects unknowns
+
+    def image_labels(self, root: Path, codes) -> pd.DataFrame:
+        """Per mirror `path`: image_type, birads, density, official_split (+ `_native` columns)."""
+        return pd.DataFrame(columns=["path"])
+
+    def finding_labels(self, root: Path, codes) -> pd.DataFrame:
+        """Per (`path`, `roi`) of `image_boxes`: category, birads, pathology (+ `_native`)."""
+        return pd.DataFrame(columns=["path", "roi"])
+
+    def clinical(self, root: Path, codes) -> pd.DataFrame:
+        """Per `native_patient_id`: the clinical table's columns (+ `_native`)."""
+        return pd.DataFrame(columns=["native_patient_id"])
+
+    def demographics(self, root: Path, codes) -> pd.DataFrame:
+        """Per `native_patient_id`: race, ethnicity (+ `_native`)."""
+        return pd.DataFrame(columns=["native_patient_id"])
+
+    def person_key(self, native_patient_id: str) -> str:
+        """A key equal across datasets for the same person (default: the native id, e.g. a TCIA patient id)."""
+        return native_patient_id
+
     def write_demo(self, out: Path, patients: int, seed: int) -> None:
         """Write a synthetic mirror in the native layout under `out`; patient k depends only on seed and k."""
         raise NotImplementedError

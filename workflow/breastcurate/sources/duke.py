@@ -10,6 +10,7 @@ import pandas as pd
 from ..demo import dicomgen as g
 from ..demo.identity import accession, make_identity, rng_for
 from ..demo.xlsx import write_multiheader, write_sheets
+from ..harmonize.codes import native_text
 from .base import VOLUME_BOX_COLUMNS, DatasetAdapter
 
 COLLECTION = "Duke-Breast-Cancer-MRI"
@@ -42,6 +43,26 @@ SCANNERS = [("GE MEDICAL SYSTEMS", "SIGNA HDxt", 1.5, "ax dyn"), ("SIEMENS", "Av
 PASSES = ["pre", "1st pass", "2nd pass", "3rd pass", "4th pass"]
 
 
+BINARY = {"0": 0, "1": 1}
+HER2 = {"0": 0, "1": 1, "2": None}  # 2 = borderline: not positive, not negative
+SUBTYPE = {"0": "hr+her2-", "1": "her2+", "2": "her2+", "3": "tn"}
+# 3 (DCIS only) and 4 (LCIS only): no residual invasive disease, pCR under the ypT0/is definition.
+PCR = {"1": 1, "2": 0, "3": 1, "4": 1, "5": None}
+MENOPAUSE = {"0": "pre", "1": "post", "2": None}
+RACE = {"0": None, "1": "white", "2": "black", "3": "asian", "4": "american_indian_alaska_native", "5": None,
+        "6": "multiple", "7": "native_hawaiian_pacific_islander", "8": "american_indian_alaska_native"}
+ETHNICITY = {str(k): ("hispanic" if k == 5 else None) for k in range(9)}
+
+
+def read_clinical(root: Path) -> pd.DataFrame:
+    """`Clinical_and_Other_Features.xlsx`: group row, name row, legend row, then data; names whitespace-squashed."""
+    book = pd.ExcelFile(root / "Clinical_and_Other_Features.xlsx")
+    sheet = "Data" if "Data" in book.sheet_names else book.sheet_names[0]
+    table = pd.read_excel(book, sheet_name=sheet, header=1, dtype=object).iloc[1:].reset_index(drop=True)
+    table.columns = [" ".join(str(c).split()) for c in table.columns]
+    return table.dropna(subset=["Patient ID"])
+
+
 class Duke(DatasetAdapter):
     key = "duke"
     title = "Duke-Breast-Cancer-MRI"
@@ -50,6 +71,30 @@ class Duke(DatasetAdapter):
     image_root = COLLECTION
     descriptor_patterns = (r"(ax dyn|ax 3d dyn|t1fl3dtradynVIEWSspair|Ax Vibrant MultiPhase) ?(pre|1st pass|2nd pass|3rd pass|4th pass)?",
                            r"ax t1( tse)?|Ax 3D T1 NON FS", r"MRI BREAST BILATERAL W\s+WO", r"BREASTROUTINE DYNAMICS")
+
+    def clinical(self, root: Path, codes) -> pd.DataFrame:
+        table = read_clinical(root)
+        out = pd.DataFrame({"native_patient_id": table["Patient ID"].astype(str)})
+        days = pd.to_numeric(table["Date of Birth (Days)"], errors="coerce")
+        out["age_years"] = (-days / 365.25).round(2)
+        codes.map(out, "er", table["ER"], BINARY)
+        codes.map(out, "pr", table["PR"], BINARY)
+        codes.map(out, "her2", table["HER2"], HER2)
+        hr = [None if e is None or p is None else int(e == 1 or p == 1) for e, p in zip(out.er, out.pr)]
+        out["hr"], out["hr_native"] = hr, [f"ER={e};PR={p}" for e, p in zip(out.er_native, out.pr_native)]
+        codes.map(out, "subtype", table["Mol Subtype"], SUBTYPE)
+        codes.map(out, "pcr", table["Pathologic Response to Neoadjuvant Therapy"], PCR)
+        treated = [native_text(v) == "1" for v in table["Neoadjuvant Chemotherapy"]]
+        out["pcr"] = [p if t else None for p, t in zip(out.pcr, treated)]  # no NAC: response is not defined
+        codes.map(out, "menopause", table["Menopause (at diagnosis)"], MENOPAUSE)
+        return out
+
+    def demographics(self, root: Path, codes) -> pd.DataFrame:
+        table = read_clinical(root)
+        out = pd.DataFrame({"native_patient_id": table["Patient ID"].astype(str)})
+        codes.map(out, "race", table["Race and Ethnicity"], RACE)
+        codes.map(out, "ethnicity", table["Race and Ethnicity"], ETHNICITY)
+        return out
 
     def volume_boxes(self, root: Path) -> pd.DataFrame:
         """`Annotation_Boxes.xlsx`: 1-based inclusive (row, column, slice) → 0-based half-open (x = column)."""

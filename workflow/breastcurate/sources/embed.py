@@ -13,6 +13,7 @@ from pydicom.dataset import Dataset
 
 from ..demo import dicomgen as g
 from ..demo.identity import make_identity, rng_for
+from ..harmonize.codes import native_text
 from .base import IMAGE_BOX_COLUMNS, DatasetAdapter
 
 CLINICAL_COLUMNS = ["empi_anon", "acc_anon", "study_date_anon", "desc", "tissueden", "asses", "numfind", "side",
@@ -30,6 +31,29 @@ VENDORS = [
 ]
 RACES = ["African American  or Black", "Caucasian or White", "Asian", "Native Hawaiian or Other Pacific Islander"]
 ETHNIC = ["Non-Hispanic or Latino", "Hispanic or Latino", "Unknown"]
+
+
+IMAGE_TYPE = {"2D": "2d", "C-view": "synthetic2d", "3D": "dbt"}
+DENSITY = {"1": "A", "2": "B", "3": "C", "4": "D", "5": None}  # 5 = normal male breast: no density category
+ASSES = {"A": 0, "N": 1, "B": 2, "P": 3, "S": 4, "M": 5, "K": 6, "X": None}
+PATHOLOGY = {"0": "malignant", "1": "malignant", "2": "high_risk", "3": "high_risk", "4": "benign", "5": "benign",
+             "6": "other"}
+MASS_SHAPE = {"G": "mass", "R": "mass", "O": "mass", "X": "mass", "Q": "architectural_distortion",
+              "A": "architectural_distortion", "T": "other", "N": "lymph_node", "Y": "lymph_node", "B": "asymmetry",
+              "F": "asymmetry", "S": "asymmetry", "V": "asymmetry"}
+RACE = {"African American or Black": "black", "Caucasian or White": "white", "Asian": "asian",
+        "Native Hawaiian or Other Pacific Islander": "native_hawaiian_pacific_islander",
+        "American Indian or Alaskan Native": "american_indian_alaska_native", "Multiple": "multiple",
+        "Other": "other", "Unknown, Unavailable or Unreported": None, "Not Recorded": None}
+ETHNICITY = {"Non-Hispanic or Latino": "not_hispanic", "Hispanic or Latino": "hispanic", "Unknown": None,
+             "Unreported": None}
+
+
+def _category(mass_shape, calc_find) -> str | None:
+    """The finding's type: `massshape` (masses, asymmetries, distortions, nodes), else `calcfind` → calcification."""
+    if isinstance(mass_shape, str) and mass_shape.strip():
+        return mass_shape.strip()
+    return "calc" if isinstance(calc_find, str) and calc_find.strip() else None
 
 
 class Embed(DatasetAdapter):
@@ -61,6 +85,64 @@ class Embed(DatasetAdapter):
                 rows.append([self.mirror_path(r.anon_dicom_path), f"box_{roi}", float(xmin), float(ymin),
                              float(xmax) + 1, float(ymax) + 1, json.dumps({"ROI_coords": [ymin, xmin, ymax, xmax]})])
         return pd.DataFrame(rows, columns=IMAGE_BOX_COLUMNS)
+
+    def _tables(self, root: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+        clinical = pd.read_csv(root / "tables" / "EMBED_OpenData_clinical.csv", dtype=str)
+        metadata = pd.read_csv(root / "tables" / "EMBED_OpenData_metadata.csv", dtype=str)
+        return clinical, metadata
+
+    def image_labels(self, root: Path, codes) -> pd.DataFrame:
+        """Image type from FinalImageType; density per exam (tissueden); BI-RADS = the worst `asses` of the exam's
+        findings on this image's side (findings with side B or no side count for both breasts)."""
+        clinical, metadata = self._tables(root)
+        out = pd.DataFrame({"path": [self.mirror_path(p) for p in metadata.anon_dicom_path]})
+        codes.map(out, "image_type", metadata.FinalImageType, IMAGE_TYPE)
+        density = clinical.drop_duplicates("acc_anon").set_index("acc_anon").tissueden
+        codes.map(out, "density", metadata.acc_anon.map(density), DENSITY)
+        worst, native = [], []
+        for acc, side in zip(metadata.acc_anon, metadata.ImageLateralityFinal):
+            rows = clinical[(clinical.acc_anon == acc) & (clinical.side.isna() | clinical.side.isin([side, "B"]))]
+            letters = sorted({native_text(a) for a in rows.asses if native_text(a)})
+            for letter in letters:
+                if letter not in ASSES:
+                    codes.unknown("birads", letter)
+            values = [ASSES[a] for a in letters if ASSES.get(a) is not None]
+            worst.append(max(values) if values else None)
+            native.append(",".join(letters) or None)
+        out["birads"], out["birads_native"] = worst, native
+        return out
+
+    def finding_labels(self, root: Path, codes) -> pd.DataFrame:
+        """A box's labels come from the exam's finding on the image's side (the worst one when several)."""
+        clinical, metadata = self._tables(root)
+        boxes = self.image_boxes(root)
+        by_path = {self.mirror_path(p): (a, s) for p, a, s in
+                   zip(metadata.anon_dicom_path, metadata.acc_anon, metadata.ImageLateralityFinal)}
+        picked = []
+        for path in boxes.path:
+            acc, side = by_path[path]
+            rows = clinical[(clinical.acc_anon == acc) & clinical.side.isin([side, "B"])]
+            if rows.empty:
+                picked.append({})
+                continue
+            rank = rows.asses.map(lambda a: ASSES.get(native_text(a)) if native_text(a) in ASSES else -1)
+            picked.append(rows.loc[rank.fillna(-1).astype(float).idxmax()].to_dict())
+        out = boxes[["path", "roi"]].copy()
+        shape = [_category(r.get("massshape"), r.get("calcfind")) for r in picked]
+        codes.map(out, "category", pd.Series(shape, dtype=object), {**MASS_SHAPE, "calc": "calcification"})
+        out["category_native"] = [None if not r else f"massshape={native_text(r.get('massshape'))};"
+                                  f"calcfind={native_text(r.get('calcfind'))}" for r in picked]
+        codes.map(out, "birads", pd.Series([r.get("asses") for r in picked], dtype=object), ASSES)
+        codes.map(out, "pathology", pd.Series([r.get("path_severity") for r in picked], dtype=object), PATHOLOGY)
+        return out
+
+    def demographics(self, root: Path, codes) -> pd.DataFrame:
+        clinical, _ = self._tables(root)
+        first = clinical.drop_duplicates("empi_anon").reset_index(drop=True)
+        out = pd.DataFrame({"native_patient_id": first.empi_anon})
+        codes.map(out, "race", first.RACE_DESC, RACE)
+        codes.map(out, "ethnicity", first.ETHNIC_GROUP_DESC, ETHNICITY)
+        return out
 
     def write_demo(self, out: Path, patients: int, seed: int) -> None:
         clinical, metadata = [], []

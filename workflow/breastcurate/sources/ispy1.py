@@ -11,6 +11,7 @@ import pandas as pd
 from ..demo import dicomgen as g
 from ..demo.identity import accession, make_identity, rng_for
 from ..demo.xlsx import write_sheets
+from ..harmonize.codes import native_text
 from .base import DatasetAdapter
 
 COLLECTION = "ISPY1"
@@ -26,6 +27,12 @@ SCANNERS = [("GE MEDICAL SYSTEMS", "Signa HDx", "Dynamic-3dfgre"), ("SIEMENS", "
 STATUS = {1: "HRposHER2neg", 2: "HER2pos", 3: "TripleNeg"}
 
 
+BINARY = {"0": 0, "1": 1}
+SUBTYPE = {"1": "hr+her2-", "2": "her2+", "3": "tn"}
+RACE = {"1": "white", "3": "black", "4": "asian", "5": "native_hawaiian_pacific_islander",
+        "6": "american_indian_alaska_native", "50": "multiple"}
+
+
 class ISPY1(DatasetAdapter):
     key = "ispy1"
     title = "I-SPY1 (ACRIN 6657)"
@@ -34,6 +41,33 @@ class ISPY1(DatasetAdapter):
     image_root = COLLECTION
     descriptor_patterns = (r"Dynamic-3dfgre|fl3d_sag_uni_[LR]|T1 SAG DYN|Dynamic-3dfgre (SER|PE1)",
                            r"MRI BREAST (UNILATERAL|LEFT|RIGHT|BILATERAL)")
+
+    def _sheets(self, root: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+        sheets = pd.read_excel(root / CLINICAL_FILE, sheet_name=[CLINICAL_SHEET, OUTCOME_SHEET], dtype=object)
+        clinical, outcome = sheets[CLINICAL_SHEET], sheets[OUTCOME_SHEET]
+        for table in (clinical, outcome):
+            table.columns = [" ".join(str(c).split()) for c in table.columns]
+        return clinical, outcome
+
+    def clinical(self, root: Path, codes) -> pd.DataFrame:
+        """Both sheets joined by SUBJECTID; the DICOM patient id is `ISPY1_<SUBJECTID>`."""
+        clinical, outcome = self._sheets(root)
+        table = clinical.merge(outcome[["SUBJECTID", "PCR"]], on="SUBJECTID", how="left")
+        out = pd.DataFrame({"native_patient_id": [f"ISPY1_{native_text(s)}" for s in table.SUBJECTID]})
+        out["age_years"] = pd.to_numeric(table["age"], errors="coerce")
+        codes.map(out, "er", table["ERpos"], BINARY)
+        codes.map(out, "pr", table["PgRpos"], BINARY)
+        codes.map(out, "hr", table["HR Pos"], BINARY)
+        codes.map(out, "her2", table["Her2MostPos"], BINARY)
+        codes.map(out, "subtype", table["HR_HER2_CATEGORY"], SUBTYPE)
+        codes.map(out, "pcr", table["PCR"], BINARY)
+        return out
+
+    def demographics(self, root: Path, codes) -> pd.DataFrame:
+        clinical, _ = self._sheets(root)
+        out = pd.DataFrame({"native_patient_id": [f"ISPY1_{native_text(s)}" for s in clinical.SUBJECTID]})
+        codes.map(out, "race", clinical["race_id"], RACE)
+        return out
 
     def write_demo(self, out: Path, patients: int, seed: int) -> None:
         clinical, outcome = [], []

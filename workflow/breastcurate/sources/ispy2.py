@@ -22,6 +22,14 @@ SCANNERS = [("GE MEDICAL SYSTEMS", "SIGNA HDxt", 1.5), ("SIEMENS", "Skyra", 3.0)
 ARMS = ["Paclitaxel", "Paclitaxel + Neratinib", "Paclitaxel + MK-2206", "Paclitaxel + Pembrolizumab"]
 
 
+BINARY = {"0": 0, "1": 1}
+MENOPAUSE = {"Pre": "pre", "Post": "post", "Peri": "peri", "N/A": None}
+RACE = {"White": "white", "Black": "black", "Asian": "asian", "Native Hawaiian or Pacific Islander":
+        "native_hawaiian_pacific_islander", "American Indian or Alaska Native": "american_indian_alaska_native",
+        "Multiple": "multiple", "Unknown": None}
+ETHNICITY = {"Not Hispanic or Latino": "not_hispanic", "Hispanic or Latino": "hispanic", "Unknown": None}
+
+
 class ISPY2(DatasetAdapter):
     key = "ispy2"
     title = "I-SPY2 (ISPY2 and ACRIN-6698)"
@@ -30,6 +38,27 @@ class ISPY2(DatasetAdapter):
     image_root = COLLECTION
     descriptor_patterns = (r"ISPY2: VOLSER: (uni-lateral cropped|bi-lateral): (original DCE|SER|PE2|PE6|Analysis Mask)",
                            r"ISPY2_MRI_T[0-3]", r"VOLSER( Analysis Mask)?")
+
+    def clinical(self, root: Path, codes) -> pd.DataFrame:
+        """HR, HER2 and pCR as published; subtype derived (HER2+ → her2+, else HR+ → hr+her2-, else tn)."""
+        table = pd.read_excel(root / CLINICAL_FILE, sheet_name=0, dtype=object)
+        out = pd.DataFrame({"native_patient_id": table.Patient_ID.astype(str)})
+        out["age_years"] = pd.to_numeric(table.Age_at_Screening, errors="coerce")
+        codes.map(out, "hr", table.HR, BINARY)
+        codes.map(out, "her2", table.HER2, BINARY)
+        out["subtype"] = [None if h is None or e is None else ("her2+" if e == 1 else ("hr+her2-" if h else "tn"))
+                          for h, e in zip(out.hr, out.her2)]
+        out["subtype_native"] = [f"HR={h};HER2={e}" for h, e in zip(out.hr_native, out.her2_native)]
+        codes.map(out, "pcr", table.pCR, BINARY)
+        codes.map(out, "menopause", table.menopausal_status, MENOPAUSE)
+        return out
+
+    def demographics(self, root: Path, codes) -> pd.DataFrame:
+        table = pd.read_excel(root / CLINICAL_FILE, sheet_name=0, dtype=object)
+        out = pd.DataFrame({"native_patient_id": table.Patient_ID.astype(str)})
+        codes.map(out, "race", table.Race, RACE)
+        codes.map(out, "ethnicity", table.ethnicity, ETHNICITY)
+        return out
 
     def write_demo(self, out: Path, patients: int, seed: int) -> None:
         rows = [self._demo_patient(out, k, rng_for(seed, self.key, k)) for k in range(patients)]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import json
 from pathlib import Path, PurePosixPath
@@ -26,6 +27,16 @@ VENDORS = [
     g.MammoVendor("IMS GIOTTO S.p.A.", "GIOTTO IMAGE 3DL", photometric="MONOCHROME1", bits_stored=12),
 ]
 CATEGORIES = [["Mass"], ["Suspicious Calcification"], ["Mass", "Architectural Distortion"], ["Focal Asymmetry"]]
+
+
+BIRADS = {f"BI-RADS {n}": n for n in range(7)}
+DENSITY = {f"DENSITY {x}": x for x in "ABCD"}
+SPLIT = {"training": "train", "test": "test"}
+CATEGORY = {"Mass": "mass", "Suspicious Calcification": "calcification", "Asymmetry": "asymmetry",
+            "Focal Asymmetry": "asymmetry", "Global Asymmetry": "asymmetry",
+            "Architectural Distortion": "architectural_distortion", "Suspicious Lymph Node": "lymph_node",
+            "Skin Thickening": "skin_or_nipple", "Skin Retraction": "skin_or_nipple",
+            "Nipple Retraction": "skin_or_nipple"}
 
 
 def md5_hex(value: str) -> str:
@@ -56,6 +67,31 @@ class VinDrMammo(DatasetAdapter):
                 rows.append([f"images/{r.study_id}/{image_id}.dicom", f"box_{roi}", float(r.xmin), float(r.ymin),
                              float(r.xmax), float(r.ymax), json.dumps(labels, sort_keys=True)])
         return pd.DataFrame(rows, columns=IMAGE_BOX_COLUMNS)
+
+    def image_labels(self, root: Path, codes) -> pd.DataFrame:
+        """`breast-level_annotations.csv`: BI-RADS and density per breast, the official training/test split."""
+        table = pd.read_csv(root / "breast-level_annotations.csv", dtype=str)
+        out = pd.DataFrame({"path": "images/" + table.study_id + "/" + table.image_id + ".dicom",
+                            "image_type": "2d", "image_type_native": None})
+        codes.map(out, "birads", table.breast_birads, BIRADS)
+        codes.map(out, "density", table.breast_density, DENSITY)
+        codes.map(out, "official_split", table.split, SPLIT)
+        return out.drop(columns="official_split_native")
+
+    def finding_labels(self, root: Path, codes) -> pd.DataFrame:
+        """The boxes' categories (the first of the list; the whole list stays native) and finding BI-RADS."""
+        table = pd.read_csv(root / "finding_annotations.csv", dtype=str)
+        table = table.dropna(subset=["xmin", "ymin", "xmax", "ymax"]).sort_values("image_id", kind="stable")
+        table["roi"] = "box_" + table.groupby("image_id").cumcount().astype(str)
+        out = pd.DataFrame({"path": "images/" + table.study_id + "/" + table.image_id + ".dicom",
+                            "roi": table.roi}).reset_index(drop=True)
+        table = table.reset_index(drop=True)
+        first = [ast.literal_eval(v)[0] if isinstance(v, str) and v.startswith("[") else v
+                 for v in table.finding_categories]
+        codes.map(out, "category", pd.Series(first), CATEGORY)
+        out["category_native"] = table.finding_categories
+        codes.map(out, "birads", table.finding_birads, BIRADS)
+        return out
 
     def write_demo(self, out: Path, patients: int, seed: int) -> None:
         breast_rows, finding_rows, meta_rows = [], [], []

@@ -1,0 +1,156 @@
+"""Canonical tables and the DuckDB catalog: code mappings, determinism, relocation, README queries."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import shutil
+
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+
+from conftest import REPO, run_cli, snakemake
+
+DATASETS = ["duke", "embed", "ispy1", "ispy2", "vindr_mammo"]
+MG, MR = ["embed", "vindr_mammo"], ["duke", "ispy1", "ispy2"]
+
+
+def query(catalog, sql: str) -> pd.DataFrame:
+    out = catalog.parent / "query.csv"
+    run_cli("query", sql, "--catalog", str(catalog), "--format", "csv", "--out", str(out))
+    return pd.read_csv(out)
+
+
+def test_parquet_parts_follow_the_schemas(demo_run):
+    work, _, _ = demo_run
+    tables = work / "results/curated/tables"
+    import yaml
+
+    for schema_file in sorted((REPO / "schemas/tables").glob("*.yaml")):
+        schema = yaml.safe_load(schema_file.read_text())
+        for dataset in DATASETS:
+            for k in range(3):
+                table = pq.read_table(tables / schema["name"] / f"dataset={dataset}" / f"part-{k}.parquet")
+                assert table.column_names == [c["name"] for c in schema["columns"]]
+                for c in schema["columns"]:
+                    values = table.column(c["name"]).to_pylist()
+                    if not c["nullable"]:
+                        assert None not in values, (schema["name"], c["name"])
+                    if "allowed" in c:
+                        assert set(values) - {None} <= set(c["allowed"]), (schema["name"], c["name"])
+
+
+def test_every_native_code_of_the_demo_maps(demo_run):
+    """A native value that is present maps to a canonical one, except where the schema documents a null."""
+    catalog = demo_run[0] / "results/catalog.duckdb"
+    rejects = query(catalog, "SELECT * FROM rejects WHERE stage = 'harmonize'")
+    assert rejects.empty, rejects.reason.tolist()
+    images = query(catalog, "SELECT * FROM images WHERE dataset = 'vindr_mammo'")
+    assert images.birads.notna().all() and images.density.isin(list("ABCD")).all()
+    assert set(images.official_split) <= {"train", "test"} and images.official_split.notna().all()
+    clinical = query(catalog, "SELECT * FROM clinical")
+    assert set(clinical.dataset) == set(MR) and len(clinical) == 2 * len(MR)
+    for column in ("er", "pr", "hr", "her2", "pcr"):
+        known = clinical[column].dropna()
+        assert set(known) <= {0, 1}
+    assert clinical.subtype.dropna().isin(["hr+her2-", "her2+", "tn"]).all()
+    duke = clinical[clinical.dataset == "duke"]
+    assert (duke.hr == ((duke.er == 1) | (duke.pr == 1)).astype(int)).all()
+    assert duke.hr_native.str.match(r"ER=\d;PR=\d").all()
+
+
+def test_unknown_code_becomes_null_and_a_reject(demo_run, tmp_path):
+    work, _, _ = demo_run
+    results = tmp_path / "results"
+    shutil.copytree(work / "results", results, ignore=shutil.ignore_patterns("*.duckdb"))
+    raw = results / "restricted/raw/embed"
+    clinical = raw / "tables/EMBED_OpenData_clinical.csv"
+    table = pd.read_csv(clinical, dtype=str)
+    table["tissueden"] = "7"  # not an EMBED code
+    table.to_csv(clinical, index=False)
+    run_cli("harmonize", "embed", "--results", str(results), "--raw", str(raw), "--n-shards", "3",
+            "--people", str(results / "restricted/people.parquet"))
+    images = pd.concat(pd.read_parquet(p) for p in (results / "curated/tables/images/dataset=embed").glob("*.parquet"))
+    assert images.density.isna().all() and (images.density_native == "7").all()
+    rejects = pd.read_parquet(results / "curated/tables/rejects/dataset=embed/part-0.parquet")
+    assert rejects.reason.str.contains("unknown code '7' for density").any()
+
+
+def test_rerun_writes_byte_identical_parquet(demo_run):
+    work, _, _ = demo_run
+    tables = sorted((work / "results/curated/tables").rglob("*.parquet"))
+    before = {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in tables}
+    for p in tables:
+        p.unlink()
+    snakemake(work, "--cores", "2", "--forcerun", "harmonize")
+    after = {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in tables}
+    assert before == after
+
+
+def test_catalog_survives_relocation(demo_run, tmp_path):
+    work, _, _ = demo_run
+    moved = tmp_path / "elsewhere" / "copy"
+    shutil.copytree(work / "results/curated", moved / "curated")
+    shutil.copy(work / "results/catalog.duckdb", moved / "catalog.duckdb")
+    shutil.rmtree(tmp_path / "elsewhere" / "copy" / "curated" / "checks", ignore_errors=True)
+    original = query(work / "results/catalog.duckdb", "SELECT count(*) AS n FROM mammograms")
+    relocated = query(moved / "catalog.duckdb", "SELECT count(*) AS n FROM mammograms")
+    assert relocated.n[0] == original.n[0] > 0
+    paths = query(moved / "catalog.duckdb", "SELECT path FROM volumes LIMIT 3").path
+    assert all((moved / p).is_file() for p in paths)  # curated paths are relative to the results folder
+
+
+def test_joined_views(demo_run):
+    catalog = demo_run[0] / "results/catalog.duckdb"
+    mammo = query(catalog, "SELECT * FROM mammograms WHERE variant = 'canonical'")
+    assert set(mammo.dataset) == set(MG) and mammo.finding_id.notna().any()
+    boxes = mammo.dropna(subset=["finding_id"])
+    assert ((boxes.xmin < boxes.xmax) & (boxes.xmax <= boxes["columns"])).all()
+    cases = query(catalog, "SELECT dataset, phases, mask_paths, pcr, subtype FROM mri_cases")
+    assert set(cases.dataset) == set(MR)
+    assert cases.phases.str.startswith("[pre, post_1").all()
+    assert cases[cases.dataset.isin(["duke", "ispy2"])].mask_paths.str.contains(".nii.gz").all()
+
+
+def test_tables_hold_pseudonyms_and_relative_paths(demo_run):
+    work, _, _ = demo_run
+    catalog = work / "results/catalog.duckdb"
+    patients = query(catalog, "SELECT * FROM patients")
+    assert patients.patient_id.str.fullmatch(r"P-[0-9a-f]{16}").all()
+    assert len(patients) == 2 * len(DATASETS) and (patients.person_id == patients.patient_id).all()
+    files = query(catalog, "SELECT * FROM files")
+    assert files.path.str.startswith("curated/").all()
+    sample = files.sample(10, random_state=1)
+    for row in sample.itertuples():
+        assert hashlib.sha256((work / "results" / row.path).read_bytes()).hexdigest() == row.sha256
+
+
+def test_same_person_in_two_datasets_is_linked(tmp_path):
+    rows = [("duke", "TCIA-0001", "P-aaaa000000000001"), ("ispy2", "TCIA-0001", "P-bbbb000000000002"),
+            ("ispy2", "TCIA-0002", "P-cccc000000000003")]
+    paths = []
+    for i, (dataset, native, pseudonym) in enumerate(rows):
+        frame = pd.DataFrame({"dataset": [dataset], "native_patient_id": [native], "patient_id": [pseudonym]})
+        paths.append(tmp_path / f"linkage-{i}.parquet")
+        frame.to_parquet(paths[-1])
+    run_cli("link-people", *map(str, paths), "--out", str(tmp_path / "people.parquet"))
+    people = pd.read_parquet(tmp_path / "people.parquet").set_index("patient_id")
+    assert people.loc["P-aaaa000000000001", "person_id"] == people.loc["P-bbbb000000000002", "person_id"]
+    assert people.loc["P-aaaa000000000001", "in_other_datasets"]
+    assert not people.loc["P-cccc000000000003", "in_other_datasets"]
+    assert "TCIA" not in (tmp_path / "people.parquet").read_bytes().decode("latin-1")
+
+
+def test_readme_queries_run(demo_run):
+    """Every ```sql block of the README runs against the demo catalog and returns rows."""
+    blocks = re.findall(r"```sql\n(.*?)```", (REPO / "README.md").read_text(), flags=re.S)
+    assert len(blocks) >= 3
+    for sql in blocks:
+        result = query(demo_run[0] / "results/catalog.duckdb", sql.strip().rstrip(";"))
+        assert len(result) > 0, sql
+
+
+def test_data_dictionary_is_current(tmp_path):
+    run_cli("data-dictionary", "--out", str(tmp_path / "catalog.md"))
+    assert (tmp_path / "catalog.md").read_text() == (REPO / "docs/catalog.md").read_text()

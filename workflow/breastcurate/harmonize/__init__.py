@@ -1,0 +1,1 @@
+"""Harmonization: per-shard conversion tables + native tables → canonical tables (schemas/tables)."""
