@@ -4,13 +4,17 @@ import os
 import shlex
 import sys
 
-from breastcurate.tables import table_names
+from breastcurate.splits.assign import load_versions
+from breastcurate.tables import harmonized_tables
 
 PY = sys.executable
 RESULTS = config["results_dir"].rstrip("/")
 DATASETS = sorted(config["datasets"])
 SHARDS = list(range(config["n_shards"]))
-TABLES = table_names()
+TABLES = harmonized_tables()
+SPLITS_FILE = os.path.join(workflow.basedir, config["splits_file"]) if not os.path.isabs(config["splits_file"]) \
+    else config["splits_file"]
+SPLIT_VERSIONS = sorted(load_versions(SPLITS_FILE))
 DEMO_DATASETS = [d for d in DATASETS if config["datasets"][d]["source"] == "demo"]
 
 

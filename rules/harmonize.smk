@@ -1,4 +1,4 @@
-# Harmonization and the catalog: person linking across datasets (restricted input, pseudonymous output), one job
+# Harmonization, splits and the catalog: person linking across datasets (restricted input, pseudonymous output), one job
 # per dataset writing every canonical table's shard parts, then the DuckDB catalog over them.
 
 
@@ -34,10 +34,24 @@ rule harmonize:
         " --n-shards {params.n_shards} --people {input.people} > {log} 2>&1"
 
 
+rule splits:
+    input:
+        tables=expand(f"{RESULTS}/curated/tables/{{table}}/dataset={{dataset}}/part-{{shard}}.parquet", table=TABLES,
+                      dataset=DATASETS, shard=SHARDS),
+        versions=SPLITS_FILE,
+    output:
+        [f"{RESULTS}/curated/splits/{v}.parquet" for v in SPLIT_VERSIONS],
+    log:
+        f"{RESULTS}/restricted/logs/splits.log",
+    shell:
+        "{PY} -m breastcurate splits --results {RESULTS} --versions {input.versions:q} > {log} 2>&1"
+
+
 rule catalog:
     input:
         expand(f"{RESULTS}/curated/tables/{{table}}/dataset={{dataset}}/part-{{shard}}.parquet", table=TABLES,
                dataset=DATASETS, shard=SHARDS),
+        [f"{RESULTS}/curated/splits/{v}.parquet" for v in SPLIT_VERSIONS],
     output:
         f"{RESULTS}/catalog.duckdb",
     log:

@@ -188,6 +188,38 @@ def _query(args: argparse.Namespace) -> int:
     return 0
 
 
+def _splits(args: argparse.Namespace) -> int:
+    from .splits.assign import build_splits
+
+    for version, frame in build_splits(Path(args.results), Path(args.versions)).items():
+        counts = frame.drop_duplicates("person_id").split.value_counts().to_dict()
+        print(f"split {version}: " + ", ".join(f"{counts.get(s, 0)} {s}" for s in ("train", "val", "test")) +
+              " people")
+    return 0
+
+
+def _release(args: argparse.Namespace) -> int:
+    import yaml
+
+    from .release.build import release
+
+    config = yaml.safe_load(Path(args.config).read_text()) or {}
+    include = bool((config.get("release") or {}).get("include_restricted_images", False))
+    versions = Path(args.versions or config.get("splits_file") or "config/splits.yaml")
+    folder, written = release(args.version, Path(args.results), Path(args.config), versions, include)
+    print(f"release {args.version}: {'written to' if written else 'already released, identical, at'} {folder}")
+    return 0
+
+
+def _pull(args: argparse.Namespace) -> int:
+    from .release.pull import pull
+
+    counts = pull(args.source, args.version, Path(args.to), args.split, args.dataset)
+    print(f"pull {args.version}: {counts['fetched']} files fetched ({counts['bytes']} bytes), "
+          f"{counts['verified']} already present and verified, into {args.to}")
+    return 0
+
+
 def _data_dictionary(args: argparse.Namespace) -> int:
     from .atomic import write_bytes
     from .tables import data_dictionary
@@ -304,6 +336,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="write here instead of standard output (required for parquet)")
     p.set_defaults(func=_query)
 
+    p = sub.add_parser("splits", help="(pipeline) assign patients to train/val/test for every split version")
+    p.add_argument("--results", default="results")
+    p.add_argument("--versions", default="config/splits.yaml")
+    p.set_defaults(func=_splits)
+
+    p = sub.add_parser("release", help="freeze split VERSION and write results/releases/VERSION/")
+    p.add_argument("version", metavar="VERSION")
+    p.add_argument("--results", default="results")
+    p.add_argument("--config", default="config/config.yaml", help="the pipeline config (hashed into the card)")
+    p.add_argument("--versions", help="split versions file (default: the config's splits_file)")
+    p.set_defaults(func=_release)
+
+    p = sub.add_parser("pull", help="fetch a release: verified, resumable, optionally one split or dataset")
+    p.add_argument("--from", dest="source", required=True,
+                   help="the releases root (holding VERSION/): a folder, http(s):// URL or s3:// URL")
+    p.add_argument("--version", required=True)
+    p.add_argument("--split", choices=["train", "val", "test"])
+    p.add_argument("--dataset")
+    p.add_argument("--to", required=True)
+    p.set_defaults(func=_pull)
+
     p = sub.add_parser("data-dictionary", help="write the catalog's data dictionary (Markdown) from schemas/tables")
     p.add_argument("--out", default="docs/catalog.md")
     p.set_defaults(func=_data_dictionary)
@@ -324,7 +377,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (ValueError, KeyError, FileNotFoundError, RuntimeError, duckdb_error()) as exc:
+    except (ValueError, KeyError, OSError, RuntimeError, duckdb_error()) as exc:
         print(f"breastcurate {args.command}: error: {exc}", file=sys.stderr)
         return 2
 

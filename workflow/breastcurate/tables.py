@@ -35,6 +35,7 @@ class TableSchema:
     columns: tuple[Column, ...]
     order: tuple[str, ...]
     unique: tuple[str, ...]
+    location: str  # glob of its Parquet files, relative to the results folder
 
     @property
     def arrow(self) -> pa.Schema:
@@ -75,11 +76,17 @@ def table_schema(name: str) -> TableSchema:
                            allowed=tuple(c["allowed"]) if "allowed" in c else None, min=c.get("min"),
                            max=c.get("max"), unit=c.get("unit")) for c in data["columns"])
     return TableSchema(name=data["name"], description=" ".join(str(data["description"]).split()), columns=columns,
-                       order=tuple(data["order"]), unique=tuple(data.get("unique", [])))
+                       order=tuple(data["order"]), unique=tuple(data.get("unique", [])),
+                       location=data.get("location", f"curated/tables/{data['name']}/*/*.parquet"))
 
 
 def table_names() -> list[str]:
     return sorted(p.stem for p in (SCHEMAS / "tables").glob("*.yaml"))
+
+
+def harmonized_tables() -> list[str]:
+    """The tables that harmonization writes per dataset and shard (curated/tables/<table>/dataset=<d>/)."""
+    return [n for n in table_names() if table_schema(n).location == f"curated/tables/{n}/*/*.parquet"]
 
 
 def data_dictionary() -> str:
@@ -89,7 +96,8 @@ def data_dictionary() -> str:
     for name in table_names():
         t = table_schema(name)
         lines += [f"## `{t.name}`", "", t.description, "",
-                  f"Row order: {', '.join(t.order)}." + (f" Unique: {', '.join(t.unique)}." if t.unique else ""), "",
+                  f"Files: `{t.location}`. Row order: {', '.join(t.order)}." +
+                  (f" Unique: {', '.join(t.unique)}." if t.unique else ""), "",
                   "| column | type | null | values | unit | description |", "|---|---|---|---|---|---|"]
         for c in t.columns:
             values = ", ".join(map(str, c.allowed)) if c.allowed else \

@@ -10,7 +10,7 @@ from pathlib import Path
 import duckdb
 
 from ..atomic import atomic_path
-from ..tables import table_names
+from ..tables import table_names, table_schema
 
 JOINED_VIEWS = {
     "mammograms": """
@@ -48,7 +48,7 @@ def build_catalog(results: Path) -> Path:
         con = duckdb.connect(str(tmp), config={"file_search_path": str(results)})
         for name in table_names():
             con.execute(f"CREATE VIEW {name} AS SELECT * FROM read_parquet("
-                        f"'curated/tables/{name}/*/*.parquet', hive_partitioning = false)")
+                        f"'{table_schema(name).location}', hive_partitioning = false)")
         for name, sql in JOINED_VIEWS.items():
             con.execute(f"CREATE VIEW {name} AS {sql}")
         con.close()

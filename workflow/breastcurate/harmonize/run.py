@@ -11,7 +11,7 @@ import pandas as pd
 
 from ..atomic import write_parquet_if_changed
 from ..sources import get_adapter
-from ..tables import table_names, table_schema
+from ..tables import harmonized_tables, table_schema
 from .codes import Codes
 
 VIEWS = set(next(c.allowed for c in table_schema("images").columns if c.name == "view"))
@@ -55,7 +55,7 @@ def harmonize_dataset(dataset: str, results: Path, raw_root: Path, n_shards: int
     clinical = adapter.clinical(raw_root, codes)
     demographics = adapter.demographics(raw_root, codes)
     persons = pd.read_parquet(people)
-    counts = {name: 0 for name in table_names()}
+    counts = {name: 0 for name in harmonized_tables()}
     for shard in range(n_shards):
         convert = results / "restricted" / "convert" / dataset / f"shard-{shard}"
         deid = results / "restricted" / "deid" / dataset / f"shard-{shard}"

@@ -23,6 +23,8 @@ class DatasetAdapter:
     title: ClassVar[str]
     modality: ClassVar[str]  # "MG" (mammography) or "MR" (DCE-MRI)
     license: ClassVar[str]
+    #: Whether the licence lets us pass the images on in a release (else releases carry tables and checksums only).
+    redistributable: ClassVar[bool] = False
     #: Folder (relative to the mirror root) that holds the DICOM files; every file below it is inventoried.
     image_root: ClassVar[str]
     #: Regexes of descriptions (series/study/protocol, segment labels) that Clean Descriptors may keep.

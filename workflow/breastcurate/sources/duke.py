@@ -68,6 +68,7 @@ class Duke(DatasetAdapter):
     title = "Duke-Breast-Cancer-MRI"
     modality = "MR"
     license = "CC BY-NC 4.0"
+    redistributable = True
     image_root = COLLECTION
     descriptor_patterns = (r"(ax dyn|ax 3d dyn|t1fl3dtradynVIEWSspair|Ax Vibrant MultiPhase) ?(pre|1st pass|2nd pass|3rd pass|4th pass)?",
                            r"ax t1( tse)?|Ax 3D T1 NON FS", r"MRI BREAST BILATERAL W\s+WO", r"BREASTROUTINE DYNAMICS")

@@ -61,6 +61,7 @@ class Embed(DatasetAdapter):
     title = "EMBED Open Data"
     modality = "MG"
     license = "EMBED Research Use Agreement (non-commercial, no redistribution)"
+    redistributable = False
     image_root = "images"
     descriptor_patterns = (r"MG (Screening|Diagnostic) (Bilateral|Unilateral)( w/ Tomo)?", r"[LR] (CC|MLO|XCCL|ML|LM)( C-View)?",
                            r"NORMAL|HARDER")

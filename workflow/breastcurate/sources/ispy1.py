@@ -38,6 +38,7 @@ class ISPY1(DatasetAdapter):
     title = "I-SPY1 (ACRIN 6657)"
     modality = "MR"
     license = "CC BY 3.0"
+    redistributable = True
     image_root = COLLECTION
     descriptor_patterns = (r"Dynamic-3dfgre|fl3d_sag_uni_[LR]|T1 SAG DYN|Dynamic-3dfgre (SER|PE1)",
                            r"MRI BREAST (UNILATERAL|LEFT|RIGHT|BILATERAL)")

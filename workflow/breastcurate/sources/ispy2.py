@@ -35,6 +35,7 @@ class ISPY2(DatasetAdapter):
     title = "I-SPY2 (ISPY2 and ACRIN-6698)"
     modality = "MR"
     license = "CC BY 4.0"
+    redistributable = True
     image_root = COLLECTION
     descriptor_patterns = (r"ISPY2: VOLSER: (uni-lateral cropped|bi-lateral): (original DCE|SER|PE2|PE6|Analysis Mask)",
                            r"ISPY2_MRI_T[0-3]", r"VOLSER( Analysis Mask)?")

@@ -49,6 +49,7 @@ class VinDrMammo(DatasetAdapter):
     title = "VinDr-Mammo 1.0.0"
     modality = "MG"
     license = "PhysioNet Restricted Health Data License 1.5.0"
+    redistributable = False
     image_root = "images"
     descriptor_patterns = (r"MAMMO SCREENING BILATERAL", r"[LR] (CC|MLO)", r"NORMAL|HARDER|DEMO GAMMA")
 

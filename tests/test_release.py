@@ -1,0 +1,195 @@
+"""Splits, frozen versions, releases and `breastcurate pull` (local folder, HTTP with resume, S3)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+import yaml
+
+from conftest import REPO, run_cli
+from servers import http_server, s3_server
+
+
+@pytest.fixture()
+def results(demo_run, tmp_path):
+    """A private copy of the demo results (releases freeze versions; other tests must not see that)."""
+    work, _, _ = demo_run
+    shutil.copytree(work / "results", tmp_path / "results", ignore=shutil.ignore_patterns("raw", "deid"))
+    return tmp_path / "results"
+
+
+def versions_file(tmp_path, **changes) -> str:
+    data = yaml.safe_load((REPO / "config/splits.yaml").read_text())
+    data["versions"]["v1"].update(changes)
+    path = tmp_path / f"splits-{len(list(tmp_path.glob('splits-*')))}.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return str(path)
+
+
+def release(results, tmp_path, check=True):
+    return run_cli("release", "v1", "--results", str(results), "--config", str(REPO / "config/config.yaml"),
+                   "--versions", str(REPO / "config/splits.yaml"), check=check)
+
+
+def test_pipeline_builds_v1_patient_level(demo_run):
+    work, _, _ = demo_run
+    splits = pd.read_parquet(work / "results/curated/splits/v1.parquet")
+    patients = pd.concat(pd.read_parquet(p) for p in (work / "results/curated/tables/patients").rglob("*.parquet"))
+    assert set(zip(splits.dataset, splits.patient_id)) == set(zip(patients.dataset, patients.patient_id))
+    assert splits.groupby("person_id").split.nunique().max() == 1  # nobody on two sides
+    vindr = splits[splits.dataset == "vindr_mammo"]
+    assert (vindr[vindr.official_split == "test"].split == "test").all()
+    assert not vindr[vindr.official_split == "train"].split.eq("test").any()
+    report = json.loads((work / "results/curated/splits/v1.json").read_text())
+    assert {s["dataset"] for s in report["strata"]} == set(splits.dataset)
+
+
+def test_adding_patients_never_moves_anyone(results, tmp_path):
+    full = pd.read_parquet(results / "curated/splits/v1.parquet")
+    # Fewer patients in: drop one patient per dataset from the patients table, recompute.
+    for part in (results / "curated/tables/patients").rglob("*.parquet"):
+        frame = pd.read_parquet(part)
+        frame.iloc[1:].to_parquet(part, index=False) if len(frame) else None
+    run_cli("splits", "--results", str(results), "--versions", str(REPO / "config/splits.yaml"))
+    fewer = pd.read_parquet(results / "curated/splits/v1.parquet")
+    assert 0 < len(fewer) < len(full)
+    merged = fewer.merge(full, on=["dataset", "patient_id"], suffixes=("", "_full"))
+    assert len(merged) == len(fewer) and (merged.split == merged.split_full).all()
+
+
+def test_released_version_is_frozen(results, tmp_path):
+    release(results, tmp_path)
+    moved = run_cli("splits", "--results", str(results), "--versions", versions_file(tmp_path, salt="other"),
+                    check=False)
+    assert moved.returncode != 0 and "v1 is frozen" in moved.stderr and "new version name" in moved.stderr
+    same = run_cli("splits", "--results", str(results), "--versions", str(REPO / "config/splits.yaml"))
+    assert "split v1" in same.stdout
+
+
+def test_frozen_version_without_additions_keeps_its_patients(results, tmp_path):
+    closed = versions_file(tmp_path, accepts_additions=False)
+    run_cli("release", "v1", "--results", str(results), "--config", str(REPO / "config/config.yaml"),
+            "--versions", closed)
+    released = pd.read_parquet(results / "releases/v1/splits.parquet")
+    # A new patient arrives: duplicate one patient row under a new pseudonym.
+    part = next(p for p in (results / "curated/tables/patients").rglob("*.parquet") if len(pd.read_parquet(p)))
+    frame = pd.read_parquet(part)
+    extra = frame.iloc[:1].assign(patient_id="P-00000000000000ff", person_id="P-00000000000000ff")
+    pd.concat([frame, extra]).to_parquet(part, index=False)
+    run_cli("splits", "--results", str(results), "--versions", closed)
+    after = pd.read_parquet(results / "curated/splits/v1.parquet")
+    assert "P-00000000000000ff" not in set(after.patient_id) and len(after) == len(released)
+
+
+def test_release_contents_card_and_immutability(results, tmp_path):
+    first = release(results, tmp_path)
+    folder = results / "releases/v1"
+    assert "written" in first.stdout
+    manifest = json.loads((folder / "manifest.json").read_text())
+    by_path = {f["path"]: f for f in manifest["files"]}
+    card = (folder / "README.md").read_text()
+    for dataset in ("duke", "embed", "ispy1", "ispy2", "vindr_mammo"):
+        assert f"| {dataset} |" in card
+    assert "forbids redistribution" in card and "duckdb" in card.lower() and "pandas" in card
+    images = [f for f in manifest["files"] if f["kind"] == "image"]
+    assert {f["dataset"] for f in images if not f["included"]} == {"embed", "vindr_mammo"}
+    assert not any((folder / f["path"]).exists() for f in images if not f["included"])
+    for f in images:
+        if f["included"]:
+            assert (folder / f["path"]).stat().st_size == f["bytes"]
+    assert by_path["splits.parquet"]["included"]
+    again = release(results, tmp_path)
+    assert "identical" in again.stdout
+    (results / "curated/splits/v1.parquet").write_bytes(b"")  # content changes under the same version name
+    table = pd.read_parquet(folder / "splits.parquet")
+    table.iloc[:-1].to_parquet(results / "curated/splits/v1.parquet", index=False)
+    refused = release(results, tmp_path, check=False)
+    assert refused.returncode != 0 and "already exists" in refused.stderr
+
+
+def _released(results, tmp_path):
+    release(results, tmp_path)
+    return results / "releases"
+
+
+def _query(catalog, sql):
+    proc = subprocess.run([sys.executable, "-m", "breastcurate", "query", sql, "--catalog", str(catalog),
+                           "--format", "csv"], capture_output=True, text=True, check=True, cwd="/")
+    return proc.stdout
+
+
+def test_pull_local_selects_verifies_and_is_queryable(results, tmp_path):
+    root = _released(results, tmp_path)
+    out = tmp_path / "pulled"
+    run_cli("pull", "--from", str(root), "--version", "v1", "--split", "test", "--dataset", "duke", "--to", str(out))
+    manifest = json.loads((out / "manifest.json").read_text())
+    pulled = {f["path"] for f in manifest["files"] if f["kind"] == "image" and (out / f["path"]).exists()}
+    wanted = {f["path"] for f in manifest["files"]
+              if f["kind"] == "image" and f["included"] and f["split"] == "test" and f["dataset"] == "duke"}
+    assert pulled == wanted
+    assert all((out / f["path"]).exists() for f in manifest["files"] if f["kind"] != "image")
+    assert "split" in _query(out / "catalog.duckdb", "SELECT split, count(*) FROM splits GROUP BY 1")
+    again = run_cli("pull", "--from", str(root), "--version", "v1", "--to", str(out))
+    assert "already present and verified" in again.stdout
+
+
+def test_pull_http_resumes_an_interrupted_transfer(results, tmp_path):
+    root = _released(results, tmp_path)
+    manifest = json.loads((root / "v1/manifest.json").read_text())
+    biggest = max((f for f in manifest["files"] if f["included"]), key=lambda f: f["bytes"])
+    with http_server(root) as (server, url):
+        server.cut_after, server.cut_path = biggest["bytes"] // 2, biggest["path"]  # stops half-way, once
+        out = tmp_path / "http"
+        first = run_cli("pull", "--from", url, "--version", "v1", "--to", str(out), check=False)
+        assert first.returncode != 0
+        assert list(out.rglob("*.part"))  # the partial file is kept for resuming, never the final name
+        run_cli("pull", "--from", url, "--version", "v1", "--to", str(out))
+        assert any(start > 0 for start in server.ranges)  # resumed with a Range request
+    for f in manifest["files"]:
+        assert (out / f["path"]).exists() == f["included"]
+    assert not list(out.rglob("*.part"))
+
+
+def test_pull_refuses_unsafe_manifest(results, tmp_path):
+    root = _released(results, tmp_path)
+    manifest = json.loads((root / "v1/manifest.json").read_text())
+    manifest["files"][0]["path"] = "../escape.txt"
+    (root / "v1/manifest.json").write_text(json.dumps(manifest))
+    proc = run_cli("pull", "--from", str(root), "--version", "v1", "--to", str(tmp_path / "x"), check=False)
+    assert proc.returncode != 0 and "unsafe path" in proc.stderr
+    assert not (tmp_path / "escape.txt").exists()
+
+
+def test_pull_detects_corruption(results, tmp_path):
+    root = _released(results, tmp_path)
+    manifest = json.loads((root / "v1/manifest.json").read_text())
+    victim = next(f for f in manifest["files"] if f["kind"] == "image" and f["included"])
+    path = root / "v1" / victim["path"]
+    path.unlink()  # break the hard link before changing bytes
+    path.write_bytes(b"not the released bytes")
+    proc = run_cli("pull", "--from", str(root), "--version", "v1", "--to", str(tmp_path / "c"), check=False)
+    assert proc.returncode != 0 and "sha256 does not match" in proc.stderr
+
+
+def test_pull_from_s3(results, tmp_path):
+    root = _released(results, tmp_path)
+    with s3_server():
+        import boto3
+
+        s3 = boto3.client("s3")
+        s3.create_bucket(Bucket="releases")
+        for path in (root / "v1").rglob("*"):
+            if path.is_file():
+                s3.upload_file(str(path), "releases", f"breastcurate/{path.relative_to(root).as_posix()}")
+        out = tmp_path / "s3"
+        run_cli("pull", "--from", "s3://releases/breastcurate", "--version", "v1", "--split", "train",
+                "--to", str(out))
+    assert (out / "splits.parquet").exists() and (out / "catalog.duckdb").exists()
+    manifest = json.loads((out / "manifest.json").read_text())
+    pulled = [f for f in manifest["files"] if f["kind"] == "image" and (out / f["path"]).exists()]
+    assert pulled and all(f["split"] == "train" for f in pulled)

@@ -1,0 +1,1 @@
+"""Frozen, checksummed releases of a split version, and pulling them."""

@@ -1,0 +1,197 @@
+"""`breastcurate release VERSION`: a frozen, checksummed folder of one split version that teams pull.
+
+results/releases/<version>/
+  manifest.json      every file: relative path, bytes, sha256, dataset, patient, split, included
+  release.json       version, package version, config and split-settings hashes, licences
+  README.md          the data card
+  splits.parquet     the frozen assignment (later runs compare against it)
+  tables/…           the canonical tables limited to the released patients
+  curated/…          images, volumes, masks of redistributable datasets
+  catalog.sql        the views over the above (relative paths); catalog.duckdb is built from it here and on pull
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+import yaml
+
+from .. import __version__
+from ..atomic import parquet_bytes, write_bytes
+from ..catalog.build import JOINED_VIEWS
+from ..sources import get_adapter
+from ..splits.assign import load_versions, settings_hash
+from ..tables import harmonized_tables, table_schema
+
+IMAGE_TABLES = {"images": ("path",), "volumes": ("path", "sidecar_path"), "findings": ("mask_path",)}
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _read(results: Path, name: str) -> pd.DataFrame:
+    frames = [pd.read_parquet(p) for p in sorted((results / "curated" / "tables" / name).glob("*/*.parquet"))]
+    frames = [f for f in frames if len(f)]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=table_schema(name).names)
+
+
+def _link_or_copy(source: Path, target: Path) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copyfile(source, target)
+
+
+def release(version: str, results: Path, config_file: Path, versions_file: Path,
+            include_restricted_images: bool = False) -> tuple[Path, bool]:
+    """Build release `version`; return its folder and whether it was written (False: identical one existed)."""
+    results = Path(results)
+    settings = load_versions(versions_file).get(version)
+    if settings is None:
+        raise ValueError(f"no split version {version!r} in {versions_file}")
+    split_file = results / "curated" / "splits" / f"{version}.parquet"
+    if not split_file.exists():
+        raise FileNotFoundError(f"{split_file} does not exist: run the pipeline before releasing")
+    splits = pd.read_parquet(split_file)
+    keys = splits[["dataset", "patient_id", "split"]]
+    target = results / "releases" / version
+    (results / "releases").mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{version}.", dir=results / "releases"))
+    try:
+        rows = _write_content(staging, results, version, settings, splits, keys, config_file,
+                              include_restricted_images)
+        manifest = json.dumps({"version": version, "files": rows}, indent=1, sort_keys=True).encode() + b"\n"
+        if (target / "manifest.json").exists():
+            if (target / "manifest.json").read_bytes() == manifest:
+                return target, False
+            raise RuntimeError(f"release {version} already exists at {target} with different content; releases "
+                               "are immutable — choose a new version name")
+        write_bytes(staging / "manifest.json", manifest)
+        os.replace(staging, target)
+        return target, True
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _write_content(out: Path, results: Path, version: str, settings: dict, splits: pd.DataFrame,
+                   keys: pd.DataFrame, config_file: Path, include_restricted: bool) -> list[dict]:
+    rows: list[dict] = []
+    split_of = {(d, p): s for d, p, s in zip(keys.dataset, keys.patient_id, keys.split)}
+    datasets = sorted(set(keys.dataset))
+    images_ok = {d: get_adapter(d).redistributable or include_restricted for d in datasets}
+
+    def add(rel: str, data: bytes | None = None, source: Path | None = None, **extra) -> None:
+        path = out / rel
+        if data is not None:
+            write_bytes(path, data)
+        elif source is not None and extra.get("included", True):
+            _link_or_copy(source, path)
+        origin = path if (data is not None or extra.get("included", True)) else source
+        rows.append({"path": rel, "bytes": origin.stat().st_size, "sha256": _sha256(origin),
+                     "dataset": extra.get("dataset"), "patient_id": extra.get("patient_id"),
+                     "split": extra.get("split"), "included": extra.get("included", True),
+                     "kind": extra.get("kind", "table")})
+
+    add("splits.parquet", parquet_bytes(table_schema("splits").to_arrow(splits)))
+    released = set(zip(keys.dataset, keys.patient_id))
+    frames = {}
+    for name in harmonized_tables():
+        frame = _read(results, name)
+        if "patient_id" in frame:
+            frame = frame[[k in released for k in zip(frame.dataset, frame.patient_id)]]
+        frames[name] = frame
+    owner = {}  # curated file → (dataset, patient)
+    for name, columns in IMAGE_TABLES.items():
+        for row in frames[name].itertuples(index=False):
+            for column in columns:
+                value = getattr(row, column)
+                if isinstance(value, str):
+                    owner[value] = (row.dataset, row.patient_id)
+    frames["files"] = frames["files"][frames["files"].path.isin(owner)]
+    for name, frame in frames.items():
+        schema = table_schema(name)
+        for dataset in datasets:
+            part = frame[frame.dataset == dataset] if len(frame) else frame
+            add(f"tables/{name}/dataset={dataset}/part-0.parquet", parquet_bytes(schema.to_arrow(part)),
+                dataset=dataset)
+    for rel in sorted(owner):
+        dataset, patient = owner[rel]
+        add(rel, source=results / rel, dataset=dataset, patient_id=patient, split=split_of[(dataset, patient)],
+            included=images_ok[dataset], kind="image")
+    config_sha = hashlib.sha256(json.dumps(yaml.safe_load(Path(config_file).read_text()),
+                                           sort_keys=True).encode()).hexdigest()
+    meta = {"version": version, "package_version": __version__, "config_sha256": config_sha,
+            "split_settings_sha256": settings_hash(settings), "split_settings": settings,
+            "datasets": {d: {"license": get_adapter(d).license, "redistributable": get_adapter(d).redistributable,
+                             "images_included": images_ok[d]} for d in datasets}}
+    add("release.json", json.dumps(meta, indent=2, sort_keys=True).encode() + b"\n")
+    add("README.md", data_card(version, meta, splits, frames).encode())
+    add("catalog.sql", catalog_sql().encode())
+    make_catalog(out)  # a convenience copy; DuckDB files are not byte-stable, so the manifest has catalog.sql
+    return sorted(rows, key=lambda r: r["path"])
+
+
+def catalog_sql() -> str:
+    """The release catalog's views, relative to the release folder."""
+    views = [f"CREATE VIEW {name} AS SELECT * FROM read_parquet('tables/{name}/*/*.parquet');"
+             for name in harmonized_tables()]
+    views.append("CREATE VIEW splits AS SELECT * FROM read_parquet('splits.parquet');")
+    views += [f"CREATE VIEW {name} AS {' '.join(sql.split())};" for name, sql in JOINED_VIEWS.items()]
+    return "\n".join(views) + "\n"
+
+
+def make_catalog(folder: Path) -> Path:
+    """`<folder>/catalog.duckdb` from `<folder>/catalog.sql` (written atomically)."""
+    from ..atomic import atomic_path
+
+    target = Path(folder) / "catalog.duckdb"
+    with atomic_path(target) as tmp:
+        tmp.unlink()
+        con = duckdb.connect(str(tmp), config={"file_search_path": str(folder)})
+        con.execute((Path(folder) / "catalog.sql").read_text())
+        con.close()
+    return target
+
+
+def data_card(version: str, meta: dict, splits: pd.DataFrame, frames: dict[str, pd.DataFrame]) -> str:
+    """README.md of a release: what is in it, under which licences, and how to load it."""
+    lines = [f"# breastcurate release `{version}`", "",
+             f"Package version {meta['package_version']}; pipeline config sha256 `{meta['config_sha256']}`; "
+             f"split settings sha256 `{meta['split_settings_sha256']}`.", "",
+             "Patient-level splits: every image of a person is on one side. This release is frozen: its "
+             "assignments never change; a later version has a new name.", "",
+             "## Licences", "", "| dataset | licence | images in this release |", "|---|---|---|"]
+    for dataset, info in meta["datasets"].items():
+        note = "yes" if info["images_included"] else \
+            "**no** — the licence forbids redistribution: tables and checksums only; get the images from the source"
+        lines.append(f"| {dataset} | {info['license']} | {note} |")
+    lines += ["", "## Patients per dataset, split and stratum (label)", "",
+              "| dataset | split | stratum | patients |", "|---|---|---|---|"]
+    counts = splits.groupby(["dataset", "split", "stratum"]).patient_id.nunique()
+    for (dataset, split, stratum), n in counts.items():
+        lines.append(f"| {dataset} | {split} | `{stratum}` | {n} |")
+    lines += ["", "## Contents", "", "| table | rows |", "|---|---|"]
+    lines += [f"| `{name}` | {len(frame)} |" for name, frame in sorted(frames.items())]
+    lines += ["", "`manifest.json` lists every file with its size and sha256 (`breastcurate pull` verifies them).",
+              "", "## Loading", "", "```python", "import pandas as pd",
+              "splits = pd.read_parquet('splits.parquet')",
+              "images = pd.read_parquet('tables/images')  # all datasets", "```", "", "```python",
+              "import duckdb",
+              "con = duckdb.connect('catalog.duckdb', read_only=True, config={'file_search_path': '.'})",
+              "con.sql(\"SELECT split, count(*) FROM splits GROUP BY 1\").show()", "```", "",
+              "Run these from the release folder (DuckDB resolves the views' relative paths against "
+              "`file_search_path`), or use `breastcurate query \"...\" --catalog <release>/catalog.duckdb`.", ""]
+    return "\n".join(lines)

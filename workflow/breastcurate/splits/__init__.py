@@ -1,0 +1,1 @@
+"""Fixed, versioned, patient-level splits."""
