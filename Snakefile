@@ -23,6 +23,7 @@ include: "rules/inventory.smk"
 include: "rules/deid.smk"
 include: "rules/convert.smk"
 include: "rules/harmonize.smk"
+include: "rules/radiomics.smk"
 include: "rules/checks.smk"
 
 

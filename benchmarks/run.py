@@ -17,6 +17,7 @@ BENCHMARKS = {  # name → (script, arguments, the ratio key and its target)
     "deid_mammo": ("deid_mammo.py", ["8"], "ratio ≤ 1.5 vs pydicom read+write"),
     "convert_mammo": ("convert_mammo.py", ["5"], "ratio ≤ 1.3 vs pydicom decode + fastest PNG encoder"),
     "convert_mri": ("convert_mri.py", [], "ratio ≤ 1.2 vs dcm2niix"),
+    "radiomics_roi": ("radiomics_roi.py", ["5"], "seconds per DCE lesion ROI (≈30×30×20 voxels, two phases)"),
 }
 
 

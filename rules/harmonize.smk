@@ -52,6 +52,8 @@ rule catalog:
         expand(f"{RESULTS}/curated/tables/{{table}}/dataset={{dataset}}/part-{{shard}}.parquet", table=TABLES,
                dataset=DATASETS, shard=SHARDS),
         [f"{RESULTS}/curated/splits/{v}.parquet" for v in SPLIT_VERSIONS],
+        expand(f"{RESULTS}/curated/radiomics/dataset={{dataset}}/part-{{shard}}.parquet", dataset=DATASETS,
+               shard=SHARDS),
     output:
         f"{RESULTS}/catalog.duckdb",
     log:

@@ -220,6 +220,24 @@ def _pull(args: argparse.Namespace) -> int:
     return 0
 
 
+def _radiomics(args: argparse.Namespace) -> int:
+    from .radiomics.run import radiomics_files
+
+    n = radiomics_files(Path(args.image), Path(args.mask), Path(args.params), Path(args.out))
+    print(f"radiomics: {n} features written to {args.out}")
+    return 0
+
+
+def _radiomics_shard(args: argparse.Namespace) -> int:
+    from .radiomics.run import radiomics_shard
+
+    rows, rejects = radiomics_shard(args.dataset, Path(args.results), args.shard,
+                                    {"MR": Path(args.params_mr), "MG": Path(args.params_mg)}, args.phase,
+                                    args.threads)
+    print(f"{args.dataset} shard {args.shard}: {rows} feature values, {rejects} ROIs rejected")
+    return 0
+
+
 def _data_dictionary(args: argparse.Namespace) -> int:
     from .atomic import write_bytes
     from .tables import data_dictionary
@@ -356,6 +374,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dataset")
     p.add_argument("--to", required=True)
     p.set_defaults(func=_pull)
+
+    p = sub.add_parser("radiomics", help="pyradiomics features of IMAGE inside MASK (long table, Parquet)")
+    p.add_argument("image", metavar="IMAGE")
+    p.add_argument("mask", metavar="MASK")
+    p.add_argument("--params", required=True, help="pyradiomics parameter file (YAML)")
+    p.add_argument("--out", required=True, help="FILE.parquet")
+    p.set_defaults(func=_radiomics)
+
+    p = sub.add_parser("radiomics-shard", help="(pipeline) features of every ROI of one shard")
+    p.add_argument("dataset")
+    p.add_argument("--results", required=True)
+    p.add_argument("--shard", type=int, required=True)
+    p.add_argument("--params-mr", required=True)
+    p.add_argument("--params-mg", required=True)
+    p.add_argument("--phase", action="append", required=True, help="MRI phase to use (repeatable)")
+    p.add_argument("--threads", type=int, default=1)
+    p.set_defaults(func=_radiomics_shard)
 
     p = sub.add_parser("data-dictionary", help="write the catalog's data dictionary (Markdown) from schemas/tables")
     p.add_argument("--out", default="docs/catalog.md")

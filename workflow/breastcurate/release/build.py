@@ -5,7 +5,7 @@ results/releases/<version>/
   release.json       version, package version, config and split-settings hashes, licences
   README.md          the data card
   splits.parquet     the frozen assignment (later runs compare against it)
-  tables/…           the canonical tables limited to the released patients
+  tables/…           the canonical tables and radiomics limited to the released patients
   curated/…          images, volumes, masks of redistributable datasets
   catalog.sql        the views over the above (relative paths); catalog.duckdb is built from it here and on pull
 """
@@ -28,8 +28,9 @@ from ..atomic import parquet_bytes, write_bytes
 from ..catalog.build import JOINED_VIEWS
 from ..sources import get_adapter
 from ..splits.assign import load_versions, settings_hash
-from ..tables import harmonized_tables, table_schema
+from ..tables import table_names, table_schema
 
+RELEASED_TABLES = [n for n in table_names() if n != "splits"]  # splits.parquet is written on its own
 IMAGE_TABLES = {"images": ("path",), "volumes": ("path", "sidecar_path"), "findings": ("mask_path",)}
 
 
@@ -42,7 +43,7 @@ def _sha256(path: Path) -> str:
 
 
 def _read(results: Path, name: str) -> pd.DataFrame:
-    frames = [pd.read_parquet(p) for p in sorted((results / "curated" / "tables" / name).glob("*/*.parquet"))]
+    frames = [pd.read_parquet(p) for p in sorted(results.glob(table_schema(name).location))]
     frames = [f for f in frames if len(f)]
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=table_schema(name).names)
 
@@ -108,7 +109,7 @@ def _write_content(out: Path, results: Path, version: str, settings: dict, split
     add("splits.parquet", parquet_bytes(table_schema("splits").to_arrow(splits)))
     released = set(zip(keys.dataset, keys.patient_id))
     frames = {}
-    for name in harmonized_tables():
+    for name in RELEASED_TABLES:
         frame = _read(results, name)
         if "patient_id" in frame:
             frame = frame[[k in released for k in zip(frame.dataset, frame.patient_id)]]
@@ -147,7 +148,7 @@ def _write_content(out: Path, results: Path, version: str, settings: dict, split
 def catalog_sql() -> str:
     """The release catalog's views, relative to the release folder."""
     views = [f"CREATE VIEW {name} AS SELECT * FROM read_parquet('tables/{name}/*/*.parquet');"
-             for name in harmonized_tables()]
+             for name in RELEASED_TABLES]
     views.append("CREATE VIEW splits AS SELECT * FROM read_parquet('splits.parquet');")
     views += [f"CREATE VIEW {name} AS {' '.join(sql.split())};" for name, sql in JOINED_VIEWS.items()]
     return "\n".join(views) + "\n"

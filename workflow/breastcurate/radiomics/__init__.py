@@ -1,0 +1,1 @@
+"""Radiomics with pyradiomics on curated images and their regions of interest."""
