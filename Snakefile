@@ -10,6 +10,9 @@ min_version("9.0")
 configfile: os.path.join(workflow.basedir, "config", "config.yaml")
 
 
+report: "workflow/report/workflow.rst"
+
+
 validate(config, os.path.join(workflow.basedir, "schemas", "config.schema.yaml"))
 
 from breastcurate.config import check_datasets
@@ -33,4 +36,6 @@ rule all:
         expand(f"{RESULTS}/restricted/convert/{{dataset}}/shard-{{shard}}", dataset=DATASETS, shard=SHARDS),
         f"{RESULTS}/catalog.duckdb",
         f"{RESULTS}/curated/checks/phi_scan.json",
+        f"{RESULTS}/curated/checks/checks.json",
+        f"{RESULTS}/curated/checks/qc/counts.csv",
     default_target: True

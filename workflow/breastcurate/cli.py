@@ -238,6 +238,31 @@ def _radiomics_shard(args: argparse.Namespace) -> int:
     return 0
 
 
+def _checks(args: argparse.Namespace) -> int:
+    import json
+
+    from .checks.run import ChecksFailed, run_checks
+    from .checks.semantic import CheckOptions
+
+    options = CheckOptions.from_config(json.loads(args.options) if args.options else None)
+    try:
+        summary = run_checks(Path(args.results), options, Path(args.out))
+    except ChecksFailed as exc:
+        print(f"breastcurate checks: {exc}", file=sys.stderr)
+        return 1
+    print(f"checks: {len(summary['validations'])} validations passed; Data Docs at "
+          f"{Path(args.results) / summary['data_docs']}")
+    return 0
+
+
+def _qc(args: argparse.Namespace) -> int:
+    from .checks.qc import write_qc
+
+    write_qc(Path(args.results), Path(args.out), args.dataset)
+    print(f"qc: figures and tables in {args.out}")
+    return 0
+
+
 def _data_dictionary(args: argparse.Namespace) -> int:
     from .atomic import write_bytes
     from .tables import data_dictionary
@@ -391,6 +416,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--phase", action="append", required=True, help="MRI phase to use (repeatable)")
     p.add_argument("--threads", type=int, default=1)
     p.set_defaults(func=_radiomics_shard)
+
+    p = sub.add_parser("checks", help="run the Great Expectations data checks; exit 1 with a summary on failure")
+    p.add_argument("--results", default="results")
+    p.add_argument("--out", required=True, help="JSON written when every check passes")
+    p.add_argument("--options", help="the config's checks block as JSON")
+    p.set_defaults(func=_checks)
+
+    p = sub.add_parser("qc", help="(pipeline) figures and tables for `snakemake --report`")
+    p.add_argument("--results", default="results")
+    p.add_argument("--out", required=True)
+    p.add_argument("--dataset", action="append", required=True)
+    p.set_defaults(func=_qc)
 
     p = sub.add_parser("data-dictionary", help="write the catalog's data dictionary (Markdown) from schemas/tables")
     p.add_argument("--out", default="docs/catalog.md")

@@ -1,0 +1,53 @@
+"""Headless Debian Chromium for page tests: installed by the test setup where missing (apt), skipped with a message
+only when it cannot be installed and CI is not 'true'."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync",
+         "--enable-logging=stderr", "--v=0", "--virtual-time-budget=5000", "--window-size=1280,900"]
+
+
+def chromium() -> str:
+    found = shutil.which("chromium")
+    if found:
+        return found
+    install = subprocess.run(["apt-get", "install", "-y", "--no-install-recommends", "chromium"],
+                             capture_output=True, text=True)
+    if install.returncode != 0:
+        subprocess.run(["apt-get", "update"], capture_output=True)
+        install = subprocess.run(["apt-get", "install", "-y", "--no-install-recommends", "chromium"],
+                                 capture_output=True, text=True)
+    found = shutil.which("chromium")
+    if found:
+        return found
+    message = f"Debian chromium could not be installed: {install.stderr.strip()[-300:]}"
+    if os.environ.get("CI") == "true":
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+def render(url: str, screenshot: Path) -> list[str]:
+    """Open `url`, save a screenshot; return the console error lines Chromium logged."""
+    with tempfile.TemporaryDirectory() as profile:
+        proc = subprocess.run([chromium(), *FLAGS, f"--user-data-dir={profile}", f"--screenshot={screenshot}", url],
+                              capture_output=True, text=True, timeout=180)
+    assert screenshot.exists(), proc.stderr[-2000:]
+    return [line for line in proc.stderr.splitlines()
+            if "CONSOLE" in line and re.search(r"Uncaught|Error|error", line)]
+
+
+def non_blank(screenshot: Path) -> bool:
+    pixels = np.asarray(Image.open(screenshot).convert("L"), dtype=float)
+    return pixels.std() > 5 and (pixels < 200).mean() > 0.01

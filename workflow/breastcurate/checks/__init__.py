@@ -1,0 +1,1 @@
+"""Data checks with Great Expectations and the QC report."""

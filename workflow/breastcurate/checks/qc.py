@@ -1,0 +1,144 @@
+"""QC figures and tables for `snakemake --report`: counts, thumbnails with boxes and mask outlines, intensity
+histograms, reject reasons, check results and tool versions."""
+
+from __future__ import annotations
+
+import importlib.metadata as metadata
+import json
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import nibabel as nib  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+from PIL import Image  # noqa: E402
+
+from .semantic import load_tables  # noqa: E402
+
+TOOLS = ["breastcurate", "snakemake", "pydicom", "nibabel", "SimpleITK", "pyradiomics-bhklab", "great-expectations",
+         "duckdb", "pyarrow", "pandas", "numpy", "pylibjpeg", "zlib-ng"]
+
+
+def counts(t: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    splits = t["splits"]
+    if splits.empty:
+        return pd.DataFrame(columns=["version", "dataset", "split", "stratum", "patients"])
+    return (splits.groupby(["version", "dataset", "split", "stratum"]).patient_id.nunique()
+            .rename("patients").reset_index())
+
+
+def reject_reasons(t: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    rejects = t["rejects"]
+    if rejects.empty:
+        return pd.DataFrame([{"dataset": "all", "stage": "-", "reason": "no rejects", "inputs": 0}])
+    return rejects.groupby(["dataset", "stage", "reason"]).size().rename("inputs").reset_index()
+
+
+def check_results(results: Path) -> pd.DataFrame:
+    summary = json.loads((results / "curated" / "checks" / "summary.json").read_text())
+    return pd.DataFrame(summary["validations"])
+
+
+def versions() -> pd.DataFrame:
+    rows = []
+    for tool in TOOLS:
+        try:
+            rows.append({"tool": tool, "version": metadata.version(tool)})
+        except metadata.PackageNotFoundError:
+            rows.append({"tool": tool, "version": "not installed"})
+    return pd.DataFrame(rows)
+
+
+def _mammo_panel(ax, results: Path, image: pd.Series, boxes: pd.DataFrame) -> None:
+    pixels = np.asarray(Image.open(results / image.path)).astype(float)
+    low, high = np.percentile(pixels, [1, 99.5])
+    ax.imshow(pixels, cmap="gray", vmin=low, vmax=high)
+    for b in boxes.itertuples():
+        ax.add_patch(plt.Rectangle((b.xmin - 0.5, b.ymin - 0.5), b.xmax - b.xmin, b.ymax - b.ymin, fill=False,
+                                   edgecolor="red", linewidth=1.2))
+    birads = "?" if pd.isna(image.birads) else int(image.birads)
+    ax.set_title(f"{image.laterality or '?'} {image.view or '?'} · BI-RADS {birads}", fontsize=7)
+
+
+def montage(results: Path, t: dict[str, pd.DataFrame], dataset: str, out: Path, panels: int = 6) -> None:
+    """Mammograms with their boxes, or MRI slices through the lesion per phase with the mask outline."""
+    images = t["images"][(t["images"].dataset == dataset) & (t["images"].variant == "canonical")]
+    volumes = t["volumes"][t["volumes"].dataset == dataset]
+    if len(images):
+        with_boxes = set(t["findings"].image_uid.dropna())
+        chosen = pd.concat([images[images.image_uid.isin(with_boxes)], images[~images.image_uid.isin(with_boxes)]])
+        chosen = chosen.head(panels)
+        fig, axes = plt.subplots(1, len(chosen), figsize=(2.2 * len(chosen), 2.8), squeeze=False)
+        for ax, image in zip(axes[0], chosen.itertuples()):
+            boxes = t["findings"][(t["findings"].image_uid == image.image_uid) &
+                                  (t["findings"].variant == "canonical")]
+            _mammo_panel(ax, results, pd.Series(image._asdict()), boxes)
+    else:
+        studies = volumes.study_uid.drop_duplicates().head(3).tolist()
+        phases = sorted(volumes.phase.unique(), key=lambda p: (p != "pre", p))[:5]
+        fig, axes = plt.subplots(max(1, len(studies)), max(1, len(phases)),
+                                 figsize=(1.8 * max(1, len(phases)), 1.9 * max(1, len(studies))), squeeze=False)
+        for row, study in enumerate(studies):
+            masks = t["findings"][(t["findings"].study_uid == study) & t["findings"].mask_path.notna()]
+            mask = nib.load(results / masks.mask_path.iloc[0]).get_fdata() > 0 if len(masks) else None
+            for col, phase in enumerate(phases):
+                ax = axes[row][col]
+                match = volumes[(volumes.study_uid == study) & (volumes.phase == phase)]
+                if match.empty:
+                    ax.axis("off")
+                    continue
+                data = nib.load(results / match.path.iloc[0]).get_fdata()
+                k = int(np.argmax(mask.sum(axis=(0, 1)))) if mask is not None and mask.any() else data.shape[2] // 2
+                ax.imshow(data[:, :, k].T, cmap="gray", origin="lower")
+                if mask is not None and mask[:, :, k].any():
+                    ax.contour(mask[:, :, k].T.astype(float), levels=[0.5], colors="red", linewidths=0.8)
+                ax.set_title(f"{phase} · slice {k}", fontsize=7)
+    for ax in np.ravel(fig.axes):
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.suptitle(dataset, fontsize=9)
+    fig.tight_layout()
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+
+
+def histograms(results: Path, t: dict[str, pd.DataFrame], out: Path, per_dataset: int = 4) -> None:
+    """Intensity histograms per dataset: canonical mammograms, and each MRI dataset's pre and post_1 phases."""
+    datasets = sorted(set(t["images"].dataset) | set(t["volumes"].dataset))
+    fig, axes = plt.subplots(1, max(1, len(datasets)), figsize=(3 * max(1, len(datasets)), 2.6), squeeze=False)
+    for ax, dataset in zip(axes[0], datasets):
+        images = t["images"][(t["images"].dataset == dataset) & (t["images"].variant == "canonical")]
+        if len(images):
+            for image in images.head(per_dataset).itertuples():
+                values = np.asarray(Image.open(results / image.path)).ravel()
+                ax.hist(values, bins=64, histtype="step", label=f"{image.laterality} {image.view}")
+            ax.set_xlabel("stored value after Modality LUT")
+        else:
+            volumes = t["volumes"][(t["volumes"].dataset == dataset) & t["volumes"].phase.isin(["pre", "post_1"])]
+            for volume in volumes.head(per_dataset).itertuples():
+                values = nib.load(results / volume.path).get_fdata().ravel()
+                ax.hist(values, bins=64, histtype="step", label=volume.phase)
+            ax.set_xlabel("voxel value")
+        ax.set_title(dataset, fontsize=9)
+        ax.set_yscale("log")
+        ax.legend(fontsize=6)
+    fig.tight_layout()
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+
+
+def write_qc(results: Path, out_dir: Path, datasets: list[str]) -> None:
+    """Everything the report shows, into `out_dir`."""
+    results, out_dir = Path(results), Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    t = load_tables(results)
+    counts(t).to_csv(out_dir / "counts.csv", index=False)
+    reject_reasons(t).to_csv(out_dir / "rejects.csv", index=False)
+    check_results(results).to_csv(out_dir / "checks.csv", index=False)
+    versions().to_csv(out_dir / "versions.csv", index=False)
+    histograms(results, t, out_dir / "histograms.png")
+    for dataset in datasets:
+        montage(results, t, dataset, out_dir / f"montage_{dataset}.png")

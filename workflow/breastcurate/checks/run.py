@@ -1,0 +1,128 @@
+"""Run every data check once per pipeline run with Great Expectations and write the Data Docs.
+
+Suites come from two places: `schemas/tables/*.yaml` (columns, nullability, allowed values, ranges, uniqueness)
+and the semantic checks in `semantic.py` (each a table of violating rows that must be empty). A failure stops the
+run with a summary naming the table or check, the expectation and example rows.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from pathlib import Path
+
+import pandas as pd
+
+from ..atomic import write_bytes
+from ..tables import table_names, table_schema
+from .semantic import CheckOptions, load_tables, semantic_checks
+
+EXAMPLES = 3
+
+
+class ChecksFailed(RuntimeError):
+    """At least one expectation failed; the message is the summary."""
+
+
+def schema_expectations(name: str) -> list:
+    """Expectations that `schemas/tables/<name>.yaml` implies."""
+    import great_expectations as gx
+
+    schema = table_schema(name)
+    out = [gx.expectations.ExpectTableColumnsToMatchOrderedList(column_list=schema.names)]
+    for c in schema.columns:
+        if not c.nullable:
+            out.append(gx.expectations.ExpectColumnValuesToNotBeNull(column=c.name))
+        if c.allowed:
+            out.append(gx.expectations.ExpectColumnValuesToBeInSet(column=c.name, value_set=list(c.allowed)))
+        if c.min is not None or c.max is not None:
+            out.append(gx.expectations.ExpectColumnValuesToBeBetween(column=c.name, min_value=c.min,
+                                                                     max_value=c.max))
+    if len(schema.unique) == 1:
+        out.append(gx.expectations.ExpectColumnValuesToBeUnique(column=schema.unique[0]))
+    elif schema.unique:
+        out.append(gx.expectations.ExpectCompoundColumnsToBeUnique(column_list=list(schema.unique)))
+    return out
+
+
+def _context(folder: Path):
+    import great_expectations as gx
+
+    from great_expectations.data_context.types.base import ProgressBarsConfig
+
+    folder.mkdir(parents=True, exist_ok=True)
+    context = gx.get_context(mode="file", project_root_dir=str(folder))
+    context.variables.progress_bars = ProgressBarsConfig(globally=False)  # they would flood the log
+    return context, context.data_sources.add_or_update_pandas("catalog")
+
+
+def _validate(context, source, name: str, expectations: list, frame: pd.DataFrame):
+    import great_expectations as gx
+
+    try:
+        asset = source.get_asset(name)
+    except LookupError:
+        asset = source.add_dataframe_asset(name=name)
+    try:
+        batch = asset.get_batch_definition("all")
+    except KeyError:
+        batch = asset.add_batch_definition_whole_dataframe("all")
+    suite = context.suites.add_or_update(gx.ExpectationSuite(name=name, expectations=expectations))
+    definition = context.validation_definitions.add_or_update(
+        gx.ValidationDefinition(name=name, data=batch, suite=suite))
+    return definition.run(batch_parameters={"dataframe": frame}, result_format="SUMMARY")
+
+
+def _examples(value) -> str:
+    return json.dumps(value[:EXAMPLES], default=str) if isinstance(value, list) else json.dumps(value, default=str)
+
+
+def run_checks(results: Path, options: CheckOptions, out: Path) -> dict:
+    """Validate every table and semantic check; write Data Docs and `out` (summary JSON); raise on failure."""
+    os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
+    logging.getLogger("great_expectations").setLevel(logging.ERROR)
+    results = Path(results)
+    checks_dir = results / "curated" / "checks"
+    context, source = _context(checks_dir)
+    tables = load_tables(results)
+    summary = {"passed": True, "validations": [], "failures": []}
+    for name in table_names():
+        result = _validate(context, source, f"table_{name}", schema_expectations(name),
+                           tables[name].reset_index(drop=True))
+        _collect(summary, f"table {name}", result, None)
+    for check, (description, violations) in semantic_checks(results, tables, options).items():
+        import great_expectations as gx
+
+        frame = violations().reset_index(drop=True)
+        expectation = gx.expectations.ExpectTableRowCountToEqual(value=0, description=description)
+        result = _validate(context, source, f"check_{check}", [expectation], frame)
+        _collect(summary, f"check {check} ({description})", result, frame)
+    context.build_data_docs()
+    summary["data_docs"] = "curated/checks/gx/uncommitted/data_docs/local_site/index.html"
+    write_bytes(checks_dir / "summary.json", json.dumps(summary, indent=2, sort_keys=True, default=str).encode())
+    if not summary["passed"]:
+        raise ChecksFailed(failure_text(summary))
+    write_bytes(out, json.dumps({"passed": True, "validations": len(summary["validations"])}, indent=2).encode())
+    return summary
+
+
+def _collect(summary: dict, label: str, result, violations: pd.DataFrame | None) -> None:
+    failed = [r for r in result.results if not r.success]
+    summary["validations"].append({"name": label, "expectations": len(result.results), "failed": len(failed)})
+    for r in failed:
+        examples = violations.head(EXAMPLES).to_dict("records") if violations is not None else \
+            r.result.get("partial_unexpected_list", r.result.get("observed_value"))
+        kwargs = {k: v for k, v in r.expectation_config.kwargs.items() if k != "batch_id"}
+        summary["failures"].append({"where": label, "expectation": r.expectation_config.type,
+                                    "kwargs": kwargs, "examples": examples})
+        summary["passed"] = False
+
+
+def failure_text(summary: dict) -> str:
+    lines = [f"{len(summary['failures'])} data check(s) failed:"]
+    for f in summary["failures"]:
+        lines.append(f"- {f['where']}: {f['expectation']} {json.dumps(f['kwargs'], default=str)}; "
+                     f"examples: {_examples(f['examples'])}")
+    lines.append(f"Data Docs: {summary['data_docs']}")
+    return "\n".join(lines)

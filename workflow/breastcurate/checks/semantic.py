@@ -1,0 +1,200 @@
+"""Semantic data checks: each returns the rows that violate it (an empty frame means the check passes).
+
+They run as Great Expectations suites ("this violation table has 0 rows"), next to the suites generated from
+schemas/tables, so every check appears in the Data Docs with its example rows.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import nibabel as nib
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+
+from ..tables import ARROW_TYPES, table_names, table_schema
+
+
+@dataclass(frozen=True)
+class CheckOptions:
+    max_reject_rate: float = 0.05
+    min_patients_for_split_check: int = 20
+    verify_sha256: bool = True
+
+    @classmethod
+    def from_config(cls, block: dict | None) -> "CheckOptions":
+        block = block or {}
+        return cls(max_reject_rate=float(block.get("max_reject_rate", 0.05)),
+                   min_patients_for_split_check=int(block.get("min_patients_for_split_check", 20)),
+                   verify_sha256=bool(block.get("verify_sha256", True)))
+
+
+def load_tables(results: Path) -> dict[str, pd.DataFrame]:
+    """Every catalog table as one frame (all datasets)."""
+    out = {}
+    for name in table_names():
+        frames = [pd.read_parquet(p) for p in sorted(Path(results).glob(table_schema(name).location))]
+        frames = [f for f in frames if len(f)]
+        out[name] = pd.concat(frames, ignore_index=True) if frames else \
+            pd.DataFrame({c: pd.Series(dtype=object) for c in table_schema(name).names})
+    return out
+
+
+def _missing(frame: pd.DataFrame, keys: list[str], target: pd.DataFrame) -> pd.DataFrame:
+    if frame.empty:
+        return frame
+    known = set(map(tuple, target[keys].astype(str).values)) if len(target) else set()
+    mask = [tuple(row) not in known for row in frame[keys].astype(str).values]
+    return frame[mask]
+
+
+def parquet_types(results: Path) -> pd.DataFrame:
+    """Files whose Parquet column types differ from the schema's."""
+    rows = []
+    for name in table_names():
+        schema = table_schema(name)
+        expected = {c.name: ARROW_TYPES[c.type] for c in schema.columns}
+        for path in sorted(Path(results).glob(schema.location)):
+            actual = pq.read_schema(path)
+            for field in actual:
+                if field.name in expected and field.type != expected[field.name]:
+                    rows.append({"table": name, "file": path.relative_to(results).as_posix(), "column": field.name,
+                                 "type": str(field.type), "expected": str(expected[field.name])})
+            for column in set(expected) - set(actual.names):
+                rows.append({"table": name, "file": path.relative_to(results).as_posix(), "column": column,
+                             "type": "missing", "expected": str(expected[column])})
+    return pd.DataFrame(rows, columns=["table", "file", "column", "type", "expected"])
+
+
+def references(t: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """Rows that refer to a study or patient (or finding) that does not exist."""
+    rows = []
+    for name in ("studies", "images", "volumes", "findings", "clinical", "splits"):
+        bad = _missing(t[name], ["dataset", "patient_id"], t["patients"])
+        rows += [{"table": name, "key": f"{r.dataset}/{r.patient_id}", "missing": "patient"}
+                 for r in bad.itertuples()]
+    for name in ("images", "volumes", "findings"):
+        bad = _missing(t[name], ["dataset", "study_uid"], t["studies"])
+        rows += [{"table": name, "key": f"{r.dataset}/{r.study_uid}", "missing": "study"} for r in bad.itertuples()]
+    bad = _missing(t["radiomics"], ["finding_id"], t["findings"])
+    rows += [{"table": "radiomics", "key": r.finding_id, "missing": "finding"} for r in bad.itertuples()]
+    return pd.DataFrame(rows, columns=["table", "key", "missing"])
+
+
+def curated_files(results: Path, t: dict[str, pd.DataFrame], options: CheckOptions) -> pd.DataFrame:
+    """Curated files listed in `files` that are missing or whose bytes/sha256 differ; and referenced files not
+    listed."""
+    rows = []
+    for r in t["files"].itertuples():
+        path = Path(results) / r.path
+        if not path.is_file():
+            rows.append({"path": r.path, "problem": "missing"})
+        elif path.stat().st_size != r.bytes:
+            rows.append({"path": r.path, "problem": f"{path.stat().st_size} bytes, files says {r.bytes}"})
+        elif options.verify_sha256 and hashlib.sha256(path.read_bytes()).hexdigest() != r.sha256:
+            rows.append({"path": r.path, "problem": "sha256 differs from the files table"})
+    listed = set(t["files"].path)
+    for name, column in (("images", "path"), ("volumes", "path"), ("volumes", "sidecar_path"),
+                         ("findings", "mask_path")):
+        for value in t[name][column].dropna():
+            if value not in listed:
+                rows.append({"path": value, "problem": f"referenced by {name}.{column} but not in files"})
+    return pd.DataFrame(rows, columns=["path", "problem"])
+
+
+def boxes_inside(t: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """2-D boxes that are empty or reach outside their PNG's grid."""
+    boxes = t["findings"].dropna(subset=["image_uid"])
+    if boxes.empty:
+        return pd.DataFrame(columns=["finding_id", "xmin", "ymin", "xmax", "ymax", "columns", "rows"])
+    grid = t["images"][["image_uid", "variant", "columns", "rows"]]
+    joined = boxes.merge(grid, on=["image_uid", "variant"], how="left")
+    bad = joined[joined["columns"].isna() | (joined.xmin < 0) | (joined.ymin < 0) | (joined.xmin >= joined.xmax)
+                 | (joined.ymin >= joined.ymax) | (joined.xmax > joined["columns"]) | (joined.ymax > joined["rows"])]
+    return bad[["finding_id", "xmin", "ymin", "xmax", "ymax", "columns", "rows"]]
+
+
+def mask_grids(results: Path, t: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """Masks whose voxel grid (shape and affine) is not the grid of the phase they name."""
+    rows = []
+    masks = t["findings"].dropna(subset=["mask_path"])
+    volumes = t["volumes"].set_index(["study_uid", "phase"]) if len(t["volumes"]) else None
+    for r in masks.itertuples():
+        key = (r.study_uid, r.phase)
+        if volumes is None or key not in volumes.index:
+            rows.append({"finding_id": r.finding_id, "problem": f"no {r.phase} volume in its study"})
+            continue
+        mask = nib.load(Path(results) / r.mask_path)
+        phase = nib.load(Path(results) / volumes.loc[key].path)
+        if mask.shape != phase.shape or not np.allclose(mask.affine, phase.affine, atol=1e-4):
+            rows.append({"finding_id": r.finding_id, "problem": f"mask grid {mask.shape} differs from {r.phase} "
+                                                                f"grid {phase.shape} or its affine"})
+    return pd.DataFrame(rows, columns=["finding_id", "problem"])
+
+
+def one_split_per_person(t: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    splits = t["splits"]
+    if splits.empty:
+        return pd.DataFrame(columns=["version", "person_id", "splits"])
+    counts = splits.groupby(["version", "person_id"]).split.agg(lambda s: ",".join(sorted(set(s)))).reset_index()
+    return counts[counts.split.str.contains(",")].rename(columns={"split": "splits"})
+
+
+def splits_non_empty(t: dict[str, pd.DataFrame], options: CheckOptions) -> pd.DataFrame:
+    """Datasets (with enough patients to expect all three) that have an empty split in some version."""
+    rows = []
+    for (version, dataset), group in t["splits"].groupby(["version", "dataset"]):
+        if group.person_id.nunique() < options.min_patients_for_split_check:
+            continue
+        for split in ("train", "val", "test"):
+            if not (group.split == split).any():
+                rows.append({"version": version, "dataset": dataset, "split": split,
+                             "patients": int(group.person_id.nunique())})
+    return pd.DataFrame(rows, columns=["version", "dataset", "split", "patients"])
+
+
+def reject_rates(results: Path, t: dict[str, pd.DataFrame], options: CheckOptions) -> pd.DataFrame:
+    """(dataset, stage) whose rejects exceed the configured share of the dataset's input files."""
+    rows = []
+    for (dataset, stage), group in t["rejects"].groupby(["dataset", "stage"]):
+        manifest = Path(results) / "restricted" / "inventory" / dataset / "manifest.json"
+        inputs = json.loads(manifest.read_text()) if manifest.exists() else {}
+        total = int(inputs.get("files", 0)) + int(inputs.get("rejects", 0))
+        rate = len(group) / total if total else 1.0
+        if rate > options.max_reject_rate:
+            rows.append({"dataset": dataset, "stage": stage, "rejects": len(group), "inputs": total,
+                         "rate": round(rate, 4), "reason_example": group.reason.iloc[0]})
+    return pd.DataFrame(rows, columns=["dataset", "stage", "rejects", "inputs", "rate", "reason_example"])
+
+
+def phi_scan(results: Path) -> pd.DataFrame:
+    report = Path(results) / "curated" / "checks" / "phi_scan.json"
+    if not report.exists():
+        return pd.DataFrame([{"problem": "the PHI scan has not passed (no curated/checks/phi_scan.json)"}])
+    hits = json.loads(report.read_text()).get("hits", 1)
+    return pd.DataFrame([{"problem": f"{hits} PHI hits"}]) if hits else pd.DataFrame(columns=["problem"])
+
+
+def semantic_checks(results: Path, t: dict[str, pd.DataFrame],
+                    options: CheckOptions) -> dict[str, tuple[str, Callable[[], pd.DataFrame]]]:
+    """name → (what it asserts, a function returning the violating rows)."""
+    return {
+        "parquet_types": ("every Parquet column has the schema's type", lambda: parquet_types(results)),
+        "references": ("every image, volume, finding, clinical and split row refers to an existing study and "
+                       "patient; every radiomics row to a finding", lambda: references(t)),
+        "curated_files": ("every curated file exists with the size and sha256 in files, and every referenced "
+                          "file is listed", lambda: curated_files(results, t, options)),
+        "boxes_inside_images": ("every box lies inside its image", lambda: boxes_inside(t)),
+        "mask_grids": ("each mask's grid equals its phase's grid", lambda: mask_grids(results, t)),
+        "one_split_per_person": ("no person in two splits of a version", lambda: one_split_per_person(t)),
+        "splits_non_empty": (f"every split non-empty per dataset (datasets with ≥ "
+                             f"{options.min_patients_for_split_check} patients)", lambda: splits_non_empty(t, options)),
+        "reject_rates": (f"rejects ≤ {options.max_reject_rate:.0%} of inputs per dataset and stage",
+                         lambda: reject_rates(results, t, options)),
+        "phi_scan": ("the PHI scan over curated outputs found nothing", lambda: phi_scan(results)),
+    }
