@@ -132,7 +132,9 @@ def test_pull_local_selects_verifies_and_is_queryable(results, tmp_path):
     wanted = {f["path"] for f in manifest["files"]
               if f["kind"] == "image" and f["included"] and f["split"] == "test" and f["dataset"] == "duke"}
     assert pulled == wanted
-    assert all((out / f["path"]).exists() for f in manifest["files"] if f["kind"] != "image")
+    assert all((out / f["path"]).exists() for f in manifest["files"]
+               if f["kind"] != "image" and f["dataset"] in (None, "duke"))
+    assert not (out / "tables/images/dataset=embed").exists()  # --dataset selects tables too
     assert "split" in _query(out / "catalog.duckdb", "SELECT split, count(*) FROM splits GROUP BY 1")
     again = run_cli("pull", "--from", str(root), "--version", "v1", "--to", str(out))
     assert "already present and verified" in again.stdout

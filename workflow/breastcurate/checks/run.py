@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
+import shutil
 from pathlib import Path
 
 import pandas as pd
@@ -19,6 +21,33 @@ from ..tables import table_names, table_schema
 from .semantic import CheckOptions, load_tables, semantic_checks
 
 EXAMPLES = 3
+ASSETS = Path(__file__).parent / "datadocs_assets"
+# Data Docs load these from CDNs; the checks stage serves local copies instead (datadocs_assets/README.md).
+CDN_ASSETS = {
+    "https://code.jquery.com/jquery-3.7.1.min.js": "jquery.min.js",
+    "https://maxcdn.bootstrapcdn.com/bootstrap/4.3.1/css/bootstrap.min.css": "bootstrap.min.css",
+    "https://stackpath.bootstrapcdn.com/bootstrap/4.3.1/js/bootstrap.min.js": "bootstrap.min.js",
+    "https://cdnjs.cloudflare.com/ajax/libs/popper.js/1.12.9/umd/popper.min.js": "popper.min.js",
+    "https://unpkg.com/bootstrap-table@1.19.1/dist/bootstrap-table.min.js": "bootstrap-table.min.js",
+    "https://unpkg.com/bootstrap-table@1.19.1/dist/bootstrap-table.min.css": "bootstrap-table.min.css",
+    "https://unpkg.com/bootstrap-table@1.19.1/dist/extensions/filter-control/bootstrap-table-filter-control.min.js":
+        "bootstrap-table-filter-control.min.js",
+    "https://unpkg.com/bootstrap-table@1.19.0/dist/extensions/filter-control/bootstrap-table-filter-control.min.css":
+        "bootstrap-table-filter-control.min.css",
+    "https://unpkg.com/bootstrap-table@1.19.0/dist/extensions/filter-control/bootstrap-table-filter-control.css":
+        "bootstrap-table-filter-control.min.css",
+    "https://cdnjs.cloudflare.com/ajax/libs/bootstrap-datepicker/1.9.0/js/bootstrap-datepicker.min.js":
+        "bootstrap-datepicker.min.js",
+    "https://cdnjs.cloudflare.com/ajax/libs/bootstrap-datepicker/1.9.0/css/bootstrap-datepicker.min.css":
+        "bootstrap-datepicker.min.css",
+    "https://cdn.jsdelivr.net/npm/vega@5": "vega.min.js",
+    "https://cdn.jsdelivr.net/npm/vega-lite@5": "vega-lite.min.js",
+    "https://cdn.jsdelivr.net/npm/vega-embed@6": "vega-embed.min.js",
+    "https://cdnjs.cloudflare.com/ajax/libs/font-awesome/6.6.0/css/all.min.css": "fontawesome/css/all.min.css",
+    "https://cdn.jsdelivr.net/npm/@forevolve/bootstrap-dark@1.1.0/dist/css/bootstrap-prefers-dark.css":
+        "bootstrap-prefers-dark.css",
+}
+REMOTE_LOAD = re.compile(r'(<script[^>]*\ssrc|<link[^>]*\shref|<img[^>]*\ssrc)="https?://[^"]*"')
 
 
 class ChecksFailed(RuntimeError):
@@ -74,6 +103,24 @@ def _validate(context, source, name: str, expectations: list, frame: pd.DataFram
     return definition.run(batch_parameters={"dataframe": frame}, result_format="SUMMARY")
 
 
+def localize_data_docs(site: Path) -> None:
+    """Serve the Data Docs' scripts, styles and fonts from local copies, so they render without internet."""
+    vendor = site / "static" / "vendor"
+    shutil.copytree(ASSETS, vendor, dirs_exist_ok=True)
+    for page in site.rglob("*.html"):
+        prefix = os.path.relpath(vendor, page.parent)
+        html = page.read_text()
+        for url, local in CDN_ASSETS.items():
+            html = html.replace(f'"{url}"', f'"{prefix}/{local}"')
+        html = re.sub(r'<img([^>]*)\ssrc="https?://[^"]*"', r'<img\1 src=""', html)  # the GX logo
+        # CDN integrity/CORS attributes make browsers refuse local files
+        html = re.sub(r'\s(integrity|crossorigin)(="[^"]*")?(?=[\s>/])', "", html)
+        remaining = REMOTE_LOAD.search(html)
+        if remaining:
+            raise RuntimeError(f"{page}: Data Docs load {remaining.group(0)!r}, which has no local copy")
+        page.write_text(html)
+
+
 def _examples(value) -> str:
     return json.dumps(value[:EXAMPLES], default=str) if isinstance(value, list) else json.dumps(value, default=str)
 
@@ -99,6 +146,7 @@ def run_checks(results: Path, options: CheckOptions, out: Path) -> dict:
         result = _validate(context, source, f"check_{check}", [expectation], frame)
         _collect(summary, f"check {check} ({description})", result, frame)
     context.build_data_docs()
+    localize_data_docs(checks_dir / "gx" / "uncommitted" / "data_docs" / "local_site")
     summary["data_docs"] = "curated/checks/gx/uncommitted/data_docs/local_site/index.html"
     write_bytes(checks_dir / "summary.json", json.dumps(summary, indent=2, sort_keys=True, default=str).encode())
     if not summary["passed"]:

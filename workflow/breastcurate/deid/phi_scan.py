@@ -177,10 +177,23 @@ def _init_worker(matcher: "Matcher") -> None:
     _MATCHER = matcher
 
 
+VENDORED = Path(__file__).resolve().parents[1] / "checks" / "datadocs_assets"
+
+
+def _vendored(path: Path) -> bool:
+    """A byte-identical copy of a third-party asset this package ships (Data Docs scripts): not data."""
+    parts = path.parts
+    if "vendor" not in parts:
+        return False
+    shipped = VENDORED.joinpath(*parts[parts.index("vendor") + 1:])
+    return shipped.is_file() and shipped.read_bytes() == path.read_bytes()
+
+
 def _scan_path(args: tuple[Path, Path]) -> list[Hit]:
     path, curated = args
     rel = path.relative_to(curated).as_posix()
-    forms = [(rel.encode(), False)] + (_contents(path) if path.is_file() else [])
+    contents = _contents(path) if path.is_file() and not _vendored(path) else []
+    forms = [(rel.encode(), False)] + contents
     found: dict[str, str] = {}
     for form, binary in forms:
         for encoding in ("utf-8", "latin-1"):
