@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from conftest import snakemake, write_config
+from conftest import REPO, snakemake, write_config
 
 DATASETS = ["duke", "embed", "ispy1", "ispy2", "vindr_mammo"]
 
@@ -172,3 +172,10 @@ def test_phi_scan_gates_the_run(demo_run, tmp_path):
         planted.unlink()
     snakemake(work, "--cores", "2")
     assert (work / "results/curated/checks/phi_scan.json").exists()
+
+
+def test_local_profile_plans_the_run(tmp_path):
+    write_config(tmp_path)
+    proc = snakemake(tmp_path, "--profile", str(REPO / "profiles/local"), "-n")
+    counts = job_counts(proc.stdout + proc.stderr)
+    assert counts["checks"] == 1 and counts["convert"] == len(DATASETS) * 2
