@@ -20,24 +20,7 @@ import pydicom
 from PIL import Image
 
 from breastcurate.convert import mammo
-from breastcurate.demo import dicomgen as g
-from breastcurate.demo.identity import accession, make_identity, rng_for
-
-
-def make_files(folder: Path, n: int) -> list[Path]:
-    vendor = g.MammoVendor("HOLOGIC, Inc.", "Selenia Dimensions", rows=4096, cols=3328, spacing_mm=0.07,
-                           bits_stored=12)
-    paths = []
-    for k in range(n):
-        rng = rng_for(2, "bench-png", k)
-        who = make_identity(rng)
-        ctx = g.StudyContext(who, who.mrn, g.uid("bench", k), who.first_study, "101010.000000", accession(rng),
-                             "MAMMO SCREENING BILATERAL", vendor.manufacturer, vendor.model, "MAMMO-RM1")
-        ds, _ = g.mammogram(ctx, rng, vendor, g.uid("bench", k, "s"), g.uid("bench", k, "i"), 1, 1, "L", "CC",
-                            True, ["ORIGINAL", "PRIMARY"], "L CC")
-        paths.append(folder / f"{k}.dcm")
-        g.save(ds, paths[-1])
-    return paths
+from mammograms import make_files
 
 
 def encoders(level: int) -> dict:
@@ -67,7 +50,7 @@ def median_time(func, items) -> float:
 
 def main(n: int = 5, level: int = mammo.DEFAULT_PNG_LEVEL) -> None:
     with tempfile.TemporaryDirectory() as tmp:
-        files = make_files(Path(tmp), n)
+        files = make_files(Path(tmp), n, 2, "bench-png")
         reference = {}
         for name, encode in encoders(level).items():
             reference[name] = median_time(lambda p: encode(pydicom.dcmread(p).pixel_array), files)

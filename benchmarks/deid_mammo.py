@@ -16,30 +16,13 @@ import pydicom
 from breastcurate.deid.keys import DEMO_KEY
 from breastcurate.deid.profile import DEFAULT_OPTIONS
 from breastcurate.deid.run import Collector, _process, make_deidentifier
-from breastcurate.demo import dicomgen as g
-from breastcurate.demo.identity import accession, make_identity, rng_for
-
-
-def make_files(folder: Path, n: int) -> list[Path]:
-    vendor = g.MammoVendor("HOLOGIC, Inc.", "Selenia Dimensions", rows=4096, cols=3328, spacing_mm=0.07)
-    paths = []
-    for k in range(n):
-        rng = rng_for(1, "bench", k)
-        who = make_identity(rng)
-        ctx = g.StudyContext(who, who.mrn, g.uid("bench", k), who.first_study, "101010.000000", accession(rng),
-                             "MAMMO SCREENING BILATERAL", vendor.manufacturer, vendor.model, "MAMMO-RM1")
-        ds, _ = g.mammogram(ctx, rng, vendor, g.uid("bench", k, "s"), g.uid("bench", k, "i"), 1, 1, "L", "CC",
-                            True, ["ORIGINAL", "PRIMARY"], "L CC")
-        path = folder / f"{k}.dcm"
-        g.save(ds, path)
-        paths.append(path)
-    return paths
+from mammograms import make_files
 
 
 def main(n: int = 6) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        files = make_files(folder, n)
+        files = make_files(folder, n, 1, "bench")
         out = folder / "out"
         (out / "ref").mkdir(parents=True)
         start = time.perf_counter()
