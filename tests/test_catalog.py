@@ -8,7 +8,6 @@ import shutil
 
 import pandas as pd
 import pyarrow.parquet as pq
-import pytest
 
 from conftest import REPO, run_cli, snakemake
 

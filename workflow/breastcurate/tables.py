@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
+from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
@@ -78,6 +79,15 @@ def table_schema(name: str) -> TableSchema:
     return TableSchema(name=data["name"], description=" ".join(str(data["description"]).split()), columns=columns,
                        order=tuple(data["order"]), unique=tuple(data.get("unique", [])),
                        location=data.get("location", f"curated/tables/{data['name']}/*/*.parquet"))
+
+
+def read_table(results: Path, name: str) -> pd.DataFrame:
+    """All Parquet parts of a catalog table under the results folder, as one frame (empty parts skipped)."""
+    frames = [pd.read_parquet(p) for p in sorted(Path(results).glob(table_schema(name).location))]
+    frames = [f for f in frames if len(f)]
+    if frames:
+        return pd.concat(frames, ignore_index=True)
+    return pd.DataFrame({c: pd.Series(dtype=object) for c in table_schema(name).names})
 
 
 def table_names() -> list[str]:

@@ -6,7 +6,6 @@ schemas/tables, so every check appears in the Data Docs with its example rows.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +16,8 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
-from ..tables import ARROW_TYPES, table_names, table_schema
+from ..atomic import sha256_file
+from ..tables import ARROW_TYPES, read_table, table_names, table_schema
 
 
 @dataclass(frozen=True)
@@ -36,13 +36,7 @@ class CheckOptions:
 
 def load_tables(results: Path) -> dict[str, pd.DataFrame]:
     """Every catalog table as one frame (all datasets)."""
-    out = {}
-    for name in table_names():
-        frames = [pd.read_parquet(p) for p in sorted(Path(results).glob(table_schema(name).location))]
-        frames = [f for f in frames if len(f)]
-        out[name] = pd.concat(frames, ignore_index=True) if frames else \
-            pd.DataFrame({c: pd.Series(dtype=object) for c in table_schema(name).names})
-    return out
+    return {name: read_table(results, name) for name in table_names()}
 
 
 def _missing(frame: pd.DataFrame, keys: list[str], target: pd.DataFrame) -> pd.DataFrame:
@@ -96,7 +90,7 @@ def curated_files(results: Path, t: dict[str, pd.DataFrame], options: CheckOptio
             rows.append({"path": r.path, "problem": "missing"})
         elif path.stat().st_size != r.bytes:
             rows.append({"path": r.path, "problem": f"{path.stat().st_size} bytes, files says {r.bytes}"})
-        elif options.verify_sha256 and hashlib.sha256(path.read_bytes()).hexdigest() != r.sha256:
+        elif options.verify_sha256 and sha256_file(path) != r.sha256:
             rows.append({"path": r.path, "problem": "sha256 differs from the files table"})
     listed = set(t["files"].path)
     for name, column in (("images", "path"), ("volumes", "path"), ("volumes", "sidecar_path"),

@@ -18,7 +18,7 @@ import pyarrow.parquet as pq
 import pydicom
 
 from .. import __version__
-from ..atomic import write_bytes, write_parquet_if_changed
+from ..atomic import sha256_file, write_bytes, write_parquet_if_changed
 from ..sources import get_adapter
 from . import mammo, masks, mri
 
@@ -106,10 +106,6 @@ class Output:
             rows = sorted(self.rows[name], key=lambda r: tuple(str(r.get(c[0]) or "") for c in columns))
             write_parquet_if_changed(folder / f"{name}.parquet", pa.Table.from_pylist(rows, schema=schema),
                                      PRIVATE_FILE)
-
-
-def sha256_file(path: Path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def _text(ds, keyword: str) -> str | None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from pathlib import Path
 
@@ -12,10 +11,6 @@ import SimpleITK as sitk
 
 class RoiError(ValueError):
     """An ROI pyradiomics cannot (or should not) describe: empty, outside the image, a single voxel."""
-
-
-def params_sha256(path: Path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def pyradiomics_version() -> str:

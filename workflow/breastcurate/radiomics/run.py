@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..atomic import write_parquet_if_changed
+from ..atomic import sha256_file, write_parquet_if_changed
 from ..tables import table_schema
 from . import extract as ex
 
@@ -78,7 +78,7 @@ def radiomics_shard(dataset: str, results: Path, shard: int, params: dict[str, P
     rejects = [{"dataset": dataset, "stage": "radiomics", "item": t["finding_id"] + "/" + t["phase"],
                 "reason": t["missing"]} for t in tasks if "missing" in t]
     version = ex.pyradiomics_version()
-    shas = {str(p): ex.params_sha256(p) for p in params.values()}
+    shas = {str(p): sha256_file(p) for p in params.values()}
     rows = []
     for task, features, reason in run_tasks(ready, workers):
         if reason:
@@ -101,6 +101,6 @@ def radiomics_files(image: Path, mask: Path, params: Path, out: Path) -> int:
     _, features, reason = _task(task)
     if reason:
         raise ValueError(f"{mask} on {image}: {reason}")
-    rows = feature_rows(task, features, ex.pyradiomics_version(), ex.params_sha256(params))
+    rows = feature_rows(task, features, ex.pyradiomics_version(), sha256_file(params))
     write_parquet_if_changed(out, table_schema("radiomics").to_arrow(pd.DataFrame(rows)))
     return len(rows)

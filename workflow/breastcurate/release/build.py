@@ -24,28 +24,14 @@ import pandas as pd
 import yaml
 
 from .. import __version__
-from ..atomic import parquet_bytes, write_bytes
+from ..atomic import parquet_bytes, sha256_file, write_bytes
 from ..catalog.build import JOINED_VIEWS
 from ..sources import get_adapter
 from ..splits.assign import load_versions, settings_hash
-from ..tables import table_names, table_schema
+from ..tables import read_table, table_names, table_schema
 
 RELEASED_TABLES = [n for n in table_names() if n != "splits"]  # splits.parquet is written on its own
 IMAGE_TABLES = {"images": ("path",), "volumes": ("path", "sidecar_path"), "findings": ("mask_path",)}
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def _read(results: Path, name: str) -> pd.DataFrame:
-    frames = [pd.read_parquet(p) for p in sorted(results.glob(table_schema(name).location))]
-    frames = [f for f in frames if len(f)]
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=table_schema(name).names)
 
 
 def _link_or_copy(source: Path, target: Path) -> None:
@@ -101,7 +87,7 @@ def _write_content(out: Path, results: Path, version: str, settings: dict, split
         elif source is not None and extra.get("included", True):
             _link_or_copy(source, path)
         origin = path if (data is not None or extra.get("included", True)) else source
-        rows.append({"path": rel, "bytes": origin.stat().st_size, "sha256": _sha256(origin),
+        rows.append({"path": rel, "bytes": origin.stat().st_size, "sha256": sha256_file(origin),
                      "dataset": extra.get("dataset"), "patient_id": extra.get("patient_id"),
                      "split": extra.get("split"), "included": extra.get("included", True),
                      "kind": extra.get("kind", "table")})
@@ -110,7 +96,7 @@ def _write_content(out: Path, results: Path, version: str, settings: dict, split
     released = set(zip(keys.dataset, keys.patient_id))
     frames = {}
     for name in RELEASED_TABLES:
-        frame = _read(results, name)
+        frame = read_table(results, name)
         if "patient_id" in frame:
             frame = frame[[k in released for k in zip(frame.dataset, frame.patient_id)]]
         frames[name] = frame

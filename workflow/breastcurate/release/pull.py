@@ -3,7 +3,6 @@ sha256, resume interrupted files, refuse unsafe manifests."""
 
 from __future__ import annotations
 
-import hashlib
 import http.client
 import json
 import os
@@ -16,7 +15,7 @@ from urllib.parse import urlparse
 
 from tqdm import tqdm
 
-from ..atomic import write_bytes
+from ..atomic import sha256_file, write_bytes
 from .build import make_catalog
 
 CHUNK = 1 << 20
@@ -134,14 +133,6 @@ def safe_path(rel: str) -> str:
     return path.as_posix()
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(CHUNK), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def pull(location: str, version: str, to: Path, split: str | None = None, dataset: str | None = None,
          quiet: bool = False) -> dict[str, int]:
     """Fetch the selected files of release `version`; return counts of fetched, skipped (already verified) files."""
@@ -161,7 +152,7 @@ def pull(location: str, version: str, to: Path, split: str | None = None, datase
     todo = []
     for f in files:
         target = to / f["path"]
-        if target.exists() and target.stat().st_size == f["bytes"] and _sha256(target) == f["sha256"]:
+        if target.exists() and target.stat().st_size == f["bytes"] and sha256_file(target) == f["sha256"]:
             counts["verified"] += 1
         else:
             todo.append(f)
@@ -178,7 +169,7 @@ def pull(location: str, version: str, to: Path, split: str | None = None, datase
                 offset = 0
             bar.update(offset)
             source.fetch(f"{version}/{f['path']}", partial, offset, bar.update)
-            if _sha256(partial) != f["sha256"]:
+            if sha256_file(partial) != f["sha256"]:
                 partial.unlink()
                 raise ValueError(f"{f['path']}: sha256 does not match the manifest (file removed; pull again)")
             os.replace(partial, target)

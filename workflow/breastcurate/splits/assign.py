@@ -20,7 +20,7 @@ import yaml
 
 from ..atomic import write_bytes, write_parquet_if_changed
 from ..layout import SCHEMAS
-from ..tables import table_schema
+from ..tables import read_table, table_schema
 
 SPLITS = ("train", "val", "test")
 DEFAULTS = {"stratify": {}, "official_splits": True, "accepts_additions": True, "tolerance": 0.1, "min_stratum": 50}
@@ -56,21 +56,14 @@ def position(salt: str, person_id: str) -> float:
     return int.from_bytes(digest, "big") / 2 ** 256
 
 
-def _tables(results: Path, name: str) -> pd.DataFrame:
-    parts = sorted((results / "curated" / "tables" / name).glob("*/*.parquet"))
-    frames = [pd.read_parquet(p) for p in parts]
-    frames = [f for f in frames if len(f)]
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=table_schema(name).names)
-
-
 def patient_strata(results: Path, stratify: dict[str, list[str]]) -> pd.DataFrame:
     """One row per patient: person, modality, stratum string and the source's official split."""
     results = Path(results)
-    patients = _tables(results, "patients")
-    studies = _tables(results, "studies")
-    images = _tables(results, "images")
+    patients = read_table(results, "patients")
+    studies = read_table(results, "studies")
+    images = read_table(results, "images")
     images = images[images.variant == "canonical"]
-    clinical = _tables(results, "clinical").set_index(["dataset", "patient_id"])
+    clinical = read_table(results, "clinical").set_index(["dataset", "patient_id"])
     modality = studies.drop_duplicates(["dataset", "patient_id"]).set_index(["dataset", "patient_id"]).modality
     by_patient = {key: group for key, group in images.groupby(["dataset", "patient_id"])}
     rows = []
