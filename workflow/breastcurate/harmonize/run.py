@@ -60,11 +60,11 @@ def harmonize_dataset(dataset: str, results: Path, raw_root: Path, n_shards: int
         convert = results / "restricted" / "convert" / dataset / f"shard-{shard}"
         deid = results / "restricted" / "deid" / dataset / f"shard-{shard}"
         linkage = pd.read_parquet(deid / "linkage.parquet").drop_duplicates("patient_id")
+        images, volumes = _read(convert / "images.parquet"), _read(convert / "volumes.parquet")
         tables = {
-            "images": _images(_read(convert / "images.parquet"), image_labels),
-            "findings": _findings(_read(convert / "findings.parquet"), _read(convert / "images.parquet"),
-                                  finding_labels),
-            "volumes": _volumes(_read(convert / "volumes.parquet")),
+            "images": _images(images, image_labels),
+            "findings": _findings(_read(convert / "findings.parquet"), images, finding_labels),
+            "volumes": _volumes(volumes),
             "files": _read(convert / "files.parquet").assign(dataset=dataset),
             "clinical": linkage[["patient_id", "native_patient_id"]].merge(clinical, on="native_patient_id"),
             "patients": linkage[["patient_id", "native_patient_id"]]
@@ -72,8 +72,8 @@ def harmonize_dataset(dataset: str, results: Path, raw_root: Path, n_shards: int
             .merge(persons[persons.dataset == dataset][["patient_id", "person_id", "in_other_datasets"]],
                    on="patient_id", how="left"),
             "rejects": _rejects(results, dataset, shard, codes if shard == 0 else None),
+            "studies": _studies(images, volumes),
         }
-        tables["studies"] = _studies(_read(convert / "images.parquet"), _read(convert / "volumes.parquet"))
         for name, frame in tables.items():
             frame = frame.assign(dataset=dataset)
             if "license" in table_schema(name).names:
