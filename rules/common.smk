@@ -4,6 +4,7 @@ import os
 import shlex
 import sys
 
+from breastcurate.layout import Layout
 from breastcurate.splits.assign import load_versions
 from breastcurate.tables import harmonized_tables
 
@@ -16,6 +17,8 @@ SPLITS_FILE = os.path.join(workflow.basedir, config["splits_file"]) if not os.pa
     else config["splits_file"]
 SPLIT_VERSIONS = sorted(load_versions(SPLITS_FILE))
 DEMO_DATASETS = [d for d in DATASETS if config["datasets"][d]["source"] == "demo"]
+DOWNLOAD_DATASETS = [d for d in DATASETS if config["datasets"][d]["source"] == "download"]
+LAYOUT = Layout(RESULTS)
 
 
 wildcard_constraints:
@@ -24,18 +27,19 @@ wildcard_constraints:
 
 
 def raw_root(dataset):
-    """Root of a dataset's native mirror: the restricted raw area, or the user's local mirror."""
+    """Root of a dataset's native mirror: the restricted raw area (demo, download), or the user's local mirror."""
     block = config["datasets"][dataset]
     if block["source"] == "local":
         return block["path"]
-    return f"{RESULTS}/restricted/raw/{dataset}"
+    return str(LAYOUT.raw(dataset))
 
 
 def raw_input(wildcards):
-    """The raw mirror as a rule input when the pipeline makes it (demo); nothing for a local mirror."""
-    if config["datasets"][wildcards.dataset]["source"] == "local":
-        return []
-    return raw_root(wildcards.dataset)
+    """What marks the raw mirror complete: the demo mirror itself, a download's report, nothing for a local mirror."""
+    source = config["datasets"][wildcards.dataset]["source"]
+    if source == "download":
+        return str(LAYOUT.downloads(wildcards.dataset) / "complete.json")
+    return raw_root(wildcards.dataset) if source == "demo" else []
 
 
 def raw_root_param(wildcards):

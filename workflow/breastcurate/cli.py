@@ -21,6 +21,43 @@ def _demo_data(args: argparse.Namespace) -> int:
     return 0
 
 
+def _download_target(args: argparse.Namespace) -> tuple[dict, Path]:
+    """The dataset's config block and the results folder, from --settings/--results (pipeline) or --config."""
+    import json
+
+    from .config import load_config
+
+    if args.settings:
+        return json.loads(args.settings), Path(args.results or "results")
+    config = load_config(args.config)
+    if args.dataset not in config["datasets"]:
+        raise ValueError(f"{args.dataset} is not configured in {args.config or 'config/config.yaml'}")
+    return config["datasets"][args.dataset], Path(args.results or config["results_dir"])
+
+
+def _download(args: argparse.Namespace) -> int:
+    from .acquire.run import download
+
+    block, results = _download_target(args)
+    counts = download(args.dataset, block, results, args.quiet)
+    print(f"{args.dataset}: {counts['items']} {counts['unit']} complete ({counts['fetched']} fetched, "
+          f"{counts['skipped']} already verified), {counts['files']} files; "
+          f"{counts['supplementary_fetched']} supplementary files fetched")
+    return 0
+
+
+def _plan_download(args: argparse.Namespace) -> int:
+    from .acquire.run import plan
+
+    block, results = _download_target(args)
+    p = plan(args.dataset, block, results)
+    print(f"{args.dataset}: {p['items']} {p['unit']}, {p['files']} files, {p['bytes']} bytes "
+          f"({p['bytes'] / 1e9:.2f} GB) in total")
+    print(f"to fetch: {p['todo_items']} {p['unit']}, {p['todo_files']} files, {p['todo_bytes']} bytes "
+          f"({p['todo_bytes'] / 1e9:.2f} GB), and {p['todo_supplementary']} of {p['supplementary']} supplementary files")
+    return 0
+
+
 def _inventory(args: argparse.Namespace) -> int:
     from .inventory import build_inventory
 
@@ -291,6 +328,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=20261128, help="random seed (default 20261128)")
     p.add_argument("--dataset", action="append", help="only this dataset (repeatable; default all)")
     p.set_defaults(func=_demo_data)
+
+    for name, func, text in (("download", _download, "fetch a dataset's native mirror (resumable, verified)"),
+                             ("plan-download", _plan_download, "print the series, files and bytes a download "
+                                                              "would fetch, fetching nothing")):
+        p = sub.add_parser(name, help=text)
+        p.add_argument("dataset")
+        p.add_argument("--config", help="pipeline config (default config/config.yaml)")
+        p.add_argument("--results", help="results folder (default: the config's results_dir)")
+        p.add_argument("--settings", help=argparse.SUPPRESS)  # (pipeline) the dataset's config block as JSON
+        p.set_defaults(func=func)
+        if name == "download":
+            p.add_argument("--quiet", action="store_true", help="no progress bar")
 
     p = sub.add_parser("inventory", help="list a mirror's DICOM files into restricted inventory shards")
     p.add_argument("dataset")

@@ -26,6 +26,10 @@ class Layout:
     def raw(self, dataset: str) -> Path:
         return self.restricted / "raw" / dataset
 
+    def downloads(self, dataset: str) -> Path:
+        """A download's ledger, partial files and completion report (`complete.json`)."""
+        return self.restricted / "downloads" / dataset
+
     def inventory_dir(self, dataset: str) -> Path:
         return self.restricted / "inventory" / dataset
 

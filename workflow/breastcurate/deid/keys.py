@@ -19,7 +19,7 @@ class MissingSecret(RuntimeError):
 def load_secret(secret_file: str | Path | None = None, allow_demo: bool = False) -> bytes:
     """Key from `secret_file`, else $BREASTCURATE_SECRET, else the demo key when allowed; never logged."""
     if secret_file:
-        key = Path(secret_file).read_bytes().strip()
+        key = Path(secret_file).expanduser().read_bytes().strip()
         if len(key) < 16:
             raise MissingSecret(f"the secret file {secret_file} holds fewer than 16 bytes")
         return key

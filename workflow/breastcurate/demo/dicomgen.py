@@ -397,14 +397,3 @@ def _phantom_mammogram(rng, vendor, laterality, max_value, with_lesion):
     from .phantom import mammogram as phantom
 
     return phantom(rng, vendor.rows, vendor.cols, laterality, max_value, with_lesion)
-
-
-def tcia_study_dir(collection: str, patient_id: str, study_date: dt.date, description: str, study_uid: str) -> str:
-    """NBIA 'descriptive' study folder: <collection>/<patient>/<MM-DD-YYYY>-<description>-<5 digits>."""
-    return f"{collection}/{patient_id}/{study_date:%m-%d-%Y}-{description}-{int(study_uid[-8:]) % 100000:05d}"
-
-
-def tcia_series_dir(series_number: int, description: str, series_uid: str) -> str:
-    """NBIA 'descriptive' series folder: <number>.000000-<description>-<5 digits>."""
-    clean = description.replace(":", "").replace("/", " ")
-    return f"{series_number}.000000-{clean}-{int(series_uid[-8:]) % 100000:05d}"

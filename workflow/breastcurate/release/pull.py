@@ -3,32 +3,27 @@ sha256, resume interrupted files, refuse unsafe manifests."""
 
 from __future__ import annotations
 
-import http.client
 import json
 import os
 import sys
-import time
-import urllib.error
-import urllib.request
 from pathlib import Path, PurePosixPath
 from urllib.parse import urlparse
 
 from tqdm import tqdm
 
+from ..acquire.s3 import Bucket
+from ..acquire.transfer import CHUNK, Http, Policy
 from ..atomic import sha256_file, write_bytes
 from .build import make_catalog
 
-CHUNK = 1 << 20
-RETRIES = 4
-
 
 class Source:
-    """Where releases live; `fetch(rel, target, offset)` appends bytes from `offset` on to `target`."""
+    """Where releases live; `fetch(rel, target, progress)` appends to `target` from its current size on."""
 
     def read(self, rel: str) -> bytes:
         raise NotImplementedError
 
-    def fetch(self, rel: str, target: Path, offset: int, progress) -> None:
+    def fetch(self, rel: str, target: Path, progress) -> None:
         raise NotImplementedError
 
 
@@ -39,79 +34,39 @@ class LocalSource(Source):
     def read(self, rel: str) -> bytes:
         return (self.root / rel).read_bytes()
 
-    def fetch(self, rel: str, target: Path, offset: int, progress) -> None:
+    def fetch(self, rel: str, target: Path, progress) -> None:
         with open(self.root / rel, "rb") as src, open(target, "ab") as dst:
-            src.seek(offset)
+            src.seek(dst.tell())
             for block in iter(lambda: src.read(CHUNK), b""):
                 dst.write(block)
                 progress(len(block))
 
 
 class HttpSource(Source):
+    """http(s)://host/path: retries, and a dropped transfer resumes with a Range request."""
+
     def __init__(self, url: str):
         self.base = url.rstrip("/") + "/"
-
-    def _open(self, rel: str, offset: int = 0):
-        request = urllib.request.Request(self.base + rel)
-        if offset:
-            request.add_header("Range", f"bytes={offset}-")
-        for attempt in range(RETRIES):
-            try:
-                return urllib.request.urlopen(request, timeout=60)
-            except urllib.error.HTTPError as exc:
-                if exc.code in (401, 403):
-                    raise PermissionError(f"{self.base + rel}: HTTP {exc.code} (access refused)") from None
-                if exc.code != 429 and exc.code < 500 or attempt == RETRIES - 1:
-                    raise OSError(f"{self.base + rel}: HTTP {exc.code}") from None
-            except (urllib.error.URLError, TimeoutError) as exc:
-                if attempt == RETRIES - 1:
-                    raise OSError(f"{self.base + rel}: {exc}") from None
-            time.sleep(0.5 * 2 ** attempt)
+        self.http = Http(Policy())
 
     def read(self, rel: str) -> bytes:
-        with self._open(rel) as response:
-            return response.read()
+        return self.http.read(self.base + rel)
 
-    def fetch(self, rel: str, target: Path, offset: int, progress) -> None:
-        with self._open(rel, offset) as response:
-            if offset and response.status != 206:  # the server ignored the range: start over
-                target.unlink()
-            with open(target, "ab") as dst:
-                try:
-                    for block in iter(lambda: response.read(CHUNK), b""):
-                        dst.write(block)
-                        progress(len(block))
-                except http.client.IncompleteRead as exc:
-                    dst.write(exc.partial)
-                    response.length = 1
-            if response.length:  # the connection closed before Content-Length bytes arrived
-                raise OSError(f"{self.base + rel}: transfer interrupted after {target.stat().st_size} bytes; "
-                              "run the same pull again to resume")
+    def fetch(self, rel: str, target: Path, progress) -> None:
+        self.http.fetch(self.base + rel, target, progress)
 
 
 class S3Source(Source):
     """s3://bucket/prefix with the user's AWS profile or credentials (AWS_ENDPOINT_URL for other endpoints)."""
 
     def __init__(self, url: str):
-        import boto3
-
-        parsed = urlparse(url)
-        self.bucket, self.prefix = parsed.netloc, parsed.path.strip("/")
-        self.client = boto3.client("s3")
-
-    def _key(self, rel: str) -> str:
-        return f"{self.prefix}/{rel}" if self.prefix else rel
+        self.bucket = Bucket(url, Policy())
 
     def read(self, rel: str) -> bytes:
-        return self.client.get_object(Bucket=self.bucket, Key=self._key(rel))["Body"].read()
+        return self.bucket.read(rel)
 
-    def fetch(self, rel: str, target: Path, offset: int, progress) -> None:
-        extra = {"Range": f"bytes={offset}-"} if offset else {}
-        body = self.client.get_object(Bucket=self.bucket, Key=self._key(rel), **extra)["Body"]
-        with open(target, "ab") as dst:
-            for block in iter(lambda: body.read(CHUNK), b""):
-                dst.write(block)
-                progress(len(block))
+    def fetch(self, rel: str, target: Path, progress) -> None:
+        self.bucket.fetch(rel, target, progress)
 
 
 def source_for(location: str) -> Source:
@@ -168,7 +123,7 @@ def pull(location: str, version: str, to: Path, split: str | None = None, datase
                 partial.unlink()
                 offset = 0
             bar.update(offset)
-            source.fetch(f"{version}/{f['path']}", partial, offset, bar.update)
+            source.fetch(f"{version}/{f['path']}", partial, bar.update)
             if sha256_file(partial) != f["sha256"]:
                 partial.unlink()
                 raise ValueError(f"{f['path']}: sha256 does not match the manifest (file removed; pull again)")

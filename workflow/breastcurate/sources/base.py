@@ -27,6 +27,11 @@ class DatasetAdapter:
     redistributable: ClassVar[bool] = False
     #: Folder (relative to the mirror root) that holds the DICOM files; every file below it is inventoried.
     image_root: ClassVar[str]
+    #: How `source: download` fetches the mirror: transport (nbia, physionet, s3) and its defaults, overlaid by the
+    #: config's `download` block.
+    download: ClassVar[dict] = {}
+    #: Files at the mirror root that the image API does not serve; a download needs their url and sha256 in config.
+    supplementary: ClassVar[tuple[str, ...]] = ()
     #: Regexes of descriptions (series/study/protocol, segment labels) that Clean Descriptors may keep.
     descriptor_patterns: ClassVar[tuple[str, ...]] = ()
 

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..acquire import nbia
 from ..demo import dicomgen as g
 from ..demo.identity import accession, make_identity, rng_for
 from ..demo.xlsx import write_multiheader, write_sheets
@@ -70,6 +71,8 @@ class Duke(DatasetAdapter):
     license = "CC BY-NC 4.0"
     redistributable = True
     image_root = COLLECTION
+    download = {"transport": "nbia", "url": nbia.DEFAULT_URL, "collection": COLLECTION, "modalities": ["MR"]}
+    supplementary = ("Clinical_and_Other_Features.xlsx", "Annotation_Boxes.xlsx")
     descriptor_patterns = (r"(ax dyn|ax 3d dyn|t1fl3dtradynVIEWSspair|Ax Vibrant MultiPhase) ?(pre|1st pass|2nd pass|3rd pass|4th pass)?",
                            r"ax t1( tse)?|Ax 3D T1 NON FS", r"MRI BREAST BILATERAL W\s+WO", r"BREASTROUTINE DYNAMICS")
 
@@ -137,12 +140,12 @@ class Duke(DatasetAdapter):
                          field_strength=tesla, tr=round(float(rng.uniform(4.1, 6.9)), 2),
                          te=round(float(rng.uniform(1.3, 2.7)), 2), flip=10.0, bilateral=True, single_series=False,
                          series_descriptions=descriptions, series_numbers=numbers)
-        study_dir = g.tcia_study_dir(COLLECTION, pid, ctx.study_date, "BREASTROUTINE DYNAMICS", ctx.study_uid)
+        study_dir = nbia.study_dir(COLLECTION, pid, ctx.study_date, ctx.study_description, ctx.study_uid)
         mapping = []
 
         def path_for(phase: int, number: int, description: str, instance: int) -> Path:
             series_uid = g.uid(ctx.study_uid, "series", number)
-            rel = f"{study_dir}/{g.tcia_series_dir(number, description, series_uid)}/1-{instance:02d}.dcm"
+            rel = f"{study_dir}/{nbia.series_dir(number, description, series_uid)}/1-{instance:02d}.dcm"
             sequence = "pre" if phase == 0 else f"post_{phase}"
             mapping.append([f"DICOM_Images/{pid}/{sequence}/{pid}_{sequence}_{instance:02d}.dcm", rel,
                             f"{COLLECTION}/{pid}/{ctx.study_uid}/{series_uid}/1-{instance:02d}.dcm",

@@ -63,6 +63,7 @@ class Embed(DatasetAdapter):
     license = "EMBED Research Use Agreement (non-commercial, no redistribution)"
     redistributable = False
     image_root = "images"
+    download = {"transport": "s3", "url": "s3://embed-dataset-open/", "region": "us-west-2"}
     descriptor_patterns = (r"MG (Screening|Diagnostic) (Bilateral|Unilateral)( w/ Tomo)?", r"[LR] (CC|MLO|XCCL|ML|LM)( C-View)?",
                            r"NORMAL|HARDER")
 

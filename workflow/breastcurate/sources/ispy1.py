@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..acquire import nbia
 from ..demo import dicomgen as g
 from ..demo.identity import accession, make_identity, rng_for
 from ..demo.xlsx import write_sheets
@@ -40,6 +41,8 @@ class ISPY1(DatasetAdapter):
     license = "CC BY 3.0"
     redistributable = True
     image_root = COLLECTION
+    download = {"transport": "nbia", "url": nbia.DEFAULT_URL, "collection": COLLECTION, "modalities": ["MR"]}
+    supplementary = (CLINICAL_FILE,)
     descriptor_patterns = (r"Dynamic-3dfgre|fl3d_sag_uni_[LR]|T1 SAG DYN|Dynamic-3dfgre (SER|PE1)",
                            r"MRI BREAST (UNILATERAL|LEFT|RIGHT|BILATERAL)")
 
@@ -96,12 +99,12 @@ class ISPY1(DatasetAdapter):
                              tr=round(float(rng.uniform(7.0, 9.0)), 2), te=round(float(rng.uniform(2.0, 4.5)), 2),
                              flip=20.0, bilateral=False, single_series=True, series_descriptions=[description],
                              series_numbers=[4])
-            study_dir = g.tcia_study_dir(COLLECTION, pid, day, "MRI BREAST LEFT", ctx.study_uid)
+            study_dir = nbia.study_dir(COLLECTION, pid, day, ctx.study_description, ctx.study_uid)
 
             def path_for(phase: int, number: int, series_description: str, instance: int,
                          study_dir=study_dir, ctx=ctx) -> Path:
                 series_uid = g.uid(ctx.study_uid, "series", number)
-                return out / study_dir / g.tcia_series_dir(number, series_description, series_uid) / \
+                return out / study_dir / nbia.series_dir(number, series_description, series_uid) / \
                     f"1-{instance:03d}.dcm"
 
             g.write_dce(ctx, spec, rng, path_for)

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..acquire import nbia
 from ..demo import dicomgen as g
 from ..demo.identity import accession, make_identity, rng_for
 from ..demo.xlsx import write_sheets
@@ -37,6 +38,8 @@ class ISPY2(DatasetAdapter):
     license = "CC BY 4.0"
     redistributable = True
     image_root = COLLECTION
+    download = {"transport": "nbia", "url": nbia.DEFAULT_URL, "collection": COLLECTION, "modalities": ["MR", "SEG"]}
+    supplementary = (CLINICAL_FILE,)
     descriptor_patterns = (r"ISPY2: VOLSER: (uni-lateral cropped|bi-lateral): (original DCE|SER|PE2|PE6|Analysis Mask)",
                            r"ISPY2_MRI_T[0-3]", r"VOLSER( Analysis Mask)?")
 
@@ -79,18 +82,18 @@ class ISPY2(DatasetAdapter):
                          field_strength=tesla, tr=round(float(rng.uniform(4.0, 6.0)), 2),
                          te=round(float(rng.uniform(1.5, 2.5)), 2), flip=12.0, bilateral=False, single_series=True,
                          series_descriptions=[DCE_DESCRIPTION], series_numbers=[6100])
-        study_dir = g.tcia_study_dir(COLLECTION, pid, ctx.study_date, "ISPY2MRIT0", ctx.study_uid)
+        study_dir = nbia.study_dir(COLLECTION, pid, ctx.study_date, ctx.study_description, ctx.study_uid)
 
         def path_for(phase: int, series_number: int, description: str, instance: int) -> Path:
             series_uid = g.uid(ctx.study_uid, "series", series_number)
-            return out / study_dir / g.tcia_series_dir(series_number, description, series_uid) / \
+            return out / study_dir / nbia.series_dir(series_number, description, series_uid) / \
                 f"1-{instance:03d}.dcm"
 
         pre_slices, _, mask = g.write_dce(ctx, spec, rng, path_for)
         seg_series = g.uid(ctx.study_uid, "series", "seg")
         seg = g.segmentation(ctx, pre_slices, mask, g.uid(seg_series, "sop"), seg_series, "VOLSER Analysis Mask",
                              SEG_DESCRIPTION)
-        g.save(seg, out / study_dir / g.tcia_series_dir(81000, SEG_DESCRIPTION, seg_series) / "1-1.dcm")
+        g.save(seg, out / study_dir / nbia.series_dir(81000, SEG_DESCRIPTION, seg_series) / "1-1.dcm")
         hr, her2 = int(rng.integers(0, 2)), int(rng.integers(0, 2))
         return [pid, str(rng.choice(ARMS)), hr, her2, int(rng.integers(0, 2)), int(rng.random() < 0.35),
                 round(float(who.age_at(who.first_study)), 1), str(rng.choice(["White", "Black", "Asian"])),

@@ -51,6 +51,7 @@ class VinDrMammo(DatasetAdapter):
     license = "PhysioNet Restricted Health Data License 1.5.0"
     redistributable = False
     image_root = "images"
+    download = {"transport": "physionet", "url": "https://physionet.org/files/vindr-mammo/1.0.0/"}
     descriptor_patterns = (r"MAMMO SCREENING BILATERAL", r"[LR] (CC|MLO)", r"NORMAL|HARDER|DEMO GAMMA")
 
     def native_patient_id(self, ds: Dataset, relpath: PurePosixPath) -> str:

@@ -1,0 +1,268 @@
+"""`source: download`: TCIA's NBIA API, PhysioNet and S3, each against a real server on 127.0.0.1 (tests/servers.py),
+through `breastcurate plan-download` / `download` and through Snakemake."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import run_cli, snakemake, write_config
+from servers import FakeNBIA, http_server, s3_server, sent, zip_bytes
+
+PASSWORD = "correct-horse-battery"
+FAST = {"retries": 2, "backoff_seconds": 0.05, "concurrency": 2}
+
+
+@pytest.fixture(scope="module")
+def mirrors(tmp_path_factory) -> Path:
+    """Native demo mirrors to serve: the same patients (2, seed 11) as the session's demo run."""
+    out = tmp_path_factory.mktemp("served")
+    for dataset in ("duke", "vindr_mammo", "embed"):
+        run_cli("demo-data", "--out", str(out), "--dataset", dataset, "--patients", "2", "--seed", "11")
+    return out
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def tree(root: Path) -> dict[str, str]:
+    return {p.relative_to(root).as_posix(): sha256(p) for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def duke_block(url: str, mirror: Path, **extra) -> dict:
+    files = [{"url": f"{url}/supplementary/{name}", "path": name, "sha256": sha256(mirror / name)}
+             for name in ("Clinical_and_Other_Features.xlsx", "Annotation_Boxes.xlsx")]
+    return {"source": "download", "download": {"url": f"{url}/nbia-api/services/v4", "files": files, **FAST, **extra}}
+
+
+def physionet_tree(mirror: Path, out: Path) -> Path:
+    """A PhysioNet-like project folder with SHA256SUMS.txt; returns it."""
+    project = out / "files" / "vindr-mammo" / "1.0.0"
+    shutil.copytree(mirror, project)
+    sums = "".join(f"{digest}  {name}\n" for name, digest in tree(project).items())
+    (project / "SHA256SUMS.txt").write_text(sums)
+    return project
+
+
+def config_for(work: Path, datasets: dict, **extra) -> Path:
+    key = work / "key"
+    key.write_text("breastcurate-public-demo-key-not-secret")  # the demo key, so pseudonyms equal the demo run's
+    return write_config(work, datasets=datasets, n_shards=3, deid={"secret_file": str(key)}, **extra)
+
+
+def download(work: Path, dataset: str, check: bool = True, **env):
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update({k: v for k, v in env.items() if v is not None})
+    for k, v in env.items():
+        if v is None:
+            os.environ.pop(k, None)
+    try:
+        return run_cli("download", dataset, "--config", str(work / "config.yaml"), "--quiet", check=check)
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def test_nbia_download_plans_resumes_and_retries(mirrors, tmp_path):
+    duke = mirrors / "duke"
+    nbia = FakeNBIA(duke, "Duke-Breast-Cancer-MRI")
+    routes = {**nbia.routes(), **{f"/supplementary/{p.name}": (lambda q, p=p: p.read_bytes()) for p in duke.glob("*.xlsx")}}
+    uids = sorted(nbia.zips)
+    cut_uid, corrupt_uid = uids[0], uids[1]
+    with http_server(routes=routes) as (server, url):
+        config_for(tmp_path, {"duke": duke_block(url, duke)}, results_dir=str(tmp_path / "results"))
+        plan = run_cli("plan-download", "duke", "--config", str(tmp_path / "config.yaml")).stdout
+        files = sum(r["ImageCount"] for r in nbia.rows)
+        assert f"duke: {len(uids)} series, {files} files" in plan and f"to fetch: {len(uids)} series" in plan
+        assert not sent(server, "getImage")  # planning fetches nothing
+
+        server.faults["getSeries"] = [429, 503]  # busy, then unavailable, then fine
+        half = len(nbia.zips[cut_uid]) // 4
+        server.cuts[cut_uid] = [half, half, half]  # dropped three times: more than the 2 retries allow
+        server.corrupt[corrupt_uid] = [True]  # one corrupt zip: refetched in the same run
+        first = download(tmp_path, "duke", check=False)
+        assert first.returncode == 2 and f"series {cut_uid}" in first.stderr and "1 of" in first.stderr
+        raw = tmp_path / "results/restricted/raw/duke"
+        state = tmp_path / "results/restricted/downloads/duke"
+        assert not (state / "complete.json").exists()
+        assert len((state / "ledger.jsonl").read_text().splitlines()) == len(uids) - 1
+        assert not list(raw.rglob("*.part")) and not list(raw.rglob("*.zip"))  # partial files stay outside
+        assert sent(server, corrupt_uid) == 2 * len(nbia.zips[corrupt_uid])
+
+        again = download(tmp_path, "duke")
+        assert f"1 fetched, {len(uids) - 1} already verified" in again.stdout
+        starts = [start for target, start, _ in server.served if cut_uid in target]
+        assert starts == [0, half, 2 * half, 3 * half]  # resumed where it stopped, never from scratch
+        for uid in uids:  # nothing fetched twice (but the corrupt zip)
+            assert sent(server, uid) == len(nbia.zips[uid]) * (2 if uid == corrupt_uid else 1)
+
+        assert tree(raw) == {k: v for k, v in tree(duke).items() if not k.endswith("mapping.xlsx")}
+        report = json.loads((state / "complete.json").read_text())
+        assert report["items"] == len(uids) and report["files"] == files
+
+        # a series folder lost from the mirror is fetched again, and only it
+        lost = next(raw.rglob("*.dcm")).parent
+        shutil.rmtree(lost)
+        before = len(server.served)
+        download(tmp_path, "duke")
+        assert lost.is_dir() and len([t for t, _, _ in server.served[before:] if "getImage" in t]) == 1
+
+
+def test_nbia_refuses_zip_slip_and_links(mirrors, tmp_path):
+    duke = mirrors / "duke"
+    nbia = FakeNBIA(duke, "Duke-Breast-Cancer-MRI")
+    uids = sorted(nbia.zips)
+    nbia.zips[uids[0]] = zip_bytes({"1-01.dcm": b"x", "../../../escaped.dcm": b"evil"})
+    nbia.zips[uids[1]] = zip_bytes({"1-01.dcm": b"x"}, links={"1-02.dcm": "/etc/passwd"})
+    routes = {**nbia.routes(), **{f"/supplementary/{p.name}": (lambda q, p=p: p.read_bytes()) for p in duke.glob("*.xlsx")}}
+    with http_server(routes=routes) as (server, url):
+        config_for(tmp_path, {"duke": duke_block(url, duke)}, results_dir=str(tmp_path / "results"))
+        proc = download(tmp_path, "duke", check=False)
+    assert proc.returncode == 2
+    assert "'../../../escaped.dcm'" in proc.stderr and "'1-02.dcm'" in proc.stderr and "archive refused" in proc.stderr
+    assert not list(tmp_path.rglob("escaped.dcm")) and not list(tmp_path.parent.glob("escaped.dcm"))
+    assert not [p for p in tmp_path.rglob("*") if p.is_symlink()]
+    ledger = (tmp_path / "results/restricted/downloads/duke/ledger.jsonl").read_text()
+    assert uids[0] not in ledger and uids[1] not in ledger and len(ledger.splitlines()) == len(uids) - 2
+
+
+def test_physionet_credentials_checksums_and_resume(mirrors, tmp_path):
+    project = physionet_tree(mirrors / "vindr_mammo", tmp_path / "site")
+    names = sorted(tree(project))
+    images = [n for n in names if n.startswith("images/")]
+    with http_server(tmp_path / "site", users={"reader": PASSWORD, "nodua": PASSWORD}) as (server, url):
+        server.forbidden.add("nodua")
+        block = {"source": "download", "download": {"url": f"{url}/files/vindr-mammo/1.0.0/", **FAST}}
+        config_for(tmp_path, {"vindr_mammo": block}, results_dir=str(tmp_path / "results"))
+        netrc = tmp_path / "netrc"
+        nobody = {"PHYSIONET_USERNAME": None, "PHYSIONET_PASSWORD": None, "NETRC": str(tmp_path / "none")}
+
+        missing = download(tmp_path, "vindr_mammo", check=False, **nobody)
+        assert missing.returncode == 2 and "$PHYSIONET_USERNAME" in missing.stderr and "~/.netrc" in missing.stderr
+        wrong = download(tmp_path, "vindr_mammo", check=False, PHYSIONET_USERNAME="reader",
+                         PHYSIONET_PASSWORD="guess", NETRC=nobody["NETRC"])
+        assert wrong.returncode == 2 and "HTTP 401" in wrong.stderr and "$PHYSIONET_USERNAME" in wrong.stderr
+        assert "guess" not in wrong.stderr + wrong.stdout
+        netrc.write_text(f"machine 127.0.0.1 login nodua password {PASSWORD}\n")
+        refused = download(tmp_path, "vindr_mammo", check=False, **{**nobody, "NETRC": str(netrc)})
+        assert refused.returncode == 2 and "HTTP 403" in refused.stderr and "data use agreement" in refused.stderr
+        assert str(netrc) in refused.stderr and PASSWORD not in refused.stderr + refused.stdout
+
+        netrc.write_text(f"machine 127.0.0.1 login reader password {PASSWORD}\n")
+        plan = run_cli("plan-download", "vindr_mammo", "--config", str(tmp_path / "config.yaml"), check=False)
+        assert plan.returncode == 2  # no credentials in this process's environment: nothing is listed either
+        env = {**nobody, "NETRC": str(netrc)}
+        sums = project / "SHA256SUMS.txt"
+        good_sums = sums.read_text()
+        bad = images[0]
+        sums.write_text(good_sums.replace(sha256(project / bad), "0" * 64))  # a checksum mismatch
+        size = (project / images[1]).stat().st_size
+        server.cuts[images[1]] = [size // 2]  # a truncated transfer: resumed in the same run
+        server.faults[images[2]] = [503, 429]
+        first = download(tmp_path, "vindr_mammo", check=False, **env)
+        assert first.returncode == 2 and bad in first.stderr and "sha256 differs" in first.stderr
+        raw = tmp_path / "results/restricted/raw/vindr_mammo"
+        assert not (raw / bad).exists() and not list(raw.rglob("*.part"))
+        assert [s for t, s, _ in server.served if t.endswith(images[1])] == [0, size // 2]
+
+        sums.write_text(good_sums)
+        before = len(server.served)
+        second = download(tmp_path, "vindr_mammo", **env)
+        fetched = [t for t, _, _ in server.served[before:] if "SHA256SUMS" not in t]
+        assert len(fetched) == 1 and fetched[0].endswith(bad) and "1 fetched" in second.stdout
+    assert tree(raw) == {k: v for k, v in tree(project).items() if k != "SHA256SUMS.txt"}
+    for path in (tmp_path / "results").rglob("*"):
+        assert not path.is_file() or PASSWORD.encode() not in path.read_bytes()
+
+
+def test_s3_download_verifies_etags_and_names_credentials(mirrors, tmp_path):
+    embed = mirrors / "embed"
+    with s3_server():
+        import boto3
+        from boto3.s3.transfer import TransferConfig
+
+        s3 = boto3.client("s3")
+        s3.create_bucket(Bucket="embed-open")
+        multipart = TransferConfig(multipart_threshold=1)  # one file as a multipart upload: an "-N" ETag
+        for path in sorted(p for p in embed.rglob("*") if p.is_file()):
+            rel = path.relative_to(embed).as_posix()
+            s3.upload_file(str(path), "embed-open", f"open/{rel}", Config=multipart if rel.endswith(".csv") else None)
+        block = {"source": "download", "download": {"url": "s3://embed-open/open", "region": "us-east-1", **FAST}}
+        config_for(tmp_path, {"embed": block}, results_dir=str(tmp_path / "results"))
+        expected = tree(embed)
+        total = sum(p.stat().st_size for p in embed.rglob("*") if p.is_file())
+        plan = run_cli("plan-download", "embed", "--config", str(tmp_path / "config.yaml")).stdout
+        assert f"embed: {len(expected)} files, {len(expected)} files, {total} bytes" in plan
+
+        state = tmp_path / "results/restricted/downloads/embed"
+        csv = "tables/EMBED_OpenData_metadata.csv"
+        part = state / "parts" / f"{csv}.part"
+        part.parent.mkdir(parents=True)
+        part.write_bytes(b"not the first bytes of the object")  # a stale partial file: the ETag check catches it
+        run = download(tmp_path, "embed")
+        assert f"{len(expected)} fetched" in run.stdout
+        raw = tmp_path / "results/restricted/raw/embed"
+        assert tree(raw) == expected
+        assert "1 fetched" not in download(tmp_path, "embed").stdout  # a rerun fetches nothing
+
+        from breastcurate.acquire.s3 import Bucket
+        from breastcurate.acquire.transfer import Policy
+
+        target = tmp_path / "resumed.part"
+        data = (embed / csv).read_bytes()
+        target.write_bytes(b"X" * 10)
+        Bucket("s3://embed-open/open", Policy()).fetch(csv, target)
+        assert target.read_bytes() == b"X" * 10 + data[10:]  # appended from the offset with a ranged GET
+
+        gone = download(tmp_path, "embed", check=False, AWS_ACCESS_KEY_ID=None, AWS_SECRET_ACCESS_KEY=None,
+                        AWS_SHARED_CREDENTIALS_FILE=str(tmp_path / "none"), AWS_CONFIG_FILE=str(tmp_path / "none"))
+        assert gone.returncode == 2 and "no AWS credentials found" in gone.stderr
+
+    denied = ('<?xml version="1.0" encoding="UTF-8"?><Error><Code>AccessDenied</Code>'
+              '<Message>Access Denied</Message></Error>').encode()
+    with http_server(routes={"/embed-open": lambda q: denied}) as (server, url):
+        server.faults["/"] = [403] * 20
+        proc = download(tmp_path, "embed", check=False, AWS_ENDPOINT_URL=url, AWS_ACCESS_KEY_ID="AKIAEXAMPLE",
+                        AWS_SECRET_ACCESS_KEY="wrong-secret")
+    assert proc.returncode == 2 and "S3 refused access" in proc.stderr and "AWS_ACCESS_KEY_ID" in proc.stderr
+    assert "wrong-secret" not in proc.stderr
+
+
+def test_pipeline_runs_downloaded_datasets_like_the_demo(mirrors, demo_run, tmp_path):
+    """Duke over NBIA and VinDr-Mammo over PhysioNet through Snakemake give the demo run's tables, byte for byte."""
+    demo_work = demo_run[0]
+    duke = mirrors / "duke"
+    nbia = FakeNBIA(duke, "Duke-Breast-Cancer-MRI")
+    physionet_tree(mirrors / "vindr_mammo", tmp_path / "site")
+    routes = {**nbia.routes(), **{f"/supplementary/{p.name}": (lambda q, p=p: p.read_bytes()) for p in duke.glob("*.xlsx")}}
+    with http_server(routes=routes) as (_, url), \
+            http_server(tmp_path / "site", users={"reader": PASSWORD}) as (_, physionet):
+        vindr = {"source": "download", "download": {"url": f"{physionet}/files/vindr-mammo/1.0.0/", **FAST}}
+        config_for(tmp_path, {"duke": duke_block(url, duke), "vindr_mammo": vindr},
+                   demo={"patients": 2, "seed": 11})
+        os.environ.update(PHYSIONET_USERNAME="reader", PHYSIONET_PASSWORD=PASSWORD)
+        try:
+            snakemake(tmp_path, "--cores", "2")
+        finally:
+            os.environ.pop("PHYSIONET_USERNAME"), os.environ.pop("PHYSIONET_PASSWORD")
+    compared = 0
+    for dataset in ("duke", "vindr_mammo"):
+        ours = sorted((tmp_path / "results/curated").rglob(f"dataset={dataset}/*.parquet"))
+        theirs = sorted((demo_work / "results/curated").rglob(f"dataset={dataset}/*.parquet"))
+        assert [p.relative_to(tmp_path) for p in ours] == [p.relative_to(demo_work) for p in theirs]
+        for a, b in zip(ours, theirs):
+            assert a.read_bytes() == b.read_bytes(), a
+            compared += 1
+    assert compared >= 10
+    assert json.loads((tmp_path / "results/curated/checks/checks.json").read_text())["passed"]
+    assert yaml.safe_load((tmp_path / "config.yaml").read_text())["datasets"]["duke"]["source"] == "download"

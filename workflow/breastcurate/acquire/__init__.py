@@ -1,0 +1,1 @@
+"""Acquisition: resumable, verified downloads of the native mirrors (TCIA NBIA, PhysioNet, S3)."""

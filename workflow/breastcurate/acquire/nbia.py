@@ -1,0 +1,178 @@
+"""TCIA's NBIA REST API: list a collection's series, fetch each series' zip, extract it safely into NBIA's
+'descriptive' folder layout, and record completed series in a ledger so a rerun skips them."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+import shutil
+import stat
+import zipfile
+from pathlib import Path, PurePosixPath
+from urllib.parse import urlencode
+
+from pydicom import dcmread
+
+from .transfer import Http, Ledger, Policy, Progress, TransferError, fetch_verified, run_all
+
+DEFAULT_URL = "https://nbia.cancerimagingarchive.net/nbia-api/services/v4"
+HEADER_TAGS = ["PatientID", "StudyDate", "StudyDescription", "StudyInstanceUID", "SeriesNumber",
+               "SeriesDescription", "SeriesInstanceUID"]
+
+
+class UnsafeArchive(TransferError):
+    """A zip member would land outside the target folder (absolute path, '..', a link)."""
+
+
+def _five(uid: str) -> str:
+    return re.sub(r"\D", "", uid)[-5:].rjust(5, "0")
+
+
+def _clean(text: str) -> str:
+    """A description made safe as one folder name: ":" dropped, slashes become spaces."""
+    return text.replace(":", "").replace("\x00", "").replace("/", " ").replace("\\", " ")
+
+
+def study_dir(collection: str, patient_id: str, study_date: dt.date | None, description: str, study_uid: str) -> str:
+    """NBIA 'descriptive' study folder: <collection>/<patient>/<MM-DD-YYYY>-<description>-<last 5 UID digits>."""
+    day = f"{study_date:%m-%d-%Y}" if study_date else "NA"
+    return f"{collection}/{_clean(patient_id)}/{day}-{_clean(description)}-{_five(study_uid)}"
+
+
+def series_dir(series_number: int | None, description: str, series_uid: str) -> str:
+    """NBIA 'descriptive' series folder: <number>.000000-<description>-<last 5 UID digits>."""
+    number = f"{series_number}.000000" if series_number is not None else "NA"
+    return f"{number}-{_clean(description)}-{_five(series_uid)}"
+
+
+def list_series(http: Http, url: str, collection: str, modalities: list[str] | None,
+                patients: list[str] | None) -> list[dict]:
+    """getSeries for the collection, limited to the configured modalities and patients, sorted by series UID."""
+    rows = json.loads(http.read(f"{url}/getSeries?{urlencode({'Collection': collection, 'format': 'json'})}") or b"[]")
+    if modalities:
+        rows = [r for r in rows if r.get("Modality") in modalities]
+    if patients:
+        wanted = set(patients)
+        rows = [r for r in rows if r.get("PatientID") in wanted]
+    return sorted(rows, key=lambda r: r["SeriesInstanceUID"])
+
+
+def _members(archive: zipfile.ZipFile) -> list[zipfile.ZipInfo]:
+    """The archive's files; refuse any member that is absolute, climbs with '..' or is a link (zip-slip)."""
+    files = []
+    for info in archive.infolist():
+        name = info.filename
+        path = PurePosixPath(name)
+        mode = info.external_attr >> 16
+        if (name.startswith(("/", "\\")) or "\\" in name or re.match(r"^[A-Za-z]:", name) or ".." in path.parts
+                or stat.S_ISLNK(mode)):
+            raise UnsafeArchive(f"unsafe member {name!r} (absolute, '..' or a link); archive refused")
+        if not info.is_dir():
+            files.append(info)
+    return files
+
+
+def _zip_problem(path: Path) -> str | None:
+    """Why a downloaded zip is unusable (unreadable directory, a member failing its CRC), or None."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            bad = archive.testzip()
+    except (zipfile.BadZipFile, OSError, EOFError) as exc:
+        return f"corrupt zip ({exc})"
+    return f"corrupt zip (CRC error in {bad})" if bad else None
+
+
+def _folder(collection: str, first: Path) -> str:
+    """Where a series goes in the mirror, from the header of one of its files."""
+    ds = dcmread(first, stop_before_pixels=True, specific_tags=HEADER_TAGS)
+    try:
+        day = dt.datetime.strptime(str(ds.get("StudyDate", "")), "%Y%m%d").date()
+    except ValueError:
+        day = None
+    number = ds.get("SeriesNumber")
+    return (f"{study_dir(collection, str(ds.PatientID), day, str(ds.get('StudyDescription', '')), ds.StudyInstanceUID)}"
+            f"/{series_dir(int(number) if number not in (None, '') else None, str(ds.get('SeriesDescription', '')), ds.SeriesInstanceUID)}")
+
+
+def _complete(mirror: Path, entry: dict | None) -> bool:
+    """A ledger entry still describes what is on disk (the folder exists with as many files)."""
+    if not entry:
+        return False
+    folder = mirror / entry["path"]
+    return folder.is_dir() and sum(1 for p in folder.iterdir() if p.is_file()) == entry["files"]
+
+
+def _fetch_series(http: Http, url: str, row: dict, collection: str, mirror: Path, state: Path, ledger: Ledger,
+                  progress: Progress) -> None:
+    uid = row["SeriesInstanceUID"]
+    query = urlencode({"SeriesInstanceUID": uid, "NewFileNames": "Yes"})
+    zipped = state / "zips" / f"{uid}.zip"
+    fetch_verified(lambda part: http.fetch(f"{url}/getImage?{query}", part, progress.bytes),
+                   state / "parts" / f"{uid}.zip.part", zipped, _zip_problem, f"series {uid}")
+    partial = state / "partial" / uid
+    shutil.rmtree(partial, ignore_errors=True)
+    try:
+        with zipfile.ZipFile(zipped) as archive:
+            members = _members(archive)
+            names = [PurePosixPath(m.filename).name for m in members]
+            if len(set(names)) != len(names):
+                raise TransferError(f"series {uid}: the zip repeats a file name in different folders")
+            partial.mkdir(parents=True)
+            for info, name in zip(members, names):
+                with archive.open(info) as src, open(partial / name, "wb") as out:
+                    shutil.copyfileobj(src, out)
+        expected = row.get("ImageCount")
+        if expected is not None and int(expected) != len(members):
+            raise TransferError(f"series {uid}: the zip holds {len(members)} files, NBIA lists {expected}")
+        if not members:
+            raise TransferError(f"series {uid}: empty zip")
+        rel = _folder(collection, partial / names[0])
+        final = mirror / rel
+        if final.exists():  # placed by a run killed before it wrote the ledger
+            shutil.rmtree(final)
+        final.parent.mkdir(parents=True, exist_ok=True)
+        partial.rename(final)
+        ledger.add(uid, path=rel, files=len(members), bytes=sum(m.file_size for m in members))
+        progress.file_done(len(members))
+    finally:
+        shutil.rmtree(partial, ignore_errors=True)
+        zipped.unlink(missing_ok=True)
+
+
+def _pending(settings: dict, mirror: Path, state: Path) -> tuple[Http, list[dict], Ledger, list[dict]]:
+    """The client, the collection's selected series, the ledger and the series still to fetch."""
+    http = Http(Policy.from_settings(settings))
+    rows = list_series(http, settings["url"], settings["collection"], settings.get("modalities"),
+                       settings.get("patients"))
+    ledger = Ledger(state / "ledger.jsonl")
+    return http, rows, ledger, [r for r in rows if not _complete(mirror, ledger.get(r["SeriesInstanceUID"]))]
+
+
+def _total(rows: list[dict], key: str) -> int:
+    return sum(int(r.get(key) or 0) for r in rows)
+
+
+def plan(settings: dict, mirror: Path, state: Path) -> dict:
+    """Series, files and bytes the collection has and how many of them a download would fetch."""
+    _, rows, _, todo = _pending(settings, mirror, state)
+    return {"unit": "series", "items": len(rows), "files": _total(rows, "ImageCount"), "bytes": _total(rows, "FileSize"),
+            "todo_items": len(todo), "todo_files": _total(todo, "ImageCount"), "todo_bytes": _total(todo, "FileSize")}
+
+
+def download(settings: dict, mirror: Path, state: Path, image_root: str, quiet: bool = False) -> dict:
+    """Fetch every series not yet complete; return counts; raise TransferError listing the series that failed."""
+    http, rows, ledger, todo = _pending(settings, mirror, state)
+    progress = Progress(f"{settings['collection']}: {len(todo)} series", _total(todo, "ImageCount"),
+                        _total(todo, "FileSize") or None, quiet)
+    try:
+        failures = run_all(((f"series {r['SeriesInstanceUID']}",
+                             lambda r=r: _fetch_series(http, settings["url"], r, image_root, mirror, state, ledger,
+                                                       progress)) for r in todo), settings.get("concurrency", 4))
+    finally:
+        progress.close()
+    if failures:
+        raise TransferError(f"{len(failures)} of {len(rows)} series failed (the others are complete; rerun to "
+                            "retry):\n  " + "\n  ".join(failures[:20]))
+    return {"unit": "series", "items": len(rows), "fetched": len(todo), "skipped": len(rows) - len(todo),
+            "files": sum(ledger.get(r["SeriesInstanceUID"])["files"] for r in rows)}
