@@ -3,16 +3,15 @@ only when it cannot be installed and CI is not 'true'."""
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 import subprocess
 import tempfile
 from pathlib import Path
 
 import numpy as np
-import pytest
 from PIL import Image
+
+from system import apt_install
 
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync",
@@ -20,22 +19,7 @@ FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-
 
 
 def chromium() -> str:
-    found = shutil.which("chromium")
-    if found:
-        return found
-    install = subprocess.run(["apt-get", "install", "-y", "--no-install-recommends", "chromium"],
-                             capture_output=True, text=True)
-    if install.returncode != 0:
-        subprocess.run(["apt-get", "update"], capture_output=True)
-        install = subprocess.run(["apt-get", "install", "-y", "--no-install-recommends", "chromium"],
-                                 capture_output=True, text=True)
-    found = shutil.which("chromium")
-    if found:
-        return found
-    message = f"Debian chromium could not be installed: {install.stderr.strip()[-300:]}"
-    if os.environ.get("CI") == "true":
-        pytest.fail(message)
-    pytest.skip(message)
+    return apt_install(["chromium"], ["chromium"])["chromium"]
 
 
 def render(url: str, screenshot: Path) -> list[str]:

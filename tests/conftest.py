@@ -60,3 +60,24 @@ def demo_run(tmp_path_factory):
     plan = snakemake(work, "-n")
     run = snakemake(work, "--cores", "2")
     return work, plan.stdout + plan.stderr, run
+
+
+def pytest_collection_finish(session) -> None:
+    """Start the SLURM run in the background as soon as the session knows test_slurm.py is selected."""
+    if any(item.path.name == "test_slurm.py" for item in session.items):
+        import tempfile
+
+        from slurm import BackgroundRun
+
+        session.config.slurm_background = BackgroundRun(Path(tempfile.mkdtemp(prefix="breastcurate-slurm-")))
+        session.config.slurm_background.start()
+
+
+def pytest_sessionfinish(session) -> None:
+    background = getattr(session.config, "slurm_background", None)
+    if background is not None:
+        background.join()
+        if background.error is None and background.proc is not None and background.proc.returncode == 0:
+            import shutil
+
+            shutil.rmtree(background.root, ignore_errors=True)

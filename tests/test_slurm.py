@@ -1,0 +1,42 @@
+"""The SLURM profile on a real single-node SLURM (tests/slurm.py starts and stops it): the demo pipeline (of one
+dataset, to keep the suite short), every job an sbatch, gives the same Parquet bytes as the local demo run."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from slurm import DATASETS
+
+
+@pytest.fixture(scope="module")
+def slurm_run(request):
+    """The background SLURM run conftest started with the session (waited for here)."""
+    background = request.config.slurm_background
+    background.join()
+    if background.error is not None:
+        raise background.error
+    return background
+
+
+def test_slurm_run_equals_the_local_run(slurm_run, demo_run):
+    proc = slurm_run.proc
+    log = proc.stdout + proc.stderr
+    assert proc.returncode == 0, log[-6000:]
+    submitted = set(re.findall(r"submitted with SLURM jobid (\d+)", log))
+    completed = {re.search(r"JobId=(\d+)", j).group(1) for j in slurm_run.jobs if "JobState=COMPLETED" in j}
+    assert len(submitted) >= 14 and submitted <= completed  # every job ran through SLURM and completed
+
+    local = demo_run[0] / "results/curated"
+    ours = slurm_run.work / "results/curated"
+    compared = 0
+    for dataset in DATASETS:
+        mine = sorted(p.relative_to(ours) for p in ours.rglob(f"dataset={dataset}/*.parquet"))
+        theirs = sorted(p.relative_to(local) for p in local.rglob(f"dataset={dataset}/*.parquet"))
+        assert mine == theirs and mine
+        for rel in mine:
+            assert (ours / rel).read_bytes() == (local / rel).read_bytes(), rel
+            compared += 1
+    assert compared >= 8
+    assert (slurm_run.work / "results/curated/checks/checks.json").exists()
