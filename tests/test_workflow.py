@@ -152,28 +152,6 @@ def test_files_table_lists_every_curated_file(demo_run):
         assert len(data) == row.bytes and hashlib.sha256(data).hexdigest() == row.sha256
 
 
-def test_phi_scan_gates_the_run(demo_run, tmp_path):
-    work, _, _ = demo_run
-    summary = json.loads((work / "results/curated/checks/phi_scan.json").read_text())
-    assert summary["hits"] == 0 and summary["phi_values_searched"] > 100
-    raw = next((work / "results/restricted/raw/duke").rglob("*.dcm"))
-    import pydicom
-
-    name = str(pydicom.dcmread(raw, stop_before_pixels=True).PatientName)
-    planted = work / "results/curated/volumes/duke/leak.json"
-    planted.write_text(json.dumps({"note": name.replace("^", " ")}))
-    try:
-        proc = snakemake(work, "--cores", "2", "--forcerun", "phi_scan", check=False)
-        assert proc.returncode != 0
-        assert not (work / "results/curated/checks/phi_scan.json").exists()
-        log = (work / "results/restricted/logs/checks/phi_scan.log").read_text()
-        assert "leak.json" in log and name.split("^")[0] not in log  # reported, with the value masked
-    finally:
-        planted.unlink()
-    snakemake(work, "--cores", "2")
-    assert (work / "results/curated/checks/phi_scan.json").exists()
-
-
 def test_local_profile_plans_the_run(tmp_path):
     write_config(tmp_path)
     proc = snakemake(tmp_path, "--profile", str(REPO / "profiles/local"), "-n")
