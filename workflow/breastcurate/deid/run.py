@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import os
 from pathlib import Path
 
@@ -84,10 +83,10 @@ class Collector:
             write_parquet_if_changed(restricted / name, table, PRIVATE_FILE)
 
 
-def _process(deid: Deidentifier, data: bytes, native_patient_id: str | None, rel_in: str, out_root: Path,
+def _process(deid: Deidentifier, source: Path, native_patient_id: str | None, rel_in: str, out_root: Path,
              collector: Collector, mode: int | None) -> None:
     try:
-        ds = pydicom.dcmread(io.BytesIO(data), force=True)
+        ds = pydicom.dcmread(source, force=True)
         if "SOPInstanceUID" not in ds:
             collector.reject(rel_in, "not a DICOM instance (no SOP Instance UID)")
             return
@@ -111,7 +110,7 @@ def deidentify_folder(in_dir: Path, out_dir: Path, restricted: Path, key: bytes,
     deid = make_deidentifier(key, source, options)
     collector = Collector(source)
     for path in sorted(p for p in in_dir.rglob("*") if p.is_file()):
-        _process(deid, path.read_bytes(), None, path.relative_to(in_dir).as_posix(), out_dir, collector, None)
+        _process(deid, path, None, path.relative_to(in_dir).as_posix(), out_dir, collector, None)
     collector.write(restricted)
     return collector
 
@@ -127,7 +126,7 @@ def deidentify_shard(dataset: str, inventory_shard: Path, raw_root: Path, out_di
     (out_dir / "dicom").mkdir(parents=True, exist_ok=True)
     os.chmod(out_dir, PRIVATE_DIR)
     for row in rows:
-        data = (Path(raw_root) / row["path"]).read_bytes()
-        _process(deid, data, row["native_patient_id"], row["path"], out_dir / "dicom", collector, PRIVATE_FILE)
+        _process(deid, Path(raw_root) / row["path"], row["native_patient_id"], row["path"], out_dir / "dicom",
+                 collector, PRIVATE_FILE)
     collector.write(out_dir)
     return collector
