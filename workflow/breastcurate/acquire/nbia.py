@@ -14,7 +14,7 @@ from urllib.parse import urlencode
 
 from pydicom import dcmread
 
-from .transfer import Http, Ledger, Policy, Progress, TransferError, fetch_verified, run_all
+from .transfer import Http, Ledger, Policy, Progress, TransferError, fetch_verified, transfer_all
 
 DEFAULT_URL = "https://nbia.cancerimagingarchive.net/nbia-api/services/v4"
 HEADER_TAGS = ["PatientID", "StudyDate", "StudyDescription", "StudyInstanceUID", "SeriesNumber",
@@ -165,14 +165,8 @@ def download(settings: dict, mirror: Path, state: Path, image_root: str, quiet: 
     http, rows, ledger, todo = _pending(settings, mirror, state)
     progress = Progress(f"{settings['collection']}: {len(todo)} series", _total(todo, "ImageCount"),
                         _total(todo, "FileSize") or None, quiet)
-    try:
-        failures = run_all(((f"series {r['SeriesInstanceUID']}",
-                             lambda r=r: _fetch_series(http, settings["url"], r, image_root, mirror, state, ledger,
-                                                       progress)) for r in todo), settings.get("concurrency", 4))
-    finally:
-        progress.close()
-    if failures:
-        raise TransferError(f"{len(failures)} of {len(rows)} series failed (the others are complete; rerun to "
-                            "retry):\n  " + "\n  ".join(failures[:20]))
+    transfer_all(((f"series {r['SeriesInstanceUID']}",
+                   lambda r=r: _fetch_series(http, settings["url"], r, image_root, mirror, state, ledger, progress))
+                  for r in todo), settings.get("concurrency", 4), progress, len(rows), "series")
     return {"unit": "series", "items": len(rows), "fetched": len(todo), "skipped": len(rows) - len(todo),
             "files": sum(ledger.get(r["SeriesInstanceUID"])["files"] for r in rows)}

@@ -11,7 +11,8 @@ from pathlib import Path, PurePosixPath
 from urllib.parse import quote, urlparse
 
 from ..atomic import sha256_file
-from .transfer import AccessRefused, Http, Ledger, Policy, Progress, TransferError, fetch_verified, run_all
+from .transfer import (AccessRefused, Http, Ledger, Policy, Progress, TransferError, fetch_verified, run_all,
+                       transfer_all)
 
 SUMS = "SHA256SUMS.txt"
 USER_VAR, PASSWORD_VAR = "PHYSIONET_USERNAME", "PHYSIONET_PASSWORD"
@@ -104,20 +105,13 @@ def download(settings: dict, mirror: Path, state: Path, image_root: str, quiet: 
 
     def fetch(name: str) -> None:
         target = mirror / name
-        if not (target.is_file() and sha256_file(target) == sums[name]):  # a file placed before a killed run logged it
-            fetch_verified(lambda part: http.fetch(url + quote(name), part, progress.bytes),
-                           state / "parts" / f"{name}.part", target,
-                           lambda part: None if sha256_file(part) == sums[name] else "sha256 differs from " + SUMS,
-                           name)
+        fetch_verified(lambda part: http.fetch(url + quote(name), part, progress.bytes),
+                       state / "parts" / f"{name}.part", target,
+                       lambda path: None if sha256_file(path) == sums[name] else "sha256 differs from " + SUMS, name)
         ledger.add(name, sha256=sums[name], bytes=target.stat().st_size)
         progress.file_done()
 
-    try:
-        failures = run_all(((n, lambda n=n: fetch(n)) for n in todo), settings.get("concurrency", 4))
-    finally:
-        progress.close()
-    if failures:
-        raise TransferError(f"{len(failures)} of {len(names)} files failed (the others are verified; rerun to "
-                            "retry):\n  " + "\n  ".join(failures[:20]))
+    transfer_all(((n, lambda n=n: fetch(n)) for n in todo), settings.get("concurrency", 4), progress, len(names),
+                 "files")
     return {"unit": "files", "items": len(names), "fetched": len(todo), "skipped": len(names) - len(todo),
             "files": len(names)}

@@ -39,16 +39,12 @@ def _supplementary(settings: dict, mirror: Path, state: Path) -> int:
         rel = PurePosixPath(item["path"])
         if rel.is_absolute() or ".." in rel.parts:
             raise ValueError(f"download.files: unsafe path {item['path']!r}")
-        target = mirror / rel
         digest = item["sha256"].lower()
-        if target.is_file() and sha256_file(target) == digest:
-            continue
         if urlparse(item["url"]).scheme not in ("http", "https"):
             raise ValueError(f"download.files: {item['url']!r} is not an http(s) URL")
-        fetch_verified(lambda part: http.fetch(item["url"], part), state / "parts" / f"{rel}.part", target,
-                       lambda part: None if sha256_file(part) == digest else "sha256 differs from the config",
-                       item["url"])
-        fetched += 1
+        fetched += fetch_verified(
+            lambda part: http.fetch(item["url"], part), state / "parts" / f"{rel}.part", mirror / rel,
+            lambda path: None if sha256_file(path) == digest else "sha256 differs from the config", item["url"])
     return fetched
 
 

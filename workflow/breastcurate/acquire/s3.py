@@ -10,7 +10,7 @@ from pathlib import Path, PurePosixPath
 from urllib.parse import urlparse
 
 from .transfer import (CHUNK, AccessRefused, Ledger, Policy, Progress, Retryable, TransferError, fetch_verified,
-                       run_all, with_retries)
+                       transfer_all, with_retries)
 
 MiB = 1 << 20
 DENIED = {"AccessDenied", "403", "AllAccessDisabled", "InvalidAccessKeyId", "SignatureDoesNotMatch",
@@ -152,20 +152,12 @@ def download(settings: dict, mirror: Path, state: Path, image_root: str, quiet: 
     progress = Progress(f"{settings['url']}: {len(todo)} files", len(todo), sum(o["size"] for o in todo), quiet)
 
     def fetch(o: dict) -> None:
-        target = mirror / o["rel"]
-        if not (target.is_file() and etag_problem(target, o["size"], o["etag"]) is None):
-            fetch_verified(lambda part: bucket.fetch(o["rel"], part, progress.bytes),
-                           state / "parts" / f"{o['rel']}.part", target,
-                           lambda part: etag_problem(part, o["size"], o["etag"]), o["key"])
+        fetch_verified(lambda part: bucket.fetch(o["rel"], part, progress.bytes), state / "parts" / f"{o['rel']}.part",
+                       mirror / o["rel"], lambda path: etag_problem(path, o["size"], o["etag"]), o["key"])
         ledger.add(o["rel"], etag=o["etag"], bytes=o["size"])
         progress.file_done()
 
-    try:
-        failures = run_all(((o["key"], lambda o=o: fetch(o)) for o in todo), settings.get("concurrency", 4))
-    finally:
-        progress.close()
-    if failures:
-        raise TransferError(f"{len(failures)} of {len(found)} objects failed (the others are verified; rerun to "
-                            "retry):\n  " + "\n  ".join(failures[:20]))
+    transfer_all(((o["key"], lambda o=o: fetch(o)) for o in todo), settings.get("concurrency", 4), progress,
+                 len(found), "objects")
     return {"unit": "files", "items": len(found), "fetched": len(todo), "skipped": len(found) - len(todo),
             "files": len(found)}

@@ -210,6 +210,18 @@ class Progress:
         self.bar.close()
 
 
+def transfer_all(tasks: Iterable[tuple[str, Callable[[], None]]], workers: int, progress: Progress, total: int,
+                 unit: str) -> None:
+    """Run the tasks behind `progress`; if any failed, raise TransferError listing them (the others stay complete)."""
+    try:
+        failures = run_all(tasks, workers)
+    finally:
+        progress.close()
+    if failures:
+        raise TransferError(f"{len(failures)} of {total} {unit} failed (the others are complete; rerun to retry):"
+                            "\n  " + "\n  ".join(failures[:20]))
+
+
 def run_all(tasks: Iterable[tuple[str, Callable[[], None]]], workers: int) -> list[str]:
     """Run (label, task) pairs in a pool of `workers` threads; return "label: reason" for each failure.
     Refused credentials stop everything at once (every other task would be refused too)."""
@@ -231,9 +243,12 @@ def run_all(tasks: Iterable[tuple[str, Callable[[], None]]], workers: int) -> li
 
 
 def fetch_verified(fetch: Callable[[Path], None], part: Path, target: Path, verify: Callable[[Path], str | None],
-                   what: str) -> None:
-    """Fetch into `part` (resuming), check it (`verify` returns None or the problem) and rename it onto `target`.
-    A failed check deletes the part and fetches once more from scratch; a second failure keeps nothing."""
+                   what: str) -> bool:
+    """Unless `target` already passes `verify` (None, or the problem), fetch into `part` (resuming), check it and
+    rename it onto `target`; return whether anything was fetched. A failed check deletes the part and fetches once
+    more from scratch; a second failure keeps nothing."""
+    if target.is_file() and verify(target) is None:  # e.g. placed by a run killed before its ledger line
+        return False
     problem = None
     for _ in range(2):
         fetch(part)
@@ -241,6 +256,6 @@ def fetch_verified(fetch: Callable[[Path], None], part: Path, target: Path, veri
         if problem is None:
             target.parent.mkdir(parents=True, exist_ok=True)
             os.replace(part, target)
-            return
+            return True
         part.unlink()
     raise TransferError(f"{what}: {problem} (fetched twice; nothing kept)")
