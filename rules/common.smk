@@ -66,3 +66,7 @@ def deid_option_args():
     on = [f"--option {k}" for k, v in sorted(opts.items()) if v]
     off = [f"--no-option {k}" for k, v in sorted(opts.items()) if not v]
     return " ".join(on + off)
+
+
+def select_param(wildcards):
+    return json.dumps(config["datasets"][wildcards.dataset].get("select", {}), sort_keys=True)

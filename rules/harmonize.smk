@@ -24,6 +24,7 @@ rule harmonize:
     params:
         raw=raw_root_param,
         n_shards=config["n_shards"],
+        key=deid_key_args(),
     log:
         f"{RESULTS}/restricted/logs/harmonize/{{dataset}}.log",
     resources:
@@ -31,7 +32,7 @@ rule harmonize:
         runtime=120,
     shell:
         "{PY} -m breastcurate harmonize {wildcards.dataset} --results {RESULTS} --raw {params.raw:q}"
-        " --n-shards {params.n_shards} --people {input.people} > {log} 2>&1"
+        " --n-shards {params.n_shards} --people {input.people} {params.key} > {log} 2>&1"
 
 
 rule splits:

@@ -13,6 +13,7 @@ rule inventory:
         root=raw_root_param,
         n_shards=config["n_shards"],
         salt=config["shard_salt"],
+        select=select_param,
     threads: config["inventory_workers"]
     log:
         f"{RESULTS}/restricted/logs/inventory/{{dataset}}.log",
@@ -24,4 +25,4 @@ rule inventory:
     shell:
         "{PY} -m breastcurate inventory {wildcards.dataset} {params.root:q}"
         " --out {RESULTS}/restricted/inventory/{wildcards.dataset} --n-shards {params.n_shards}"
-        " --salt {params.salt:q} --workers {threads} > {log} 2>&1"
+        " --salt {params.salt:q} --workers {threads} --select {params.select:q} > {log} 2>&1"

@@ -1,9 +1,10 @@
-"""The demo mirrors: native layouts and columns, realistic DICOM, determinism and growth stability."""
+"""The demo mirrors follow the real published formats (docs/sources/*.md): native layouts, columns and codes, the
+headers as released, the awkward cases; and they are deterministic and stable under growth."""
 
 from __future__ import annotations
 
 import ast
-import hashlib
+import re
 from collections import Counter
 from pathlib import Path
 
@@ -12,7 +13,11 @@ import pandas as pd
 import pydicom
 import pytest
 
-from breastcurate.sources import duke, embed, ispy1, ispy2, vindr_mammo
+from breastcurate.demo import duke as duke_demo
+from breastcurate.demo import embed as embed_demo
+from breastcurate.demo import vindr_mammo as vindr_demo
+from breastcurate.demo.dicomgen import VINDR_KEPT
+from breastcurate.sources import adapters, duke, embed, ispy1, ispy2, vindr_mammo
 from conftest import DEMO_PATIENTS, DEMO_SEED, run_cli
 
 MG_FOR_PRESENTATION = "1.2.840.10008.5.1.4.1.1.1.2"
@@ -24,109 +29,130 @@ def _dicoms(root: Path, pattern: str) -> list[pydicom.Dataset]:
     return [pydicom.dcmread(p) for p in sorted(root.glob(pattern))]
 
 
-def test_vindr_native_layout(demo_root):
+def test_vindr_as_released(demo_root):
+    """Only tags.csv's attributes, MD5-hex UIDs that name the files, file-meta UIDs 1.2.3.4, the three CSVs."""
     root = demo_root / "vindr_mammo"
-    breast = pd.read_csv(root / "breast-level_annotations.csv")
-    findings = pd.read_csv(root / "finding_annotations.csv")
-    meta = pd.read_csv(root / "metadata.csv")
+    breast = pd.read_csv(root / vindr_mammo.BREAST_LEVEL)
+    findings = pd.read_csv(root / vindr_mammo.FINDINGS)
     assert list(breast.columns) == vindr_mammo.BREAST_LEVEL_COLUMNS
     assert list(findings.columns) == vindr_mammo.FINDING_COLUMNS
-    assert list(meta.columns) == vindr_mammo.METADATA_COLUMNS
+    assert list(pd.read_csv(root / "metadata.csv").columns) == vindr_demo.METADATA_COLUMNS
     assert set(breast["split"]) <= {"training", "test"}
     assert breast["breast_birads"].str.fullmatch(r"BI-RADS [1-5]").all()
-    assert breast["breast_density"].str.fullmatch(r"DENSITY [A-D]").all()
     assert len(breast) == 4 * DEMO_PATIENTS
     for _, row in breast.iterrows():
-        path = root / "images" / row.study_id / f"{row.image_id}.dicom"
-        ds = pydicom.dcmread(path, stop_before_pixels=True)
+        ds = pydicom.dcmread(root / "images" / row.study_id / f"{row.image_id}.dicom")
+        assert {e.keyword for e in ds} <= VINDR_KEPT
+        assert "PatientID" not in ds and "SOPClassUID" not in ds and "StudyDate" not in ds
+        assert re.fullmatch(r"[0-9a-f]{32}", ds.SOPInstanceUID) and ds.SOPInstanceUID == row.image_id
+        assert ds.StudyInstanceUID == row.study_id
+        assert ds.file_meta.MediaStorageSOPClassUID == "1.2.3.4"
         assert (ds.Rows, ds.Columns) == (row.height, row.width)
         assert (ds.ImageLaterality, ds.ViewPosition) == (row.laterality, row.view_position)
-        assert hashlib.md5(ds.SOPInstanceUID.encode()).hexdigest() == row.image_id
-    for cats in findings["finding_categories"]:
+    for cats, birads in zip(findings.finding_categories, findings.finding_birads):
         assert isinstance(ast.literal_eval(cats), list)
+        if "Lymph Node" in cats or "No Finding" in cats:
+            assert pd.isna(birads)
 
 
-def test_embed_native_layout(demo_root):
+def test_embed_real_columns_and_cases(demo_root):
     root = demo_root / "embed"
-    clinical = pd.read_csv(root / "tables" / "EMBED_OpenData_clinical.csv")
-    meta = pd.read_csv(root / "tables" / "EMBED_OpenData_metadata.csv")
-    assert list(clinical.columns) == embed.CLINICAL_COLUMNS
-    assert list(meta.columns) == embed.METADATA_COLUMNS
-    assert set(clinical["asses"]) <= set("ANBPSMKX")
-    assert set(clinical["tissueden"]) <= {1, 2, 3, 4, 5}
-    assert set(meta["FinalImageType"]) == {"2D", "C-view"}
+    clinical = pd.read_csv(root / embed.CLINICAL)
+    meta = pd.read_csv(root / embed.METADATA)
+    assert list(clinical.columns) == embed_demo.CLINICAL_COLUMNS
+    assert list(meta.columns) == embed_demo.METADATA_COLUMNS
+    assert "RACE_DESC" not in clinical and {"ETHNICITY_DESC", "ETHNIC_GROUP_DESC", "GENDER_DESC"} <= set(clinical)
+    assert set(clinical["asses"].dropna()) <= set("ANBPSMKX")
+    assert set(meta["FinalImageType"]) == {"2D", "C-view", "ROI_SSC"}
+    assert (meta.spot_mag == 1.0).sum() >= 1
+    assert meta.groupby("empi_anon").acc_anon.nunique().max() >= 2  # several exams for one patient
     for _, row in meta.iterrows():
         ds = pydicom.dcmread(root / row.anon_dicom_path, stop_before_pixels=True)
         assert str(ds.PatientID) == str(row.empi_anon)
-        assert ds.ImageLaterality == row.ImageLateralityFinal
-        boxes = ast.literal_eval(row.ROI_coords)
+        assert re.fullmatch(r"\(\)|\(\(\d+, \d+, \d+, \d+\),\)", row.ROI_coords)  # as the open tables print it
+        boxes = [tuple(map(int, b)) for b in re.findall(r"\((\d+), (\d+), (\d+), (\d+)\)", row.ROI_coords)]
         assert len(boxes) == row.num_roi
         for ymin, xmin, ymax, xmax in boxes:
-            assert 0 <= ymin < ymax < ds.Rows and 0 <= xmin < xmax < ds.Columns
+            assert 0 <= ymin < ymax <= ds.Rows and 0 <= xmin < xmax <= ds.Columns
 
 
-def test_duke_native_layout(demo_root):
+def test_duke_sheets_and_series(demo_root):
     root = demo_root / "duke"
-    raw = pd.read_excel(root / "Clinical_and_Other_Features.xlsx", sheet_name="Data", header=None)
+    raw = pd.read_excel(root / duke.CLINICAL, sheet_name="Data", header=None)
     groups, names, legend = raw.iloc[0], raw.iloc[1], raw.iloc[2]
     assert names[0] == "Patient ID" and groups[0] == "Patient Information"
     assert "pCR" in str(legend[list(names).index("Pathologic Response to Neoadjuvant Therapy")])
-    expected = [c for _, cols in duke.CLINICAL_GROUPS for c in cols]
-    assert list(names) == expected
+    assert list(names) == [c for _, cols in duke_demo.CLINICAL_GROUPS for c in cols]
     assert len(raw) == 3 + DEMO_PATIENTS
-    boxes = pd.read_excel(root / "Annotation_Boxes.xlsx")
-    assert list(boxes.columns) == duke.BOX_COLUMNS
-    mapping = pd.read_excel(root / "Breast-Cancer-MRI-filepath_filename-mapping.xlsx")
-    assert list(mapping.columns) == duke.MAPPING_COLUMNS
-    for _, row in mapping.sample(20, random_state=0).iterrows():
-        ds = pydicom.dcmread(root / row.descriptive_path, stop_before_pixels=True)
-        assert ds.SOPInstanceUID == row.sop_instance_UID
-        phase = row.original_path_and_filename.split("/")[2]
-        assert phase == ("pre" if ds.TemporalPositionIdentifier == 1 else f"post_{ds.TemporalPositionIdentifier - 1}")
+    assert list(pd.read_excel(root / duke.BOXES).columns) == duke.BOX_COLUMNS
+    descriptions = {str(d.SeriesDescription) for d in _dicoms(root, "Duke-Breast-Cancer-MRI/*/*/*/1-01.dcm")}
+    assert "ax t1" in descriptions and {"ax dyn pre", "ax 3d dyn", "Ph1/ax 3d dyn"} <= descriptions
 
 
-def test_duke_box_marks_the_enhancing_lesion(demo_root):
-    """The 1-based inclusive box of Annotation_Boxes.xlsx encloses what enhances between pre and post_1."""
+def test_duke_box_counts_slices_in_instance_order(demo_root):
+    """The 1-based inclusive box, with slices counted in InstanceNumber order, encloses what enhances between pre and
+    post_1 — also for patient 2, whose InstanceNumbers run against the slice positions."""
     root = demo_root / "duke"
-    box = pd.read_excel(root / "Annotation_Boxes.xlsx").iloc[0]
-    mapping = pd.read_excel(root / "Breast-Cancer-MRI-filepath_filename-mapping.xlsx")
-    volumes = {}
-    for phase in ("pre", "post_1"):
-        rows = mapping[mapping.original_path_and_filename.str.contains(f"/{box['Patient ID']}/{phase}/")]
-        slices = sorted((pydicom.dcmread(root / p) for p in rows.descriptive_path),
-                        key=lambda d: float(d.ImagePositionPatient[2]))
-        volumes[phase] = np.stack([d.pixel_array.astype(float) for d in slices])
-    diff = volumes["post_1"] - volumes["pre"]
-    z0, z1 = box["Start Slice"] - 1, box["End Slice"]
-    y0, y1 = box["Start Row"] - 1, box["End Row"]
-    x0, x1 = box["Start Column"] - 1, box["End Column"]
-    inside = diff[z0:z1, y0:y1, x0:x1]
-    assert inside.max() > 200
-    outside = diff.copy()
-    outside[z0:z1, y0:y1, x0:x1] = 0
-    assert outside.max() < inside.max() * 0.6
+    boxes = pd.read_excel(root / duke.BOXES)
+    for box in boxes.head(2).itertuples(index=False):
+        pid = box[0]
+        series = sorted((root / "Duke-Breast-Cancer-MRI" / pid).glob("*/*"))
+        by_name = {p.name.split("-", 1)[1].rsplit("-", 1)[0]: p for p in series}
+        pre = next(v for k, v in by_name.items() if k.endswith("pre") or k == "ax 3d dyn")
+        post = next(v for k, v in by_name.items() if "1st" in k or k.startswith("Ph1"))
+        volumes = []
+        for folder in (pre, post):
+            slices = sorted((pydicom.dcmread(p) for p in folder.iterdir()), key=lambda d: int(d.InstanceNumber))
+            volumes.append(np.stack([d.pixel_array.astype(float) for d in slices]))
+        positions = [float(d.ImagePositionPatient[2]) for d in
+                     sorted((pydicom.dcmread(p) for p in pre.iterdir()), key=lambda d: int(d.InstanceNumber))]
+        if pid == "Breast_MRI_002":
+            assert positions == sorted(positions, reverse=True)  # instance order ≠ position order
+        diff = volumes[1] - volumes[0]
+        z0, z1, y0, y1, x0, x1 = box[5] - 1, box[6], box[1] - 1, box[2], box[3] - 1, box[4]
+        inside = diff[z0:z1, y0:y1, x0:x1]
+        outside = diff.copy()
+        outside[z0:z1, y0:y1, x0:x1] = 0
+        assert inside.max() > 200 and outside.max() < inside.max() * 0.6
 
 
-def test_ispy_native_layout(demo_root):
-    sheets = pd.read_excel(demo_root / "ispy1" / ispy1.CLINICAL_FILE, sheet_name=None)
+def test_ispy1_workbook_variant_formula_and_series(demo_root):
+    root = demo_root / "ispy1"
+    assert (root / ispy1.CLINICAL_FILES[1]).exists()  # the hyphenated name that also circulates
+    sheets = pd.read_excel(root / ispy1.CLINICAL_FILES[1], sheet_name=None)
     assert list(sheets) == [ispy1.CLINICAL_SHEET, ispy1.OUTCOME_SHEET]
-    assert list(sheets[ispy1.CLINICAL_SHEET].columns) == ispy1.CLINICAL_COLUMNS
-    assert list(sheets[ispy1.OUTCOME_SHEET].columns) == ispy1.OUTCOME_COLUMNS
-    clinical2 = pd.read_excel(demo_root / "ispy2" / ispy2.CLINICAL_FILE)
-    assert list(clinical2.columns) == ispy2.CLINICAL_COLUMNS
-    assert clinical2["Patient_ID"].str.match(r"^(ISPY2|ACRIN-6698)-\d{6}$").all()
-    s1 = _dicoms(demo_root / "ispy1", "ISPY1/*/*/*/1-001.dcm")
-    assert {tuple(d.ImageOrientationPatient) for d in s1} == {(0, 1, 0, 0, 0, -1)}  # sagittal
-    assert len({d.StudyInstanceUID for d in s1}) == 2 * DEMO_PATIENTS  # two visits each
+    clinical = sheets[ispy1.CLINICAL_SHEET]
+    assert clinical.HR_HER2_CATEGORY.notna().all()  # cached results of the formula
+    from openpyxl import load_workbook
+    cell = load_workbook(root / ispy1.CLINICAL_FILES[1])[ispy1.CLINICAL_SHEET]["I2"].value
+    assert str(cell).startswith("=IF(")
+    descriptions = Counter(str(d.SeriesDescription) for d in _dicoms(root, "ISPY1/ISPY1_1001/*/*/1-001.dcm"))
+    assert any(d.endswith(": SER") for d in descriptions) and any(d.endswith(": PE1") for d in descriptions)
+    seg = _dicoms(root, "ISPY1/*/*/*VOI PE Segmentation*/*.dcm")[0]
+    assert seg.SegmentationType == "FRACTIONAL" and "PixelPaddingValue" in seg
+    assert "ReferencedSeriesSequence" not in seg and len(seg.SourceImageSequence) == 2 * seg.NumberOfFrames
+    assert len({d.StudyInstanceUID for d in _dicoms(root, "ISPY1/*/*/4.000000-*/1-001.dcm")}) == 2 * DEMO_PATIENTS
+
+
+def test_ispy2_both_collections_and_numeric_ids(demo_root):
+    root = demo_root / "ispy2"
+    clinical = pd.read_excel(root / ispy2.CLINICAL)
+    assert list(clinical.columns) == ispy2.CLINICAL_COLUMNS
+    assert pd.api.types.is_integer_dtype(clinical.Patient_ID)  # the bare number, not ISPY2-<n>
+    patients = {p.name for c in ispy2.COLLECTIONS for p in (root / c).glob("*")}
+    assert any(p.startswith("ACRIN-6698-") for p in patients) and any(p.startswith("ISPY2-") for p in patients)
+    descriptions = {str(d.SeriesDescription) for d in _dicoms(root, "*/*/*/*/1-001.dcm")}
+    assert {"ISPY2: VOLSER: uni-lateral cropped: SER", "ISPY2: VOLSER: uni-lateral cropped: PE2"} <= descriptions
+    assert any(d.startswith("ACRIN-6698: DWI") for d in descriptions)
 
 
 def test_dce_series_geometry_and_phases(demo_root):
     """One pre and at least three post phases with increasing acquisition times and a true slice geometry."""
-    for pattern in ("duke/Duke-Breast-Cancer-MRI/Breast_MRI_001/*/*/*.dcm", "ispy2/ISPY2/ISPY2-100101/*/*DCE*/*.dcm"):
+    for pattern in ("duke/Duke-Breast-Cancer-MRI/Breast_MRI_001/*/*dyn*/*.dcm",
+                    "ispy2/ISPY2/ISPY2-100101/*/*original DCE*/*.dcm"):
         files = _dicoms(Path(demo_root), pattern)
         assert all(d.SOPClassUID == MR_IMAGE for d in files)
         assert len({d.StudyInstanceUID for d in files}) == 1
-        assert len({d.FrameOfReferenceUID for d in files}) == 1
         by_phase: dict[int, list] = {}
         for d in files:
             by_phase.setdefault(int(d.TemporalPositionIdentifier), []).append(d)
@@ -141,37 +167,33 @@ def test_dce_series_geometry_and_phases(demo_root):
 
 
 def test_ispy2_seg_references_its_dce(demo_root):
-    segs = _dicoms(demo_root / "ispy2", "ISPY2/*/*/*Analysis Mask*/*.dcm")
+    segs = _dicoms(demo_root / "ispy2", "*/*/*/*Analysis Mask*/*.dcm")
     assert len(segs) == DEMO_PATIENTS
     for seg in segs:
         assert seg.SOPClassUID == SEG and seg.SegmentationType == "BINARY"
         ref_series = seg.ReferencedSeriesSequence[0].SeriesInstanceUID
-        dce = _dicoms(demo_root / "ispy2", f"ISPY2/{seg.PatientID}/*/*DCE*/*.dcm")
+        dce = _dicoms(demo_root / "ispy2", f"*/{seg.PatientID}/*/*original DCE*/*.dcm")
         assert {d.SeriesInstanceUID for d in dce} == {ref_series}
-        sources = {f.DerivationImageSequence[0].SourceImageSequence[0].ReferencedSOPInstanceUID
-                   for f in seg.PerFrameFunctionalGroupsSequence}
-        assert sources <= {d.SOPInstanceUID for d in dce}
         assert seg.pixel_array.sum() > 5
 
 
 def test_mammograms_look_real(demo_root):
     files = _dicoms(demo_root, "vindr_mammo/images/*/*.dicom") + _dicoms(demo_root, "embed/images/**/*.dcm")
-    assert all(d.SOPClassUID == MG_FOR_PRESENTATION for d in files)
-    assert {d.PhotometricInterpretation for d in files} == {"MONOCHROME1", "MONOCHROME2"}
-    assert len({d.Manufacturer for d in files}) >= 3
-    syntaxes = Counter(d.file_meta.TransferSyntaxUID.name for d in files)
-    assert any(d.file_meta.TransferSyntaxUID.is_compressed for d in files), syntaxes
-    assert any("VOILUTFunction" in d or "VOILUTSequence" in d for d in files)
-    for d in files:
+    mg = [d for d in files if d.get("SOPClassUID", MG_FOR_PRESENTATION) == MG_FOR_PRESENTATION]
+    assert {d.PhotometricInterpretation for d in mg} == {"MONOCHROME1", "MONOCHROME2"}
+    assert len({d.Manufacturer for d in mg}) >= 3
+    assert any(d.file_meta.TransferSyntaxUID.is_compressed for d in mg)
+    assert any("VOILUTFunction" in d or "VOILUTSequence" in d for d in mg)
+    for d in mg:
         assert d.pixel_array.max() < (1 << d.BitsStored)  # compressed ones decode too
         assert "WindowCenter" in d
 
 
 def test_fake_phi_everywhere(demo_root):
     """The files carry PHI where real ones hide it: names, dates, ids, nested sequences, free text, private tags."""
-    for path in [next((demo_root / "vindr_mammo" / "images").glob("*/*.dicom")),
-                 next((demo_root / "duke").glob("Duke-Breast-Cancer-MRI/*/*/*/*.dcm"))]:
-        ds = pydicom.dcmread(path)
+    embed_files = (pydicom.dcmread(p) for p in sorted((demo_root / "embed" / "images").rglob("*.dcm")))
+    for ds in [next(d for d in embed_files if d.SOPClassUID == MG_FOR_PRESENTATION),
+               pydicom.dcmread(next((demo_root / "duke").glob("Duke-Breast-Cancer-MRI/*/*/*/*.dcm")))]:
         assert str(ds.PatientName) and ds.PatientBirthDate and ds.InstitutionName and ds.ReferringPhysicianName
         assert ds.OtherPatientIDsSequence[0].PatientID.startswith("MRN")
         assert ds.RequestAttributesSequence[0].AccessionNumber == ds.AccessionNumber
@@ -183,10 +205,10 @@ def test_deterministic_and_stable_under_growth(tmp_path):
     """Same seed → same bytes; asking for more patients keeps the first ones identical."""
     small, large = tmp_path / "small", tmp_path / "large"
     run_cli("demo-data", "--out", str(small), "--patients", "2", "--seed", str(DEMO_SEED), "--dataset", "embed",
-            "--dataset", "ispy2")
+            "--dataset", "ispy1")
     run_cli("demo-data", "--out", str(large), "--patients", "3", "--seed", str(DEMO_SEED), "--dataset", "embed",
-            "--dataset", "ispy2")
-    for dataset in ("embed", "ispy2"):
+            "--dataset", "ispy1")
+    for dataset in ("embed", "ispy1"):
         small_files = {p.relative_to(small): p.read_bytes() for p in (small / dataset).rglob("*.dcm")}
         large_files = {p.relative_to(large): p.read_bytes() for p in (large / dataset).rglob("*.dcm")}
         assert small_files and set(small_files) < set(large_files)
@@ -195,10 +217,10 @@ def test_deterministic_and_stable_under_growth(tmp_path):
 
 def test_demo_data_rejects_unknown_dataset(tmp_path):
     proc = run_cli("demo-data", "--out", str(tmp_path), "--dataset", "nope", check=False)
-    assert proc.returncode == 2 and "unknown dataset 'nope'" in proc.stderr
+    assert proc.returncode != 0 and "unknown dataset 'nope'" in proc.stderr
     assert not any(tmp_path.iterdir())
 
 
-@pytest.mark.parametrize("key", ["vindr_mammo", "embed", "duke", "ispy1", "ispy2"])
+@pytest.mark.parametrize("key", sorted(adapters()))
 def test_every_dataset_has_a_mirror(demo_root, key):
     assert any((demo_root / key).rglob("*"))

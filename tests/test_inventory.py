@@ -68,7 +68,7 @@ def test_rewrites_only_changed_shards(demo_root, tmp_path):
 def test_bad_files_become_rejects(demo_root, tmp_path):
     root = tmp_path / "mirror"
     shutil.copytree(demo_root / "ispy2", root)
-    good = sorted(root.rglob("*.dcm"))
+    good = sorted(root.rglob("*original DCE*/*.dcm"))
     (good[0].parent / "notes.txt").write_text("not an image")
     truncated = good[1].read_bytes()
     good[1].write_bytes(truncated[: len(truncated) - 3000])
@@ -79,7 +79,7 @@ def test_bad_files_become_rejects(demo_root, tmp_path):
     assert reasons["empty.dcm"].startswith("not a DICOM file")
     assert "truncated" in reasons[good[1].name] or "unreadable" in reasons[good[1].name]
     assert (rejects["stage"] == "inventory").all()
-    assert sum(len(s) for s in shards) == len(good) - 1
+    assert sum(len(s) for s in shards) == len(list(root.rglob("*.dcm"))) - 2
 
 
 def test_missing_mirror_is_a_clear_error(tmp_path):

@@ -61,8 +61,10 @@ def _plan_download(args: argparse.Namespace) -> int:
 def _inventory(args: argparse.Namespace) -> int:
     from .inventory import build_inventory
 
+    import json
+
     manifest = build_inventory(args.dataset, Path(args.root), Path(args.out), args.n_shards, args.salt,
-                               args.workers)
+                               args.workers, json.loads(args.select) if args.select else None)
     print(f"{args.dataset}: {manifest['files']} files in {args.n_shards} shards, {manifest['rejects']} rejected")
     return 0
 
@@ -187,7 +189,8 @@ def _link_people(args: argparse.Namespace) -> int:
 def _harmonize(args: argparse.Namespace) -> int:
     from .harmonize.run import harmonize_dataset
 
-    counts = harmonize_dataset(args.dataset, Path(args.results), Path(args.raw), args.n_shards, Path(args.people))
+    counts = harmonize_dataset(args.dataset, Path(args.results), Path(args.raw), args.n_shards, Path(args.people),
+                               _secret(args))
     print(f"{args.dataset}: " + ", ".join(f"{n} {t}" for t, n in sorted(counts.items())))
     return 0
 
@@ -348,6 +351,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--n-shards", type=int, required=True)
     p.add_argument("--salt", default="breastcurate-shard-v1")
     p.add_argument("--workers", type=int, default=1)
+    p.add_argument("--select", help="the dataset's select block as JSON (MG image types, spot views)")
     p.set_defaults(func=_inventory)
 
     def deid_common(p: argparse.ArgumentParser) -> None:
@@ -413,6 +417,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--raw", required=True, help="the dataset's native mirror (label tables)")
     p.add_argument("--n-shards", type=int, required=True)
     p.add_argument("--people", required=True, help="the link-people table")
+    p.add_argument("--secret-file", help="pseudonymization key file (pseudonyms of unmatched table rows)")
+    p.add_argument("--demo-key", action="store_true", help="allow the public demo key (demo data only)")
     p.set_defaults(func=_harmonize)
 
     p = sub.add_parser("catalog", help="(pipeline) build results/catalog.duckdb over the canonical tables")

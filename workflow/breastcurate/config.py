@@ -62,3 +62,17 @@ def load_config(path: str | Path | None = None) -> dict[str, Any]:
     with open(path) as fh:
         config = yaml.safe_load(fh) or {}
     return validate_config(config)
+
+
+def section(name: str, block: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A config section (e.g. `checks`) with the schema's defaults filled in: the one place defaults live, for stage
+    commands run by hand without a config."""
+    config = {"results_dir": "results", "n_shards": 1, "datasets": {"duke": {"source": "demo"}},
+              name: copy.deepcopy(block) if block else {}}
+    schema = yaml.safe_load(CONFIG_SCHEMA.read_text())
+    validator = _with_defaults(jsonschema.Draft202012Validator)(schema)
+    errors = sorted(validator.iter_errors(config), key=lambda e: list(e.absolute_path))
+    if errors:
+        key = ".".join(str(p) for p in errors[0].absolute_path)
+        raise ConfigError(f"invalid config at '{key}': {errors[0].message}")
+    return config[name]

@@ -48,6 +48,9 @@ def _int(ds: pydicom.Dataset, keyword: str) -> int | None:
 
 def _pixel_problem(ds: pydicom.Dataset) -> str | None:
     """Why the pixel data is unusable, or None. Native data must have the full length its header promises."""
+    for keyword in ("Rows", "Columns", "BitsAllocated"):
+        if ds.get(keyword) in (None, ""):
+            return f"missing attribute {keyword}"
     if "PixelData" not in ds:
         return "no Pixel Data element"
     if ds.file_meta.TransferSyntaxUID.is_compressed:
@@ -94,17 +97,21 @@ def read_file(task: tuple[str, str, str, int, str]) -> dict[str, Any]:
 
 
 def build_inventory(dataset: str, root: Path, out_dir: Path, n_shards: int, salt: str,
-                    workers: int = 1) -> dict[str, Any]:
+                    workers: int = 1, select: dict | None = None) -> dict[str, Any]:
     """List every file of the mirror at `root`, write `shard-<k>.parquet` (only when changed) and rejects.
 
     Returns the manifest (also written as manifest.json): per-shard rows and sha256, reject count.
     """
     adapter = get_adapter(dataset)
     root = Path(root)
-    if not (root / adapter.image_root).is_dir():
-        raise FileNotFoundError(f"{dataset}: no '{adapter.image_root}' folder under {root} "
-                                f"(is this a {adapter.title} mirror?)")
+    if not any((root / image_root).is_dir() for image_root in adapter.image_roots):
+        raise FileNotFoundError(f"{dataset}: no {' or '.join(repr(r) for r in adapter.image_roots)} folder under "
+                                f"{root} (is this a {adapter.title} mirror?)")
     rels = [p.relative_to(root).as_posix() for p in adapter.candidate_files(root)]
+    excluded = adapter.select(root, select or {}) if select is not None else {}
+    selected = [{"dataset": dataset, "stage": "select", "path": rel, "reason": excluded[rel]}
+                for rel in rels if rel in excluded]
+    rels = [rel for rel in rels if rel not in excluded]
     tasks = [(dataset, str(root), rel, n_shards, salt) for rel in rels]
     if workers > 1 and len(tasks) > 64:
         with ProcessPoolExecutor(workers) as pool:
@@ -112,12 +119,12 @@ def build_inventory(dataset: str, root: Path, out_dir: Path, n_shards: int, salt
     else:
         results = [read_file(t) for t in tasks]
     rows = sorted((r for r in results if "reason" not in r), key=lambda r: r["path"])
-    rejects = [{"dataset": dataset, "stage": "inventory", "path": r["path"], "reason": r["reason"]}
-               for r in results if "reason" in r]
+    rejects = selected + [{"dataset": dataset, "stage": "inventory", "path": r["path"], "reason": r["reason"]}
+                          for r in results if "reason" in r]
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     manifest: dict[str, Any] = {"dataset": dataset, "n_shards": n_shards, "files": len(rows),
-                                "rejects": len(rejects), "shards": []}
+                                "rejects": len(rejects) - len(selected), "excluded": len(selected), "shards": []}
     for k in range(n_shards):
         part = [r for r in rows if r["shard"] == k]
         table = pa.Table.from_pylist(part, schema=INVENTORY_SCHEMA)

@@ -11,6 +11,7 @@ import pandas as pd
 import pyarrow as pa
 import yaml
 
+from .atomic import write_parquet_if_changed
 from .layout import SCHEMAS
 
 ARROW_TYPES = {"string": pa.string(), "int32": pa.int32(), "int64": pa.int64(), "float64": pa.float64(),
@@ -69,9 +70,17 @@ class TableSchema:
         return pa.Table.from_arrays(arrays, schema=self.arrow)
 
 
+#: File mode of everything in the restricted zone.
+RESTRICTED_MODE = 0o600
+
+
 @functools.cache
 def table_schema(name: str) -> TableSchema:
-    data = yaml.safe_load((SCHEMAS / "tables" / f"{name}.yaml").read_text())
+    """The schema of a catalog table (schemas/tables) or of a restricted table (schemas/restricted)."""
+    path = SCHEMAS / "tables" / f"{name}.yaml"
+    if not path.exists():
+        path = SCHEMAS / "restricted" / f"{name}.yaml"
+    data = yaml.safe_load(path.read_text())
     columns = tuple(Column(name=c["name"], type=c["type"], nullable=bool(c["nullable"]),
                            description=str(c.get("description", "")),
                            allowed=tuple(c["allowed"]) if "allowed" in c else None, min=c.get("min"),
@@ -79,6 +88,13 @@ def table_schema(name: str) -> TableSchema:
     return TableSchema(name=data["name"], description=" ".join(str(data["description"]).split()), columns=columns,
                        order=tuple(data["order"]), unique=tuple(data.get("unique", [])),
                        location=data.get("location", f"curated/tables/{data['name']}/*/*.parquet"))
+
+
+def write_table(path: Path, name: str, rows: pd.DataFrame | list[dict], restricted: bool = False) -> bool:
+    """Write `rows` as table `name` (schema types, deterministic order) unless the file already holds those bytes;
+    restricted tables are mode 0600. Returns whether the file was written."""
+    frame = rows if isinstance(rows, pd.DataFrame) else pd.DataFrame(rows, columns=table_schema(name).names)
+    return write_parquet_if_changed(path, table_schema(name).to_arrow(frame), RESTRICTED_MODE if restricted else None)
 
 
 def read_table(results: Path, name: str) -> pd.DataFrame:

@@ -14,9 +14,10 @@ from urllib.parse import urlencode
 
 from pydicom import dcmread
 
+from ..nbia_names import series_dir, study_dir
+
 from .transfer import Http, Ledger, Policy, Progress, TransferError, fetch_verified, transfer_all
 
-DEFAULT_URL = "https://nbia.cancerimagingarchive.net/nbia-api/services/v4"
 HEADER_TAGS = ["PatientID", "StudyDate", "StudyDescription", "StudyInstanceUID", "SeriesNumber",
                "SeriesDescription", "SeriesInstanceUID"]
 
@@ -25,31 +26,15 @@ class UnsafeArchive(TransferError):
     """A zip member would land outside the target folder (absolute path, '..', a link)."""
 
 
-def _five(uid: str) -> str:
-    return re.sub(r"\D", "", uid)[-5:].rjust(5, "0")
-
-
-def _clean(text: str) -> str:
-    """A description made safe as one folder name: ":" dropped, slashes become spaces."""
-    return text.replace(":", "").replace("\x00", "").replace("/", " ").replace("\\", " ")
-
-
-def study_dir(collection: str, patient_id: str, study_date: dt.date | None, description: str, study_uid: str) -> str:
-    """NBIA 'descriptive' study folder: <collection>/<patient>/<MM-DD-YYYY>-<description>-<last 5 UID digits>."""
-    day = f"{study_date:%m-%d-%Y}" if study_date else "NA"
-    return f"{collection}/{_clean(patient_id)}/{day}-{_clean(description)}-{_five(study_uid)}"
-
-
-def series_dir(series_number: int | None, description: str, series_uid: str) -> str:
-    """NBIA 'descriptive' series folder: <number>.000000-<description>-<last 5 UID digits>."""
-    number = f"{series_number}.000000" if series_number is not None else "NA"
-    return f"{number}-{_clean(description)}-{_five(series_uid)}"
-
-
-def list_series(http: Http, url: str, collection: str, modalities: list[str] | None,
+def list_series(http: Http, url: str, collections: list[str], modalities: list[str] | None,
                 patients: list[str] | None) -> list[dict]:
-    """getSeries for the collection, limited to the configured modalities and patients, sorted by series UID."""
-    rows = json.loads(http.read(f"{url}/getSeries?{urlencode({'Collection': collection, 'format': 'json'})}") or b"[]")
+    """getSeries for each collection, limited to the configured modalities and patients, sorted by series UID; each
+    row knows its collection (the mirror's top folder)."""
+    rows = []
+    for collection in collections:
+        found = json.loads(http.read(f"{url}/getSeries?{urlencode({'Collection': collection, 'format': 'json'})}")
+                           or b"[]")
+        rows += [{**r, "Collection": r.get("Collection") or collection} for r in found]
     if modalities:
         rows = [r for r in rows if r.get("Modality") in modalities]
     if patients:
@@ -143,7 +128,7 @@ def _fetch_series(http: Http, url: str, row: dict, collection: str, mirror: Path
 def _pending(settings: dict, mirror: Path, state: Path) -> tuple[Http, list[dict], Ledger, list[dict]]:
     """The client, the collection's selected series, the ledger and the series still to fetch."""
     http = Http(Policy.from_settings(settings))
-    rows = list_series(http, settings["url"], settings["collection"], settings.get("modalities"),
+    rows = list_series(http, settings["url"], list(settings["collections"]), settings.get("modalities"),
                        settings.get("patients"))
     ledger = Ledger(state / "ledger.jsonl")
     return http, rows, ledger, [r for r in rows if not _complete(mirror, ledger.get(r["SeriesInstanceUID"]))]
@@ -160,13 +145,14 @@ def plan(settings: dict, mirror: Path, state: Path) -> dict:
             "todo_items": len(todo), "todo_files": _total(todo, "ImageCount"), "todo_bytes": _total(todo, "FileSize")}
 
 
-def download(settings: dict, mirror: Path, state: Path, image_root: str, quiet: bool = False) -> dict:
+def download(settings: dict, mirror: Path, state: Path, quiet: bool = False) -> dict:
     """Fetch every series not yet complete; return counts; raise TransferError listing the series that failed."""
     http, rows, ledger, todo = _pending(settings, mirror, state)
-    progress = Progress(f"{settings['collection']}: {len(todo)} series", _total(todo, "ImageCount"),
+    progress = Progress(f"{', '.join(settings['collections'])}: {len(todo)} series", _total(todo, "ImageCount"),
                         _total(todo, "FileSize") or None, quiet)
     transfer_all(((f"series {r['SeriesInstanceUID']}",
-                   lambda r=r: _fetch_series(http, settings["url"], r, image_root, mirror, state, ledger, progress))
+                   lambda r=r: _fetch_series(http, settings["url"], r, r["Collection"], mirror, state, ledger,
+                                             progress))
                   for r in todo), settings.get("concurrency", 4), progress, len(rows), "series")
     return {"unit": "series", "items": len(rows), "fetched": len(todo), "skipped": len(rows) - len(todo),
             "files": sum(ledger.get(r["SeriesInstanceUID"])["files"] for r in rows)}

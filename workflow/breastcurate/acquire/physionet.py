@@ -97,7 +97,7 @@ def plan(settings: dict, mirror: Path, state: Path) -> dict:
             "todo_items": len(todo), "todo_files": len(todo), "todo_bytes": todo_bytes}
 
 
-def download(settings: dict, mirror: Path, state: Path, image_root: str, quiet: bool = False) -> dict:
+def download(settings: dict, mirror: Path, state: Path, quiet: bool = False) -> dict:
     """Fetch every listed file not yet verified in the mirror; raise TransferError listing those that failed."""
     http, sums, names, ledger, todo = _pending(settings, mirror, state)
     url = settings["url"].rstrip("/") + "/"

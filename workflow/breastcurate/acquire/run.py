@@ -66,7 +66,7 @@ def download(dataset: str, block: dict, results: Path, quiet: bool = False) -> d
     mirror, state = Layout(results).raw(dataset), Layout(results).downloads(dataset)
     mirror.mkdir(parents=True, exist_ok=True)
     supplementary = _supplementary(settings, mirror, state)
-    counts = TRANSPORTS[settings["transport"]].download(settings, mirror, state, get_adapter(dataset).image_root,
+    counts = TRANSPORTS[settings["transport"]].download(settings, mirror, state,
                                                         quiet)
     counts["supplementary_fetched"] = supplementary
     report = {"dataset": dataset, "transport": settings["transport"], "mirror": str(mirror),

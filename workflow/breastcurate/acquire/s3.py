@@ -146,7 +146,7 @@ def plan(settings: dict, mirror: Path, state: Path) -> dict:
             "todo_items": len(todo), "todo_files": len(todo), "todo_bytes": sum(o["size"] for o in todo)}
 
 
-def download(settings: dict, mirror: Path, state: Path, image_root: str, quiet: bool = False) -> dict:
+def download(settings: dict, mirror: Path, state: Path, quiet: bool = False) -> dict:
     """Fetch every object not yet verified in the mirror; raise TransferError listing those that failed."""
     bucket, found, ledger, todo = _pending(settings, mirror, state)
     progress = Progress(f"{settings['url']}: {len(todo)} files", len(todo), sum(o["size"] for o in todo), quiet)

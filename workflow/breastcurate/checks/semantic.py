@@ -17,21 +17,29 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from ..atomic import sha256_file
+from ..config import section
 from ..tables import ARROW_TYPES, read_table, table_names, table_schema
 
 
 @dataclass(frozen=True)
 class CheckOptions:
-    max_reject_rate: float = 0.05
-    min_patients_for_split_check: int = 20
-    verify_sha256: bool = True
+    """The config's `checks` block (defaults from the config schema)."""
+
+    max_reject_rate: float
+    min_patients_for_split_check: int
+    verify_sha256: bool
+    min_coverage: dict
 
     @classmethod
     def from_config(cls, block: dict | None) -> "CheckOptions":
-        block = block or {}
-        return cls(max_reject_rate=float(block.get("max_reject_rate", 0.05)),
-                   min_patients_for_split_check=int(block.get("min_patients_for_split_check", 20)),
-                   verify_sha256=bool(block.get("verify_sha256", True)))
+        block = section("checks", block)
+        return cls(max_reject_rate=float(block["max_reject_rate"]),
+                   min_patients_for_split_check=int(block["min_patients_for_split_check"]),
+                   verify_sha256=bool(block["verify_sha256"]), min_coverage=block["min_coverage"])
+
+    def coverage_floor(self, dataset: str, join: str) -> float:
+        own = self.min_coverage.get(dataset, {})
+        return float(own[join] if join in own else self.min_coverage["default"][join])
 
 
 def load_tables(results: Path) -> dict[str, pd.DataFrame]:
@@ -155,7 +163,8 @@ def splits_non_empty(t: dict[str, pd.DataFrame], options: CheckOptions) -> pd.Da
 def reject_rates(results: Path, t: dict[str, pd.DataFrame], options: CheckOptions) -> pd.DataFrame:
     """(dataset, stage) whose rejects exceed the configured share of the dataset's input files."""
     rows = []
-    for (dataset, stage), group in t["rejects"].groupby(["dataset", "stage"]):
+    failures = t["rejects"][t["rejects"].stage != "select"]  # left out by the config's choice, not a failure
+    for (dataset, stage), group in failures.groupby(["dataset", "stage"]):
         manifest = Path(results) / "restricted" / "inventory" / dataset / "manifest.json"
         inputs = json.loads(manifest.read_text()) if manifest.exists() else {}
         total = int(inputs.get("files", 0)) + int(inputs.get("rejects", 0))
@@ -164,6 +173,19 @@ def reject_rates(results: Path, t: dict[str, pd.DataFrame], options: CheckOption
             rows.append({"dataset": dataset, "stage": stage, "rejects": len(group), "inputs": total,
                          "rate": round(rate, 4), "reason_example": group.reason.iloc[0]})
     return pd.DataFrame(rows, columns=["dataset", "stage", "rejects", "inputs", "rate", "reason_example"])
+
+
+def coverage(t: dict[str, pd.DataFrame], options: CheckOptions) -> pd.DataFrame:
+    """Joins whose coverage is below checks.min_coverage, with unmatched examples from both sides."""
+    rows = []
+    for r in t["coverage"].itertuples():
+        floor = options.coverage_floor(r.dataset, r.join)
+        if r.coverage < floor:
+            rows.append({"dataset": r.dataset, "join": r.join, "coverage": round(float(r.coverage), 4),
+                         "min_coverage": floor, "matched": int(r.matched), "total": int(r.total),
+                         "unmatched_here": r.unmatched_here, "unmatched_there": r.unmatched_there})
+    return pd.DataFrame(rows, columns=["dataset", "join", "coverage", "min_coverage", "matched", "total",
+                                       "unmatched_here", "unmatched_there"])
 
 
 def phi_scan(results: Path) -> pd.DataFrame:
@@ -190,5 +212,7 @@ def semantic_checks(results: Path, t: dict[str, pd.DataFrame],
                              f"{options.min_patients_for_split_check} patients)", lambda: splits_non_empty(t, options)),
         "reject_rates": (f"rejects ≤ {options.max_reject_rate:.0%} of inputs per dataset and stage",
                          lambda: reject_rates(results, t, options)),
+        "coverage": ("every join covers at least checks.min_coverage of its items (per dataset and join)",
+                     lambda: coverage(t, options)),
         "phi_scan": ("the PHI scan over curated outputs found nothing", lambda: phi_scan(results)),
     }

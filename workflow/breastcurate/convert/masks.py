@@ -1,15 +1,27 @@
-"""Lesion masks in the grid of a DCE phase: from DICOM SEG (I-SPY2's analysis mask) and from 3-D boxes (Duke)."""
+"""Lesion masks in the grid of a DCE phase: from DICOM SEG (read with highdicom) and from 3-D boxes (Duke).
+
+Real SEG objects are not always what highdicom expects. Two deviations seen in I-SPY1's masks (docs/sources/ispy1.md)
+are repaired on a copy before highdicom reads it, and the repair is recorded with the mask:
+- a Pixel Padding Value in a BINARY or FRACTIONAL SEG (the SEG IOD defines it only for LABELMAP, so highdicom takes
+  the object for a label map and finds no segments): removed;
+- a Dimension Index Sequence that indexes the plane position only (highdicom's volume reader needs the Referenced
+  Segment Number as a dimension): the segment dimension is added from each frame's Segment Identification.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import copy
+from dataclasses import dataclass, field
 
 import numpy as np
 from pydicom.dataset import Dataset
+from pydicom.multival import MultiValue
 
 from .mri import LPS_TO_RAS, ConversionError, Volume
 
-POSITION_TOLERANCE_MM = 0.05
+#: Largest misalignment (voxel fraction) between a SEG voxel centre and a phase voxel centre.
+GRID_TOLERANCE = 0.05
+SEGMENT_NUMBER, SEGMENT_IDENTIFICATION = 0x0062000B, 0x0062000A
 
 
 @dataclass
@@ -21,64 +33,128 @@ class Mask:
     source: str  # "seg" or "box"
     volume: Volume
     data: np.ndarray
+    repairs: list[str] = field(default_factory=list)
 
 
-def _sequence_value(frame: Dataset, shared: Dataset, sequence: str, keyword: str):
-    for group in (frame, shared):
-        if group is not None and sequence in group and keyword in group[sequence][0]:
-            return group[sequence][0][keyword].value
-    return None
+def _referenced(seg: Dataset) -> tuple[set[str], set[str]]:
+    """Series and SOP instances a SEG says it was drawn on (any of the three places the standard allows)."""
+    series, sops = set(), set()
+    for item in seg.get("ReferencedSeriesSequence", []):
+        series.add(str(item.get("SeriesInstanceUID", "")))
+        sops |= {str(i.ReferencedSOPInstanceUID) for i in item.get("ReferencedInstanceSequence", [])}
+    sops |= {str(i.ReferencedSOPInstanceUID) for i in seg.get("SourceImageSequence", [])}
+    for frame in seg.get("PerFrameFunctionalGroupsSequence", []):
+        for derivation in frame.get("DerivationImageSequence", []):
+            sops |= {str(i.ReferencedSOPInstanceUID) for i in derivation.get("SourceImageSequence", [])}
+    return series - {""}, sops
 
 
 def seg_target(seg: Dataset, volumes: list[Volume]) -> Volume:
-    """The phase a SEG is drawn on: its referenced series' `pre` (or earliest) volume."""
-    referenced = {str(item.SeriesInstanceUID) for item in seg.get("ReferencedSeriesSequence", [])}
-    candidates = [v for v in volumes if v.series_uid in referenced and v.study_uid == str(seg.StudyInstanceUID)]
+    """The phase a SEG is drawn on: among the volumes it references (by series or by source image) the `pre` one, else
+    the earliest; a SEG that references nothing falls back to the study's `pre` in its frame of reference."""
+    series, sops = _referenced(seg)
+    study = [v for v in volumes if v.study_uid == str(seg.get("StudyInstanceUID", ""))]
+    candidates = [v for v in study if v.series_uid in series or sops & set(v.sop_uids)]
+    if not candidates and not series and not sops:
+        frame = str(seg.get("FrameOfReferenceUID", ""))
+        candidates = [v for v in study if str(v.header.get("FrameOfReferenceUID", "")) == frame]
     if not candidates:
-        raise ConversionError("the SEG references a series that was not converted")
+        raise ConversionError("the SEG references no converted DCE phase")
     candidates.sort(key=lambda v: (v.name != "pre", v.acquisition_seconds or 0.0, v.temporal_position or 0))
     return candidates[0]
 
 
+def read_seg(seg: Dataset):
+    """A highdicom Segmentation of (a repaired copy of) `seg`, and the list of repairs made."""
+    import highdicom as hd
+
+    ds = copy.deepcopy(seg)
+    repairs = []
+    kind = str(ds.get("SegmentationType", ""))
+    if kind != "LABELMAP" and "PixelPaddingValue" in ds:
+        del ds.PixelPaddingValue
+        repairs.append("removed a Pixel Padding Value the SEG IOD does not define for BINARY/FRACTIONAL")
+    pointers = [int(i.DimensionIndexPointer) for i in ds.get("DimensionIndexSequence", [])]
+    frames = ds.get("PerFrameFunctionalGroupsSequence", [])
+    shared = ds.get("SharedFunctionalGroupsSequence", [Dataset()])[0]
+    if kind != "LABELMAP" and pointers and SEGMENT_NUMBER not in pointers and frames and \
+            all("SegmentIdentificationSequence" in f or "SegmentIdentificationSequence" in shared for f in frames):
+        item = Dataset()
+        item.DimensionOrganizationUID = ds.DimensionIndexSequence[0].get("DimensionOrganizationUID", "2.25.0")
+        item.DimensionIndexPointer = SEGMENT_NUMBER
+        item.FunctionalGroupPointer = SEGMENT_IDENTIFICATION
+        ds.DimensionIndexSequence.insert(0, item)
+        for frame in frames:
+            content = frame.FrameContentSequence[0]
+            values = content.DimensionIndexValues
+            values = list(values) if isinstance(values, (list, MultiValue)) else [values]
+            group = frame if "SegmentIdentificationSequence" in frame else shared
+            content.DimensionIndexValues = [int(group.SegmentIdentificationSequence[0].ReferencedSegmentNumber),
+                                            *values]
+        repairs.append("added the Referenced Segment Number to a Dimension Index that lacked it")
+    return hd.seg.Segmentation.from_dataset(ds, copy=False), repairs
+
+
+def _index_map(target: Volume, affine: np.ndarray) -> np.ndarray:
+    """The 4×4 integer map from SEG voxel indices (slice, row, column) to the phase's (column, row, slice); an error
+    when the SEG's voxels do not fall on the phase's voxels."""
+    phase = LPS_TO_RAS @ target.affine  # (column, row, slice) → LPS
+    mapping = np.linalg.inv(phase) @ affine
+    rounded = np.round(mapping)
+    if not np.allclose(mapping[:3, :3], rounded[:3, :3], atol=1e-3) or \
+            sorted(np.abs(rounded[:3, :3]).sum(axis=0).tolist()) != [1.0, 1.0, 1.0]:
+        raise ConversionError("the SEG's voxel grid is not the grid of its phase (orientation or spacing differ)")
+    if not np.allclose(mapping[:3, 3], rounded[:3, 3], atol=GRID_TOLERANCE):
+        raise ConversionError("the SEG's voxels are shifted against its phase's grid")
+    return rounded
+
+
 def seg_masks(seg: Dataset, volumes: list[Volume]) -> list[Mask]:
-    """One mask per segment, each frame placed on the target phase's slice at the same position."""
+    """One mask per segment in the grid of the phase the SEG was drawn on (FRACTIONAL: occupancy ≥ 0.5)."""
     target = seg_target(seg, volumes)
-    shared = seg.get("SharedFunctionalGroupsSequence", [None])[0]
-    frames = seg.get("PerFrameFunctionalGroupsSequence", [])
-    pixels = seg.pixel_array
-    pixels = pixels[np.newaxis] if pixels.ndim == 2 else pixels
-    nx, ny, nz = target.data.shape
-    if (int(seg.Columns), int(seg.Rows)) != (nx, ny):
-        raise ConversionError(f"SEG frames are {seg.Columns}×{seg.Rows}, the phase grid is {nx}×{ny}")
-    lps = LPS_TO_RAS @ target.affine
-    origin, step = lps[:3, 3], lps[:3, 2]
-    row_dir = lps[:3, 0] / np.linalg.norm(lps[:3, 0])
-    col_dir = lps[:3, 1] / np.linalg.norm(lps[:3, 1])
-    normal = np.cross(row_dir, col_dir)
-    iop = _sequence_value(frames[0] if frames else None, shared, "PlaneOrientationSequence", "ImageOrientationPatient")
-    if iop is None or not np.allclose([float(v) for v in iop], np.r_[row_dir, col_dir], atol=1e-3):
-        raise ConversionError("the SEG's image orientation differs from its phase's")
-    fractional = str(seg.get("SegmentationType", "BINARY")) == "FRACTIONAL"
-    threshold = float(seg.get("MaximumFractionalValue", 255)) / 2 if fractional else 0
+    reader, repairs = read_seg(seg)
+    try:
+        volume = reader.get_volume(combine_segments=False, rescale_fractional=True)
+    except Exception as exc:
+        raise ConversionError(f"highdicom cannot place the SEG's frames in a volume: {str(exc)[:200]}") from exc
+    mapping = _index_map(target, volume.affine)
     labels = {int(s.SegmentNumber): str(s.get("SegmentLabel", "")) for s in seg.SegmentSequence}
-    out = {n: np.zeros(target.data.shape, dtype=np.uint8) for n in labels}
-    for frame, plane in zip(frames, pixels):
-        segment = int(_sequence_value(frame, shared, "SegmentIdentificationSequence", "ReferencedSegmentNumber") or 1)
-        position = np.array([float(v) for v in _sequence_value(frame, shared, "PlanePositionSequence",
-                                                                "ImagePositionPatient")])
-        offset = position - origin
-        if abs(offset @ row_dir) > POSITION_TOLERANCE_MM or abs(offset @ col_dir) > POSITION_TOLERANCE_MM:
-            raise ConversionError("a SEG frame is shifted in-plane against its phase's grid")
-        k = float((offset @ normal) / (step @ normal)) if nz > 1 else 0.0
-        if abs(k - round(k)) * abs(step @ normal) > POSITION_TOLERANCE_MM or not 0 <= round(k) < nz:
-            raise ConversionError(f"a SEG frame lies outside the slices of its phase (slice index {k:.2f})")
-        out[segment][:, :, int(round(k))] |= (plane > threshold).T.astype(np.uint8)
-    return [Mask(roi=f"seg_{n}", label=labels[n], source="seg", volume=target, data=out[n]) for n in sorted(out)]
+    numbers = reader.get_segment_numbers()
+    array = np.asarray(volume.array)
+    masks = []
+    for channel, number in enumerate(numbers):
+        values = array[..., channel] if array.ndim == 4 else array
+        inside = np.argwhere(values >= 0.5) if values.dtype.kind == "f" else np.argwhere(values > 0)
+        data = np.zeros(target.data.shape, dtype=np.uint8)
+        if len(inside):
+            index = (mapping @ np.c_[inside, np.ones(len(inside))].T)[:3].astype(int).T
+            shape = np.array(data.shape)
+            if (index < 0).any() or (index >= shape).any():
+                raise ConversionError("the SEG reaches outside the slices of its phase")
+            data[index[:, 0], index[:, 1], index[:, 2]] = 1
+        masks.append(Mask(roi=f"seg_{seg.get('SeriesNumber', 0)}_{number}", label=labels.get(number, ""),
+                          source="seg", volume=target, data=data, repairs=repairs))
+    return masks
 
 
-def box_mask(volume: Volume, roi: str, x0: int, x1: int, y0: int, y1: int, z0: int, z1: int) -> Mask:
-    """A 0-based half-open voxel box → a mask in the phase grid; a box outside the grid is an error."""
+def box_mask(volume: Volume, roi: str, x0: int, x1: int, y0: int, y1: int, z0: int, z1: int,
+             z_order: str = "position") -> Mask:
+    """A 0-based half-open voxel box → a mask in the phase grid; a box outside the grid is an error.
+
+    `z_order="instance"`: the slice range counts the series' files in InstanceNumber order (Duke's boxes), mapped here
+    to the slices' order along the normal."""
     shape = volume.data.shape
+    if z_order == "instance":
+        numbers = volume.instance_numbers
+        if len(numbers) != shape[2] or any(n is None for n in numbers) or len(set(numbers)) != len(numbers):
+            raise ConversionError("the box counts slices by InstanceNumber, which the phase's slices lack or repeat")
+        rank = {n: r for r, n in enumerate(sorted(numbers))}
+        slices = [k for k, n in enumerate(numbers) if z0 <= rank[n] < z1]
+        if not slices or not 0 <= z0 < z1 <= shape[2]:
+            raise ConversionError(f"box slice range [{z0}, {z1}) lies outside the image ({shape[2]} slices)")
+        if max(slices) - min(slices) + 1 != len(slices):
+            raise ConversionError("the box's slices are not contiguous along the slice normal")
+        z0, z1 = min(slices), max(slices) + 1
     for lo, hi, size, axis in ((x0, x1, shape[0], "column"), (y0, y1, shape[1], "row"), (z0, z1, shape[2], "slice")):
         if not 0 <= lo < hi <= size:
             raise ConversionError(f"box {axis} range [{lo}, {hi}) lies outside the image (size {size})")

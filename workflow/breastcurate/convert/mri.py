@@ -53,6 +53,8 @@ class Volume:
     header: Dataset
     sources: list[str]
     slice_positions: np.ndarray = field(repr=False, default_factory=lambda: np.zeros(0))
+    sop_uids: list[str] = field(default_factory=list)  # in slice (position) order
+    instance_numbers: list[int | None] = field(default_factory=list)  # in slice (position) order
     name: str = ""
 
     @property
@@ -160,7 +162,16 @@ def _stack_slices(items: list[tuple[Path, Dataset]]) -> Volume:
                   temporal_position=_temporal_position(first),
                   acquisition_seconds=min((s for s in map(_acq_seconds, headers) if s is not None), default=None),
                   data=data, affine=LPS_TO_RAS @ affine, slope=slope, intercept=intercept, header=first,
-                  sources=[str(p) for p, _ in items], slice_positions=along)
+                  sources=[str(p) for p, _ in items], slice_positions=along,
+                  sop_uids=[str(h.SOPInstanceUID) for h in headers],
+                  instance_numbers=[_optional_int(h.get("InstanceNumber")) for h in headers])
+
+
+def _optional_int(value) -> int | None:
+    try:
+        return None if value in (None, "") else int(value)
+    except (TypeError, ValueError):
+        return None
 
 
 def _temporal_position(ds: Dataset) -> int | None:
@@ -190,7 +201,7 @@ def _wrapped_volume(path: Path) -> Volume:
     return Volume(study_uid=str(ds.StudyInstanceUID), series_uid=str(ds.SeriesInstanceUID),
                   series_number=int(ds.get("SeriesNumber", 0) or 0), temporal_position=_temporal_position(ds),
                   acquisition_seconds=_acq_seconds(ds), data=data, affine=LPS_TO_RAS @ affine, slope=slope,
-                  intercept=intercept, header=ds, sources=[str(path)])
+                  intercept=intercept, header=ds, sources=[str(path)], sop_uids=[str(ds.SOPInstanceUID)])
 
 
 def _time_points(items: list[tuple[Path, Dataset]]) -> list[list[tuple[Path, Dataset]]]:
@@ -217,12 +228,16 @@ def _time_points(items: list[tuple[Path, Dataset]]) -> list[list[tuple[Path, Dat
     return [items]
 
 
-def build_volumes(headers: list[tuple[Path, Dataset]]) -> tuple[list[Volume], list[tuple[str, str]]]:
-    """Every volume that the image files make, and (path, reason) for every file that makes none."""
+def build_volumes(headers: list[tuple[Path, Dataset]],
+                  dce_series: set[str] | None = None) -> tuple[list[Volume], list[tuple[str, str]]]:
+    """Every volume that the image files make, and (path, reason) for every file that makes none. With `dce_series`
+    (the pipeline, which has the series roles), only those series are stacked and named as phases."""
     volumes, rejects = [], []
     series: dict[str, list] = defaultdict(list)
     for path, ds in headers:
         if str(ds.get("Modality", "")) == "SEG":
+            continue
+        if dce_series is not None and str(ds.SeriesInstanceUID) not in dce_series:
             continue
         if _is_wrapped(ds):
             try:
@@ -236,19 +251,26 @@ def build_volumes(headers: list[tuple[Path, Dataset]]) -> tuple[list[Volume], li
             try:
                 volumes.append(_stack_slices(point))
             except Exception as exc:
-                rejects += [(str(p), _reason(exc)) for p, _ in point]
-    name_phases(volumes)
+                rejects += [(str(p), _reason(exc)) for p in (q for q, _ in point)]
+    rejects += name_phases(volumes, strict=dce_series is not None)
+    volumes = [v for v in volumes if v.name]
     return volumes, rejects
 
 
 def _reason(exc: Exception) -> str:
     if isinstance(exc, ConversionError):
         return str(exc)
+    if isinstance(exc, (AttributeError, KeyError)):
+        return f"cannot convert: a required attribute is missing ({exc})"
     return f"cannot convert: {type(exc).__name__}: {str(exc)[:200]}"
 
 
-def name_phases(volumes: list[Volume]) -> None:
-    """Per study, the largest group of volumes sharing one grid is the DCE: `pre`, `post_1`, … by time."""
+def name_phases(volumes: list[Volume], strict: bool = False) -> list[tuple[str, str]]:
+    """Per study, the largest group of volumes sharing one grid is the DCE: `pre`, `post_1`, … by acquisition time.
+
+    `strict` (the volumes are the study's `dce` series): a volume of another grid is not a phase; its files come back
+    as rejects. Otherwise (a plain folder) it is kept as `series_<n>`."""
+    rejects: list[tuple[str, str]] = []
     by_study = defaultdict(list)
     for v in volumes:
         by_study[v.study_uid].append(v)
@@ -257,16 +279,21 @@ def name_phases(volumes: list[Volume]) -> None:
         for v in vols:
             groups[v.geometry].append(v)
         dce = max(groups.values(), key=len)
-        if len(dce) < 2:
+        if len(dce) < 2 and not strict:
             dce = []
         dce.sort(key=lambda v: (v.acquisition_seconds if v.acquisition_seconds is not None else float("inf"),
                                 v.temporal_position or 0, v.series_number))
         for i, v in enumerate(dce):
             v.name = "pre" if i == 0 else f"post_{i}"
         for v in vols:
-            if not v.name:
+            if v.name:
+                continue
+            if strict:
+                rejects += [(p, "a DCE series whose grid differs from the study's other phases") for p in v.sources]
+            else:
                 suffix = f"_t{v.temporal_position}" if v.temporal_position is not None else ""
                 v.name = f"series_{v.series_number}{suffix}"
+    return rejects
 
 
 def nifti_bytes(data: np.ndarray, affine: np.ndarray, slope: float = 1.0, intercept: float = 0.0,

@@ -34,6 +34,7 @@ IMAGE_COLUMNS = [
     ("photometric_native", pa.string()), ("inverted", pa.bool_()), ("bits_stored", pa.int32()),
     ("bit_depth", pa.int32()), ("rescale_slope", pa.float64()), ("rescale_intercept", pa.float64()),
     ("value_offset", pa.float64()), ("windows", pa.string()), ("voi_lut_function", pa.string()),
+    ("patient_orientation", pa.string()),
     ("voi_lut_sequence_items", pa.int32()), ("voi_applied", pa.bool_()), ("flipped", pa.bool_()),
     ("scale_x", pa.float64()), ("scale_y", pa.float64()),
 ]
@@ -53,6 +54,7 @@ FINDING_COLUMNS = [
     ("variant", pa.string()), ("roi", pa.string()), ("source", pa.string()), ("xmin", pa.float64()),
     ("ymin", pa.float64()), ("xmax", pa.float64()), ("ymax", pa.float64()), ("mask_path", pa.string()),
     ("phase", pa.string()), ("voxels", pa.int64()), ("label", pa.string()), ("labels_native", pa.string()),
+    ("box_frame", pa.string()), ("box_flipped", pa.bool_()), ("repairs", pa.string()),
 ]
 FILE_COLUMNS = [("path", pa.string()), ("bytes", pa.int64()), ("sha256", pa.string()),
                 ("source_sha256", pa.string()), ("stage", pa.string()), ("package_version", pa.string())]
@@ -137,7 +139,7 @@ def convert_mammogram(source: Path, ds, target_stem: Path, out: Output, options:
             "laterality": laterality, "view": mammo.view_of(ds), "image_type": _text(ds, "ImageType"),
             "series_description": _text(ds, "SeriesDescription"), "manufacturer": _text(ds, "Manufacturer"),
             "model": _text(ds, "ManufacturerModelName"), "pixel_spacing_mm": _spacing(ds),
-            "patient_age": _text(ds, "PatientAge"),
+            "patient_age": _text(ds, "PatientAge"), "patient_orientation": _text(ds, "PatientOrientation"),
             **{k: meta[k] for k in ("photometric_native", "inverted", "bits_stored", "rescale_slope",
                                     "rescale_intercept", "value_offset", "windows", "voi_lut_function",
                                     "voi_lut_sequence_items")}}
@@ -154,16 +156,20 @@ def convert_mammogram(source: Path, ds, target_stem: Path, out: Output, options:
                                    "voi_applied": voi, "flipped": transform.flipped, "scale_x": transform.scale_x,
                                    "scale_y": transform.scale_y})
         for box in (boxes.itertuples(index=False) if boxes is not None else []):
-            if not (0 <= box.xmin < box.xmax <= image.shape[1] and 0 <= box.ymin < box.ymax <= image.shape[0]):
+            xmin, xmax, flipped = box.xmin, box.xmax, False
+            if box.frame == "embed_png" and mammo.embed_png_flipped(ds):  # back to the stored pixel grid
+                xmin, xmax, flipped = image.shape[1] - box.xmax, image.shape[1] - box.xmin, True
+            if not (0 <= xmin < xmax <= image.shape[1] and 0 <= box.ymin < box.ymax <= image.shape[0]):
                 if name == "canonical":
-                    out.reject(base["source_path"], f"{box.roi}: box ({box.xmin}, {box.ymin}, {box.xmax}, "
-                                                    f"{box.ymax}) lies outside the {image.shape[1]}×{image.shape[0]} image")
+                    out.reject(base["source_path"], f"{box.roi}: box ({xmin}, {box.ymin}, {xmax}, {box.ymax}) lies "
+                                                    f"outside the {image.shape[1]}×{image.shape[0]} image")
                 continue
-            xmin, ymin, xmax, ymax = transform.box(box.xmin, box.ymin, box.xmax, box.ymax)
+            x0, y0, x1, y1 = transform.box(xmin, box.ymin, xmax, box.ymax)
             out.rows["findings"].append({
                 "dataset": out.dataset, "patient_id": base["patient_id"], "study_uid": base["study_uid"],
-                "image_uid": base["image_uid"], "variant": name, "roi": box.roi, "source": "box", "xmin": xmin,
-                "ymin": ymin, "xmax": xmax, "ymax": ymax, "label": None, "labels_native": box.labels})
+                "image_uid": base["image_uid"], "variant": name, "roi": box.roi, "source": "box", "xmin": x0,
+                "ymin": y0, "xmax": x1, "ymax": y1, "label": None, "labels_native": box.labels,
+                "box_frame": box.frame, "box_flipped": flipped})
 
 
 def to_png(files: list[Path], out_dir: Path, options: ConvertOptions) -> Output:
@@ -191,12 +197,16 @@ def _reason(exc: Exception) -> str:
 # --- MRI ---------------------------------------------------------------------------------------------------------
 
 def convert_study_files(files: list[Path], target_dir: Path, mask_dir: Path, out: Output, options: ConvertOptions,
-                        ids: dict | None = None, box_rows: list | None = None) -> list[mri.Volume]:
-    """The MR files of one study → phases under `target_dir`, SEG and box masks under `mask_dir`."""
+                        ids: dict | None = None, box_rows: list | None = None,
+                        roles: dict[str, dict] | None = None) -> list[mri.Volume]:
+    """The MR files of one study → phases under `target_dir`, SEG and box masks under `mask_dir`. With `roles` (series
+    UID → its row of the deid series table; the pipeline) only `dce` series become phases and only lesion-mask SEGs
+    become masks; without (a plain folder) every volume is converted."""
     headers, unreadable = mri.read_headers(sorted(files))
     for path, reason in unreadable:
         out.reject(_source(path, ids), reason)
-    volumes, rejected = mri.build_volumes(headers)
+    dce = None if roles is None else {uid for uid, r in roles.items() if r["role"] == "dce"}
+    volumes, rejected = mri.build_volumes(headers, dce)
     for path, reason in rejected:
         out.reject(_source(path, ids), reason)
     shas = {str(p): sha256_file(p) for p, _ in headers}
@@ -211,19 +221,22 @@ def convert_study_files(files: list[Path], target_dir: Path, mask_dir: Path, out
         out.rows["volumes"].append(_volume_row(out.dataset, volume, pre, rel, rel_json, ids))
     found = []
     for path, ds in headers:
-        if str(ds.get("Modality", "")) == "SEG":
-            try:
-                found += [(m, shas[str(path)]) for m in masks.seg_masks(pydicom.dcmread(path, force=True), volumes)]
-            except Exception as exc:
-                out.reject(_source(path, ids), _reason(exc))
+        if str(ds.get("Modality", "")) != "SEG":
+            continue
+        if roles is not None and not roles.get(str(ds.SeriesInstanceUID), {}).get("lesion_mask"):
+            continue
+        try:
+            found += [(m, shas[str(path)]) for m in masks.seg_masks(pydicom.dcmread(path, force=True), volumes)]
+        except Exception as exc:
+            out.reject(_source(path, ids), _reason(exc))
     for row in box_rows or []:
         pre = next((v for v in volumes if v.name == "pre"), None)
         if pre is None:
             out.reject(f"{row['native_patient_id']}:{row['roi']}", "a lesion box without a converted pre phase")
             continue
         try:
-            found.append((masks.box_mask(pre, row["roi"], *(int(row[k]) for k in ("x0", "x1", "y0", "y1", "z0", "z1"))),
-                          ""))
+            found.append((masks.box_mask(pre, row["roi"], *(int(row[k]) for k in ("x0", "x1", "y0", "y1", "z0", "z1")),
+                                         z_order=row.get("z_order", "position")), ""))
         except mri.ConversionError as exc:
             out.reject(f"{row['native_patient_id']}:{row['roi']}", str(exc))
     for mask, source_sha in found:
@@ -233,7 +246,7 @@ def convert_study_files(files: list[Path], target_dir: Path, mask_dir: Path, out
             "dataset": out.dataset, "patient_id": (ids or {}).get("patient_id", _text(mask.volume.header, "PatientID")),
             "study_uid": mask.volume.study_uid, "roi": mask.roi, "source": mask.source, "mask_path": rel,
             "phase": mask.volume.name, "voxels": int(mask.data.sum()), "label": mask.label or None,
-            "labels_native": "{}"})
+            "labels_native": "{}", "repairs": "; ".join(mask.repairs) or None})
     return volumes
 
 
@@ -316,6 +329,10 @@ def convert_shard(dataset: str, deid_dir: Path, raw_root: Path, results: Path, o
     else:
         linkage = pq.read_table(deid_dir / "linkage.parquet").to_pandas()
         pseudonym = dict(zip(linkage.native_patient_id, linkage.patient_id))
+        series = pd.read_parquet(deid_dir / "series.parquet") if (deid_dir / "series.parquet").exists() else \
+            pd.DataFrame(columns=["series_uid", "role", "lesion_mask"])
+        roles = {r["series_uid"]: r for r in series.to_dict("records")}
+        wanted = {uid for uid, r in roles.items() if r["role"] == "dce" or r["lesion_mask"]}
         boxes: dict[str, list] = defaultdict(list)
         for row in adapter.volume_boxes(Path(raw_root)).to_dict("records"):
             if row["native_patient_id"] in pseudonym:
@@ -323,7 +340,9 @@ def convert_shard(dataset: str, deid_dir: Path, raw_root: Path, results: Path, o
         studies: dict[tuple[str, str], list[Path]] = defaultdict(list)
         native_paths = {}
         for row in filemap.itertuples(index=False):
-            patient, study = row.deid_path.split("/")[:2]
+            patient, study, series_uid = row.deid_path.split("/")[:3]
+            if series_uid not in wanted:  # only DCE phases and lesion masks are read (the series table says why)
+                continue
             studies[(patient, study)].append(dicom / row.deid_path)
             native_paths[str(dicom / row.deid_path)] = row.path
         first_study = {}  # box tables (Duke) describe a patient's one DCE study
@@ -333,6 +352,6 @@ def convert_shard(dataset: str, deid_dir: Path, raw_root: Path, results: Path, o
             box_rows = boxes.get(patient, []) if first_study[patient] == study else []
             convert_study_files(paths, results / "curated" / "volumes" / dataset / patient / study,
                                 results / "curated" / "masks" / dataset / patient / study, out, options,
-                                {"patient_id": patient, "native_paths": native_paths}, box_rows)
+                                {"patient_id": patient, "native_paths": native_paths}, box_rows, roles)
     out.write_tables(Path(out_dir))
     return out

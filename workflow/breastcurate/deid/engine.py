@@ -91,13 +91,18 @@ def phi_terms(ds: Dataset) -> set[str]:
 class Deidentifier:
     """De-identify datasets of one source with one key and profile."""
 
-    def __init__(self, keyed: Keyed, profile: Profile, source: str, descriptor_patterns: list[str]):
+    def __init__(self, keyed: Keyed, profile: Profile, source: str, descriptor_patterns: list[str],
+                 known_descriptions: frozenset[str] = frozenset()):
         self.keyed, self.profile, self.source = keyed, profile, source
         self.descriptors = [re.compile(p) for p in descriptor_patterns]
+        self.known = known_descriptions
 
     def __call__(self, ds: Dataset, native_patient_id: str | None = None) -> Outcome:
         """De-identify `ds` in place (unless quarantined) and return the outcome."""
-        native = native_patient_id or str(ds.get("PatientID", ""))
+        native = native_patient_id or str(ds.get("PatientID", "") or "")
+        if not native.strip():
+            raise ValueError("no PatientID, and no dataset layout names the patient (keyed pseudonyms and date "
+                             "offsets are per patient)")
         out = Outcome(native_patient_id=native, native_accession=str(ds.get("AccessionNumber", "") or ""))
         out.quarantined = burned_in_reason(ds)
         if out.quarantined:
@@ -206,9 +211,10 @@ class Deidentifier:
             out.audit.append((path, "C:kept"))
 
     def descriptor_is_safe(self, value: str) -> bool:
-        """Keep a description only if it is a known protocol/description and holds nothing PHI-like."""
-        text = value.strip()
-        if not any(p.fullmatch(text) for p in self.descriptors):
+        """Keep a description only if it is a known protocol/description (the adapter's patterns, or a description the
+        IDC index lists for the dataset's collections) and holds nothing PHI-like."""
+        text = " ".join(value.split())
+        if text not in self.known and not any(p.fullmatch(text) for p in self.descriptors):
             return False
         if any(p.search(text) for p in PHI_LIKE):
             return False

@@ -10,10 +10,13 @@ import pyarrow.parquet as pq
 import pydicom
 
 from ..atomic import atomic_path, write_parquet_if_changed
+from ..idc import known_descriptions
 from ..sources import adapters, get_adapter
+from ..tables import write_table
 from .engine import Deidentifier, Outcome
 from .keys import Keyed
 from .profile import load_profile
+from .series import SeriesLog, raw_series_values
 
 PRIVATE_FILE, PRIVATE_DIR = 0o600, 0o700
 AUDIT_SCHEMA = pa.schema([("file", pa.string()), ("element", pa.string()), ("action", pa.string())])
@@ -28,9 +31,10 @@ ISSUES_SCHEMA = pa.schema([("dataset", pa.string()), ("stage", pa.string()), ("p
 def make_deidentifier(key: bytes, source: str, options: tuple[str, ...]) -> Deidentifier:
     """A de-identifier for `source` (a dataset key, or any name for a plain folder of DICOM)."""
     known = adapters()
-    patterns = list(known[source].descriptor_patterns) if source in known else \
-        [p for a in known.values() for p in a.descriptor_patterns]
-    return Deidentifier(Keyed(key), load_profile(options), source, patterns)
+    chosen = [known[source]] if source in known else list(known.values())
+    patterns = [p for a in chosen for p in a.descriptor_patterns]
+    collections = tuple(sorted({c for a in chosen for c in a.idc_collections}))
+    return Deidentifier(Keyed(key), load_profile(options), source, patterns, known_descriptions(collections))
 
 
 def output_name(ds: pydicom.Dataset, outcome: Outcome) -> str:
@@ -43,13 +47,18 @@ class Collector:
 
     def __init__(self, source: str):
         self.source = source
+        known = adapters()
+        self.series = SeriesLog(known[source]) if source in known and known[source].modality == "MR" else None
         self.audit: list[dict] = []
         self.linkage: dict[tuple[str, str], dict] = {}
         self.quarantine: list[dict] = []
         self.rejects: list[dict] = []
         self.filemap: list[dict] = []
 
-    def add(self, outcome: Outcome, rel_in: str, rel_out: str | None) -> None:
+    def add(self, outcome: Outcome, rel_in: str, rel_out: str | None, raw: dict | None = None,
+            ds: pydicom.Dataset | None = None) -> None:
+        if self.series is not None and raw is not None and ds is not None and not outcome.quarantined:
+            self.series.add(raw, ds, outcome.patient_id)
         if outcome.quarantined:
             self.quarantine.append({"dataset": self.source, "stage": "deid", "path": rel_in,
                                     "reason": outcome.quarantined})
@@ -81,6 +90,8 @@ class Collector:
         }
         for name, table in tables.items():
             write_parquet_if_changed(restricted / name, table, PRIVATE_FILE)
+        if self.series is not None:
+            write_table(restricted / "series.parquet", "deid_series", self.series.rows(self.source), restricted=True)
 
 
 def _process(deid: Deidentifier, source: Path, native_patient_id: str | None, rel_in: str, out_root: Path,
@@ -90,13 +101,14 @@ def _process(deid: Deidentifier, source: Path, native_patient_id: str | None, re
         if "SOPInstanceUID" not in ds:
             collector.reject(rel_in, "not a DICOM instance (no SOP Instance UID)")
             return
+        raw = raw_series_values(ds) if collector.series is not None else None
         outcome = deid(ds, native_patient_id)
         rel_out = None if outcome.quarantined else output_name(ds, outcome)
         if rel_out:
             target = out_root / rel_out
             with atomic_path(target, mode) as tmp:
                 ds.save_as(tmp, enforce_file_format="TransferSyntaxUID" in getattr(ds, "file_meta", {}))
-        collector.add(outcome, rel_in, rel_out)
+        collector.add(outcome, rel_in, rel_out, raw, ds)
     except Exception as exc:  # a corrupt file is a reject row, never a crashed run
         collector.reject(rel_in, f"cannot de-identify: {type(exc).__name__}: {str(exc)[:200]}")
 

@@ -2,23 +2,26 @@
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import hashlib
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 from pydicom.dataset import Dataset, FileDataset, FileMetaDataset
-from pydicom.pixels import pack_bits
 from pydicom.sequence import Sequence
 from pydicom.uid import ExplicitVRLittleEndian, JPEG2000Lossless, PYDICOM_IMPLEMENTATION_UID, RLELossless
 
 from ..atomic import atomic_path
 from .identity import Identity
+from .phantom import Box2D, Box3D
 
 MG_FOR_PRESENTATION = "1.2.840.10008.5.1.4.1.1.1.2"
 MR_IMAGE = "1.2.840.10008.5.1.4.1.1.4"
 SEGMENTATION = "1.2.840.10008.5.1.4.1.1.66.4"
+SECONDARY_CAPTURE = "1.2.840.10008.5.1.4.1.1.7"
 COMPRESSED = {"j2k": JPEG2000Lossless, "rle": RLELossless}
 
 
@@ -155,7 +158,8 @@ def save(ds: FileDataset, path: Path, compression: str | None = None) -> None:
     if compression:
         ds.compress(COMPRESSED[compression], encoding_plugin="pylibjpeg" if compression == "j2k" else "",
                     generate_instance_uid=False)
-    with atomic_path(path) as tmp:
+    with atomic_path(path) as tmp, warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # VinDr's MD5 "UIDs" are invalid on purpose
         ds.save_as(tmp, enforce_file_format=True)
 
 
@@ -170,81 +174,89 @@ def mr_geometry(ds: Dataset, orientation: list[float], position: list[float], sp
     ds.SliceLocation = round(float(np.dot(np.cross(orientation[:3], orientation[3:]), position)), 4)
 
 
-def segmentation(ctx: StudyContext, source_slices: list[Dataset], mask: np.ndarray, seg_uid: str,
-                 series_uid: str, label: str, description: str) -> FileDataset:
-    """A BINARY DICOM SEG over `source_slices` (sorted as `mask`'s first axis), one segment."""
-    ref = source_slices[0]
-    ds = new_file(SEGMENTATION, seg_uid)
-    add_patient_study(ds, ctx, series_uid, 81000, description, "SEG", ref.SeriesTime)
-    ds.ImageType = ["DERIVED", "PRIMARY"]
-    ds.ContentLabel = "VOLSER"
-    ds.ContentDescription = label
-    ds.ContentCreatorName = ctx.identity.performing
-    ds.SegmentationType = "BINARY"
-    ds.DerivationDescription = "VOLSER,BACKGROUND=475,SER PE THRESHOLD=70"
-    ds.FrameOfReferenceUID = ref.FrameOfReferenceUID
-    ds.InstanceNumber = 1
-    ds.LossyImageCompression = "00"
-    ds.DimensionOrganizationType = "3D"
-    segment = Dataset()
-    segment.SegmentNumber = 1
-    segment.SegmentLabel = label
-    segment.SegmentAlgorithmType = "SEMIAUTOMATIC"
-    segment.SegmentAlgorithmName = "VOLSER"
-    segment.SegmentedPropertyCategoryCodeSequence = Sequence([_code("49755003", "SCT", "Morphologically Abnormal Structure")])
-    segment.SegmentedPropertyTypeCodeSequence = Sequence([_code("108369006", "SCT", "Tumor")])
-    ds.SegmentSequence = Sequence([segment])
-    shared = Dataset()
-    measures = Dataset()
-    measures.PixelSpacing = ref.PixelSpacing
-    measures.SliceThickness = ref.SliceThickness
-    measures.SpacingBetweenSlices = ref.SpacingBetweenSlices
-    shared.PixelMeasuresSequence = Sequence([measures])
-    plane = Dataset()
-    plane.ImageOrientationPatient = ref.ImageOrientationPatient
-    shared.PlaneOrientationSequence = Sequence([plane])
-    ds.SharedFunctionalGroupsSequence = Sequence([shared])
-    frames = []
-    for k, src in enumerate(source_slices):
-        item = Dataset()
-        content = Dataset()
-        content.DimensionIndexValues = [1, k + 1]
-        item.FrameContentSequence = Sequence([content])
-        position = Dataset()
-        position.ImagePositionPatient = src.ImagePositionPatient
-        item.PlanePositionSequence = Sequence([position])
-        seg_id = Dataset()
-        seg_id.ReferencedSegmentNumber = 1
-        item.SegmentIdentificationSequence = Sequence([seg_id])
-        derivation = Dataset()
-        source = Dataset()
-        source.ReferencedSOPClassUID = src.SOPClassUID
-        source.ReferencedSOPInstanceUID = src.SOPInstanceUID
-        source.PurposeOfReferenceCodeSequence = Sequence([_code("121322", "DCM", "Source image for image processing operation")])
-        derivation.SourceImageSequence = Sequence([source])
-        derivation.DerivationCodeSequence = Sequence([_code("113076", "DCM", "Segmentation")])
-        item.DerivationImageSequence = Sequence([derivation])
-        frames.append(item)
-    ds.PerFrameFunctionalGroupsSequence = Sequence(frames)
-    referenced = Dataset()
-    referenced.SeriesInstanceUID = ref.SeriesInstanceUID
-    instances = []
-    for src in source_slices:
-        inst = Dataset()
-        inst.ReferencedSOPClassUID = src.SOPClassUID
-        inst.ReferencedSOPInstanceUID = src.SOPInstanceUID
-        instances.append(inst)
-    referenced.ReferencedInstanceSequence = Sequence(instances)
-    ds.ReferencedSeriesSequence = Sequence([referenced])
-    ds.SamplesPerPixel = 1
-    ds.PhotometricInterpretation = "MONOCHROME2"
-    ds.NumberOfFrames = mask.shape[0]
-    ds.Rows, ds.Columns = mask.shape[1:]
-    ds.BitsAllocated = ds.BitsStored = 1
-    ds.HighBit = 0
-    ds.PixelRepresentation = 0
-    ds.PixelData = pack_bits(mask.astype(np.uint8), pad=True)
-    return ds
+def segmentation(ctx: StudyContext, source_slices: list[Dataset], mask: np.ndarray, seg_uid: str, series_uid: str,
+                 series_number: int, label: str, description: str, style: str = "standard",
+                 further_sources: list[Dataset] | None = None) -> Dataset:
+    """A DICOM SEG over `source_slices` (sorted as `mask`'s first axis), one segment, written with highdicom.
+
+    `style="standard"`: BINARY, as highdicom writes it (the I-SPY2 analysis mask). `style="ispy1"`: FRACTIONAL and
+    shaped like the real I-SPY1 masks (docs/sources/ispy1.md): a PixelPaddingValue that the SEG IOD does not define,
+    a Dimension Index on the plane position only, no Referenced Series Sequence, and the source images listed in a
+    top-level Source Image Sequence (pre and first post-contrast phase), with undefined-length sequences."""
+    import highdicom as hd
+    from pydicom.sr.codedict import codes
+
+    fractional = style == "ispy1"
+    segment = hd.seg.SegmentDescription(
+        segment_number=1, segment_label=label,
+        segmented_property_category=codes.SCT.MorphologicallyAbnormalStructure,
+        segmented_property_type=codes.SCT.Tumor, algorithm_type=hd.seg.SegmentAlgorithmTypeValues.SEMIAUTOMATIC,
+        algorithm_identification=hd.AlgorithmIdentificationSequence(
+            name="VOLSER" if not fractional else "PE threshold", version="1", family=codes.DCM.Segmentation))
+    pixels = mask.astype(np.float32) if fractional else mask.astype(bool)
+    seg = hd.seg.Segmentation(
+        source_images=source_slices, pixel_array=pixels,
+        segmentation_type=hd.seg.SegmentationTypeValues.FRACTIONAL if fractional else
+        hd.seg.SegmentationTypeValues.BINARY,
+        fractional_type=hd.seg.SegmentationFractionalTypeValues.OCCUPANCY, max_fractional_value=255,
+        segment_descriptions=[segment], series_instance_uid=series_uid, series_number=series_number,
+        sop_instance_uid=seg_uid, instance_number=1, manufacturer=ctx.manufacturer,
+        manufacturer_model_name=ctx.model, software_versions="VOLSER 1.0", device_serial_number="SN-DEMO-0001",
+        content_label="VOLSER" if not fractional else "PE_VOIMASK", content_description=label[:64],
+        content_creator_name=ctx.identity.performing, omit_empty_frames=False)
+    _make_deterministic(seg, ctx, seg_uid)
+    seg.SeriesDescription = description
+    seg.StudyDescription = ctx.study_description
+    seg.AccessionNumber = ctx.accession
+    seg.InstitutionName = ctx.identity.institution
+    seg.ReferringPhysicianName = ctx.identity.referring
+    if fractional:
+        seg.PixelPaddingValue = 0
+        seg.DerivationDescription = "Background Threshold, VOI limits, PE threshold 70"
+        keep = [item for item in seg.DimensionIndexSequence if item.DimensionIndexPointer != 0x0062000B]
+        position = [i for i, item in enumerate(seg.DimensionIndexSequence) if item.DimensionIndexPointer != 0x0062000B]
+        seg.DimensionIndexSequence = Sequence(keep)
+        sources = Sequence()
+        for src in list(source_slices) + list(further_sources or []):
+            item = Dataset()
+            item.ReferencedSOPClassUID = src.SOPClassUID
+            item.ReferencedSOPInstanceUID = src.SOPInstanceUID
+            item.SpatialLocationsPreserved = "YES"
+            item.PurposeOfReferenceCodeSequence = Sequence([_code("121322", "DCM",
+                                                                  "Source image for image processing operation")])
+            sources.append(item)
+        seg.SourceImageSequence = sources
+        shared = seg.SharedFunctionalGroupsSequence[0]
+        identification = shared.get("SegmentIdentificationSequence")
+        if identification is not None:  # per frame, as in the real files
+            del shared.SegmentIdentificationSequence
+        for frame in seg.PerFrameFunctionalGroupsSequence:
+            if identification is not None:
+                frame.SegmentIdentificationSequence = copy.deepcopy(identification)
+            values = list(frame.FrameContentSequence[0].DimensionIndexValues)
+            frame.FrameContentSequence[0].DimensionIndexValues = [values[i] for i in position]
+            if "DerivationImageSequence" in frame:
+                del frame.DerivationImageSequence
+        if "ReferencedSeriesSequence" in seg:
+            del seg.ReferencedSeriesSequence
+        for elem in seg.iterall():
+            if elem.VR == "SQ":
+                elem.is_undefined_length = True
+    return seg
+
+
+def _make_deterministic(seg: Dataset, ctx: StudyContext, seg_uid: str) -> None:
+    """highdicom stamps the creation time and generates UIDs (dimension organization, contributing equipment): derive
+    them from the study so a seed always writes the same bytes."""
+    if "ContributingEquipmentSequence" in seg:
+        del seg.ContributingEquipmentSequence
+    seg.InstanceCreationDate = seg.ContentDate = da(ctx.study_date)
+    seg.InstanceCreationTime = seg.ContentTime = ctx.study_time
+    generated: dict[str, str] = {}
+    keep = {str(seg.SOPInstanceUID), str(seg.SeriesInstanceUID)}
+    for elem in seg.iterall():
+        if elem.VR == "UI" and elem.keyword in ("DimensionOrganizationUID",) and str(elem.value) not in keep:
+            elem.value = generated.setdefault(str(elem.value), uid(seg_uid, "dimension", len(generated)))
 
 
 @dataclass
@@ -266,6 +278,21 @@ class DCESpec:
     series_descriptions: list[str]
     series_numbers: list[int]
     bits_stored: int = 12
+    #: InstanceNumber 1 at the far end of the slice normal: instance order is the reverse of position order.
+    reverse_instances: bool = False
+
+
+@dataclass
+class DCE:
+    """What `write_dce` wrote: phase voxels (slice, row, column; slices in position order), the lesion, and the
+    headers of the pre-contrast and first post-contrast slices (for SEG references), in position order."""
+
+    phases: list[np.ndarray]
+    box: Box3D
+    mask: np.ndarray
+    pre_slices: list[Dataset]
+    post_slices: list[Dataset]
+    frame_uid: str
 
 
 def _add_seconds(hhmmss: str, seconds: float) -> str:
@@ -273,60 +300,94 @@ def _add_seconds(hhmmss: str, seconds: float) -> str:
     return base.strftime("%H%M%S") + ".000000"
 
 
-def write_dce(ctx: StudyContext, spec: DCESpec, rng: np.random.Generator, path_for):
-    """Write every slice of every phase; return the pre-contrast slice headers (for SEG), lesion box and mask.
+def _mr_slice(ctx: StudyContext, spec: DCESpec, sop_uid: str, series_uid: str, number: int, description: str,
+              series_time: str, frame_uid: str, k: int, pixels: np.ndarray, image_type: list[str]) -> FileDataset:
+    """One MR slice at position k along the slice normal, with the study's fake PHI."""
+    ds = new_file(MR_IMAGE, sop_uid)
+    add_patient_study(ds, ctx, series_uid, number, description, "MR", series_time)
+    ds.ImageType = image_type
+    ds.FrameOfReferenceUID = frame_uid
+    ds.PositionReferenceIndicator = ""
+    ds.ScanningSequence = "GR"
+    ds.SequenceVariant = ["SP", "SS"]
+    ds.ScanOptions = "FS"
+    ds.MRAcquisitionType = "3D"
+    ds.RepetitionTime = spec.tr
+    ds.EchoTime = spec.te
+    ds.FlipAngle = spec.flip
+    ds.MagneticFieldStrength = spec.field_strength
+    ds.ImagingFrequency = round(42.577 * spec.field_strength, 4)
+    ds.PatientPosition = "FFP"
+    normal = np.cross(np.array(spec.orientation[:3]), np.array(spec.orientation[3:]))
+    position = list(np.array(spec.origin) + k * spec.thickness * normal)
+    mr_geometry(ds, spec.orientation, position, spec.spacing, spec.thickness)
+    ds.PhotometricInterpretation = "MONOCHROME2"
+    set_pixels(ds, pixels, spec.bits_stored)
+    ds.WindowCenter, ds.WindowWidth = 600, 1200
+    return ds
 
-    `path_for(phase, series_number, series_description, instance_number)` gives each file's path.
-    """
+
+def _instance(spec: DCESpec, k: int) -> int:
+    nz = spec.shape[0]
+    return nz - k if spec.reverse_instances else k + 1
+
+
+def write_dce(ctx: StudyContext, spec: DCESpec, rng: np.random.Generator, path_for) -> DCE:
+    """Write every slice of every phase; `path_for(phase, series_number, series_description, instance_number)` gives
+    each file's path."""
     from .phantom import dce_volume
 
     phases, box, mask = dce_volume(rng, spec.shape, spec.times_s, spec.bilateral)
-    row_dir, col_dir = np.array(spec.orientation[:3]), np.array(spec.orientation[3:])
-    normal = np.cross(row_dir, col_dir)
     frame_uid = uid(ctx.study_uid, "frame")
     series_uids = [uid(ctx.study_uid, "series", n) for n in spec.series_numbers]
-    pre_slices: list[Dataset] = []
+    kept: dict[int, list[Dataset]] = {0: [], 1: []}
     nz = spec.shape[0]
     for p, volume in enumerate(phases):
         s = 0 if spec.single_series else p
         acq_time = _add_seconds(ctx.study_time, 120 + spec.times_s[p])
         for k in range(nz):
-            instance = p * nz + k + 1 if spec.single_series else k + 1
-            sop_uid = uid(series_uids[s], "sop", p, k)
-            ds = new_file(MR_IMAGE, sop_uid)
-            add_patient_study(ds, ctx, series_uids[s], spec.series_numbers[s], spec.series_descriptions[s], "MR",
-                              _add_seconds(ctx.study_time, 120 + spec.times_s[s]))
-            ds.ImageType = ["ORIGINAL", "PRIMARY", "OTHER"]
-            ds.FrameOfReferenceUID = frame_uid
-            ds.PositionReferenceIndicator = ""
+            number = _instance(spec, k)
+            instance = p * nz + number if spec.single_series else number
+            ds = _mr_slice(ctx, spec, uid(series_uids[s], "sop", p, k), series_uids[s], spec.series_numbers[s],
+                           spec.series_descriptions[s], _add_seconds(ctx.study_time, 120 + spec.times_s[s]),
+                           frame_uid, k, volume[k], ["ORIGINAL", "PRIMARY", "OTHER"])
             ds.InstanceNumber = instance
             ds.AcquisitionNumber = p + 1
             ds.AcquisitionTime = ds.ContentTime = acq_time
             ds.TemporalPositionIdentifier = p + 1
             ds.NumberOfTemporalPositions = len(phases)
             ds.TriggerTime = round(spec.times_s[p] * 1000.0, 1)
-            ds.ScanningSequence = "GR"
-            ds.SequenceVariant = ["SP", "SS"]
-            ds.ScanOptions = "FS"
-            ds.MRAcquisitionType = "3D"
-            ds.RepetitionTime = spec.tr
-            ds.EchoTime = spec.te
-            ds.FlipAngle = spec.flip
-            ds.MagneticFieldStrength = spec.field_strength
-            ds.ImagingFrequency = round(42.577 * spec.field_strength, 4)
-            ds.PatientPosition = "FFP"
             ds.ContrastBolusAgent = "" if p == 0 else "Gadavist"
-            position = list(np.array(spec.origin) + k * spec.thickness * normal)
-            mr_geometry(ds, spec.orientation, position, spec.spacing, spec.thickness)
-            ds.PhotometricInterpretation = "MONOCHROME2"
-            set_pixels(ds, volume[k], spec.bits_stored)
-            ds.WindowCenter, ds.WindowWidth = 600, 1200
             ds.ImageComments = f"DCE phase {p}; tech {ctx.identity.operator.replace('^', ' ')}"
             save(ds, path_for(p, spec.series_numbers[s], spec.series_descriptions[s], instance))
-            if p == 0:
+            if p in kept:
                 del ds.PixelData
-                pre_slices.append(ds)
-    return pre_slices, box, mask
+                kept[p].append(ds)
+    return DCE(phases, box, mask, kept[0], kept[1], frame_uid)
+
+
+def write_volume_series(ctx: StudyContext, spec: DCESpec, volume: np.ndarray, number: int, description: str,
+                        image_type: list[str], time_s: float, frame_uid: str, path_for) -> None:
+    """One single-volume MR series (a derived map or another sequence) in `spec`'s geometry; `path_for(instance)`."""
+    series_uid = uid(ctx.study_uid, "series", number)
+    acq_time = _add_seconds(ctx.study_time, 120 + time_s)
+    for k in range(volume.shape[0]):
+        instance = _instance(spec, k)
+        ds = _mr_slice(ctx, spec, uid(series_uid, "sop", k), series_uid, number, description, acq_time, frame_uid, k,
+                       volume[k], image_type)
+        ds.InstanceNumber = instance
+        ds.AcquisitionTime = ds.ContentTime = acq_time
+        save(ds, path_for(instance))
+
+
+def enhancement_maps(phases: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """The central lab's SER and PE maps: SER = (S1 − S0)/(S_last − S0), PE = 100 (S1 − S0)/S0, as 12-bit integers
+    (SER ×1000), in the DCE grid."""
+    s0, s1, s2 = (p.astype(np.float64) for p in (phases[0], phases[1], phases[-1]))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ser = np.nan_to_num((s1 - s0) / (s2 - s0), nan=0.0, posinf=0.0, neginf=0.0)
+        pe = np.nan_to_num(100.0 * (s1 - s0) / s0, nan=0.0, posinf=0.0, neginf=0.0)
+    return (np.clip(ser * 1000, 0, 4095).astype(np.uint16), np.clip(pe, 0, 4095).astype(np.uint16))
 
 
 @dataclass(frozen=True)
@@ -350,8 +411,9 @@ ORIENTATION = {("L", "CC"): ["A", "R"], ("R", "CC"): ["P", "L"], ("L", "MLO"): [
 
 def mammogram(ctx: StudyContext, rng: np.random.Generator, vendor: MammoVendor, series_uid: str, sop_uid: str,
               series_number: int, instance: int, laterality: str, view: str, with_lesion: bool,
-              image_type: list[str], series_description: str):
-    """A full-field digital mammogram (For Presentation) and its lesion box in the stored pixel grid."""
+              image_type: list[str], series_description: str, view_modifier: str | None = None):
+    """A full-field digital mammogram (For Presentation) and its lesion box in the stored pixel grid.
+    `view_modifier` (e.g. 'SPOT COMPRESSION', 'MAGNIFICATION') makes it a diagnostic special view."""
     max_value = (1 << vendor.bits_stored) - 1
     pixels, box = _phantom_mammogram(rng, vendor, laterality, max_value, with_lesion)
     ds = new_file(MG_FOR_PRESENTATION, sop_uid)
@@ -365,6 +427,10 @@ def mammogram(ctx: StudyContext, rng: np.random.Generator, vendor: MammoVendor, 
     code, meaning = VIEW_CODES[view]
     ds.ViewCodeSequence = Sequence([_code(code, "SCT", meaning)])
     ds.PatientOrientation = ORIENTATION[(laterality, view)]
+    if view_modifier:
+        item = Dataset()
+        item.CodeValue, item.CodingSchemeDesignator, item.CodeMeaning = "R-102D6", "SRT", view_modifier.title()
+        ds.ViewCodeSequence[0].ViewModifierCodeSequence = Sequence([item])
     ds.ImagerPixelSpacing = [vendor.spacing_mm, vendor.spacing_mm]
     ds.PixelSpacing = [vendor.spacing_mm, vendor.spacing_mm]
     ds.KVP = round(float(rng.uniform(26, 32)), 1)
@@ -397,3 +463,63 @@ def _phantom_mammogram(rng, vendor, laterality, max_value, with_lesion):
     from .phantom import mammogram as phantom
 
     return phantom(rng, vendor.rows, vendor.cols, laterality, max_value, with_lesion)
+
+
+#: The attributes VinDr-Mammo kept (the project's tags.csv); deidentification.py pops every other top-level one.
+VINDR_KEPT = {
+    "PatientSex", "PatientAge", "PatientSize", "PatientWeight", "Rows", "Columns", "PixelSpacing",
+    "ImagerPixelSpacing", "PixelPaddingValue", "PixelPaddingRangeLimit", "BitsAllocated", "BitsStored", "HighBit",
+    "PixelRepresentation", "PresentationLUTShape", "SmallestImagePixelValue", "LargestImagePixelValue",
+    "WindowCenter", "WindowWidth", "WindowCenterWidthExplanation", "VOILUTFunction", "VOILUTSequence",
+    "RescaleIntercept", "RescaleSlope", "RescaleType", "PixelData", "PhotometricInterpretation",
+    "LossyImageCompression", "LossyImageCompressionRatio", "LossyImageCompressionMethod", "SamplesPerPixel",
+    "NumberOfFrames", "SOPInstanceUID", "SeriesInstanceUID", "StudyInstanceUID", "Modality", "BodyPartExamined",
+    "PresentationIntentType", "Manufacturer", "ManufacturerModelName", "Laterality", "ImageLaterality",
+    "ViewPosition"}
+
+
+def md5_hex(value: str) -> str:
+    """VinDr names studies, series and images by the MD5 hex digest of the original UID."""
+    return hashlib.md5(value.encode()).hexdigest()
+
+
+def vindr_release(ds: FileDataset) -> None:
+    """What VinDr-Mammo's deidentification.py does to a file: keep only the tags.csv attributes, replace the study,
+    series and SOP UIDs by their MD5 hex digests, and set two file-meta UIDs to '1.2.3.4'."""
+    with warnings.catch_warnings():  # MD5 hex strings are not valid UIDs: that is the point
+        warnings.simplefilter("ignore")
+        ds.file_meta.ImplementationClassUID = "1.2.3.4"
+        ds.file_meta.MediaStorageSOPClassUID = "1.2.3.4"
+        ds.file_meta.MediaStorageSOPInstanceUID = md5_hex(str(ds.file_meta.MediaStorageSOPInstanceUID))
+        for keyword in ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID"):
+            setattr(ds, keyword, md5_hex(str(getattr(ds, keyword))))
+    for elem in list(ds):
+        if elem.keyword not in VINDR_KEPT:
+            del ds[elem.tag]
+
+
+def roi_screenshot(ctx: StudyContext, source: Dataset, box: Box2D, series_uid: str, sop_uid: str) -> FileDataset:
+    """A radiologist's screen save: the mammogram as 8-bit secondary capture with a circle burned in around the ROI
+    (EMBED's ROI_SS / ROI_SSC images)."""
+    pixels = source.pixel_array.astype(np.float64)
+    pixels = np.rint(255 * pixels / max(float(pixels.max()), 1.0)).astype(np.uint8)
+    y, x = np.mgrid[0:pixels.shape[0], 0:pixels.shape[1]]
+    cy, cx = (box.ymin + box.ymax) / 2, (box.xmin + box.xmax) / 2
+    radius = max(box.ymax - box.ymin, box.xmax - box.xmin) * 0.7
+    ring = np.abs(np.hypot(y - cy, x - cx) - radius) < 1.5
+    pixels[ring] = 255
+    ds = new_file(SECONDARY_CAPTURE, sop_uid)
+    add_patient_study(ds, ctx, series_uid, 9001, "ROI SCREEN SAVE", "MG", ctx.study_time)
+    ds.ImageType = ["DERIVED", "SECONDARY", "SCREEN SAVE"]
+    ds.ConversionType = "WSD"
+    ds.BurnedInAnnotation = "YES"
+    ds.InstanceNumber = 1
+    ds.ImageLaterality = source.ImageLaterality
+    ds.SamplesPerPixel = 1
+    ds.PhotometricInterpretation = "MONOCHROME2"
+    ds.Rows, ds.Columns = pixels.shape
+    ds.BitsAllocated = ds.BitsStored = 8
+    ds.HighBit = 7
+    ds.PixelRepresentation = 0
+    ds.PixelData = pixels.tobytes()
+    return ds

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import shutil
 from pathlib import Path
 
@@ -9,13 +10,15 @@ from ..sources import get_adapter
 
 
 def write_mirror(out: Path, dataset: str, patients: int, seed: int) -> Path:
-    """Write the demo mirror of one dataset to `out/<dataset>`, via a temporary folder renamed at the end."""
-    adapter = get_adapter(dataset)
+    """Write the demo mirror of one dataset (module `breastcurate.demo.<dataset>`) to `out/<dataset>`, via a temporary
+    folder renamed at the end. Patient k depends only on the seed and k."""
+    get_adapter(dataset)
+    module = importlib.import_module(f"{__package__}.{dataset}")
     target = Path(out) / dataset
     partial = Path(out) / f".{dataset}.partial"
     shutil.rmtree(partial, ignore_errors=True)
     try:
-        adapter.write_demo(partial, patients, seed)
+        module.write(partial, patients, seed)
         shutil.rmtree(target, ignore_errors=True)
         partial.rename(target)
     finally:

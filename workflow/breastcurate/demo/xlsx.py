@@ -40,3 +40,24 @@ def write_multiheader(path: Path, sheet: str, groups: list[tuple[str, list[str]]
             ws.cell(row=i, column=j, value=value)
     with atomic_path(path) as tmp:
         book.save(tmp)
+
+
+def cache_formula_results(path: Path, sheet_index: int, results: dict[str, object]) -> None:
+    """Store `results` (cell reference → value) as the cached results of that sheet's formula cells, as Excel does
+    when it saves a workbook (openpyxl writes formulas without results). Readers that take cached values
+    (pandas/openpyxl with data_only) then see what a user of the real workbook sees."""
+    import re
+    import zipfile
+
+    member = f"xl/worksheets/sheet{sheet_index}.xml"
+    with zipfile.ZipFile(path) as archive:
+        items = [(info, archive.read(info.filename)) for info in archive.infolist()]
+    with atomic_path(path) as tmp:
+        with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as archive:
+            for info, data in items:
+                if info.filename == member:
+                    text = data.decode()
+                    for ref, value in results.items():
+                        text = re.sub(rf'(<c r="{ref}")([^>]*>)(<f>[^<]*</f>)<v ?/>', rf'\1\2\3<v>{value}</v>', text)
+                    data = text.encode()
+                archive.writestr(info, data)

@@ -1,21 +1,24 @@
-"""Harmonize one dataset: its shards' conversion tables, the native label tables (through the adapter's code maps)
-and the linkage → canonical tables under curated/tables/<table>/dataset=<dataset>/part-<shard>.parquet."""
+"""Harmonize one dataset: its shards' conversion tables, the native label tables (through the adapter's code maps), the
+series roles and the linkage → canonical tables under curated/tables/<table>/dataset=<dataset>/part-<shard>.parquet,
+and the coverage of every join (curated/tables/coverage/…/part-0.parquet), which the checks gate on."""
 
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from pathlib import Path
 
 import pandas as pd
 
-from ..atomic import write_parquet_if_changed
+from ..codes import Codes
+from ..deid.keys import Keyed
 from ..sources import get_adapter
-from ..tables import harmonized_tables, table_schema
-from .codes import Codes
+from ..tables import harmonized_tables, table_schema, write_table
 
-VIEWS = set(next(c.allowed for c in table_schema("images").columns if c.name == "view"))
+VIEWS = set(next(c.allowed for c in table_schema("images").columns if c.name == "view") or ())
 PLANE = {"S": "axial", "I": "axial", "L": "sagittal", "R": "sagittal", "A": "coronal", "P": "coronal"}
+EXAMPLES = 5
 
 
 def _item(path: str) -> str:
@@ -35,9 +38,11 @@ def _date(text) -> str | None:
 
 
 def _image_type(dicom_type: str | None) -> str:
-    values = set((dicom_type or "").upper().split("\\"))
+    values = set(dicom_type.upper().split("\\")) if isinstance(dicom_type, str) else set()
     if "TOMO" in values or "TOMOSYNTHESIS" in values:
         return "synthetic2d" if {"GENERATED_2D", "SYNTHETIC"} & values else "dbt"
+    if "SCREEN SAVE" in values:
+        return "roi_screenshot"
     return "2d"
 
 
@@ -45,7 +50,8 @@ def _read(path: Path) -> pd.DataFrame:
     return pd.read_parquet(path) if path.exists() else pd.DataFrame()
 
 
-def harmonize_dataset(dataset: str, results: Path, raw_root: Path, n_shards: int, people: Path) -> dict[str, int]:
+def harmonize_dataset(dataset: str, results: Path, raw_root: Path, n_shards: int, people: Path,
+                      key: bytes) -> dict[str, int]:
     """Write every canonical table's parts for `dataset`; return row counts per table."""
     adapter = get_adapter(dataset)
     results, raw_root = Path(results), Path(raw_root)
@@ -55,16 +61,22 @@ def harmonize_dataset(dataset: str, results: Path, raw_root: Path, n_shards: int
     clinical = adapter.clinical(raw_root, codes)
     demographics = adapter.demographics(raw_root, codes)
     persons = pd.read_parquet(people)
+    excluded = _read(results / "restricted" / "inventory" / dataset / "rejects.parquet")
+    excluded = set(excluded[excluded.stage == "select"].path) if len(excluded) else set()
     counts = {name: 0 for name in harmonized_tables()}
+    seen = {"linkage": [], "images": [], "findings": [], "studies": []}
     for shard in range(n_shards):
         convert = results / "restricted" / "convert" / dataset / f"shard-{shard}"
         deid = results / "restricted" / "deid" / dataset / f"shard-{shard}"
         linkage = pd.read_parquet(deid / "linkage.parquet").drop_duplicates("patient_id")
         images, volumes = _read(convert / "images.parquet"), _read(convert / "volumes.parquet")
+        findings = _findings(_read(convert / "findings.parquet"), images, finding_labels)
+        studies = _studies(images, volumes)
         tables = {
             "images": _images(images, image_labels),
-            "findings": _findings(_read(convert / "findings.parquet"), images, finding_labels),
+            "findings": findings,
             "volumes": _volumes(volumes),
+            "series": _series(_read(deid / "series.parquet"), volumes, findings),
             "files": _read(convert / "files.parquet").assign(dataset=dataset),
             "clinical": linkage[["patient_id", "native_patient_id"]].merge(clinical, on="native_patient_id"),
             "patients": linkage[["patient_id", "native_patient_id"]]
@@ -72,32 +84,43 @@ def harmonize_dataset(dataset: str, results: Path, raw_root: Path, n_shards: int
             .merge(persons[persons.dataset == dataset][["patient_id", "person_id", "in_other_datasets"]],
                    on="patient_id", how="left"),
             "rejects": _rejects(results, dataset, shard, codes if shard == 0 else None),
-            "studies": _studies(images, volumes),
+            "studies": studies,
         }
+        seen["linkage"].append(linkage)
+        seen["images"].append(images)
+        seen["findings"].append(findings)
+        seen["studies"].append(studies)
         for name, frame in tables.items():
-            frame = frame.assign(dataset=dataset)
-            if "license" in table_schema(name).names:
-                frame = frame.assign(license=adapter.license)
-            table = table_schema(name).to_arrow(frame)
-            counts[name] += table.num_rows
-            write_parquet_if_changed(results / "curated" / "tables" / name / f"dataset={dataset}" /
-                                     f"part-{shard}.parquet", table)
+            counts[name] += _write(results, dataset, adapter.license, name, shard, frame)
+    coverage = _coverage(dataset, adapter, raw_root, Keyed(key), clinical, demographics, image_labels, excluded,
+                         {k: pd.concat(v, ignore_index=True) if v else pd.DataFrame() for k, v in seen.items()})
+    for shard in range(n_shards):
+        counts["coverage"] += _write(results, dataset, adapter.license, "coverage", shard,
+                                     coverage if shard == 0 else pd.DataFrame())
     return counts
+
+
+def _write(results: Path, dataset: str, license: str, name: str, shard: int, frame: pd.DataFrame) -> int:
+    frame = frame.assign(dataset=dataset)
+    if "license" in table_schema(name).names:
+        frame = frame.assign(license=license)
+    write_table(results / "curated" / "tables" / name / f"dataset={dataset}" / f"part-{shard}.parquet", name, frame)
+    return len(frame)
 
 
 def _images(images: pd.DataFrame, labels: pd.DataFrame) -> pd.DataFrame:
     if images.empty:
         return images
-    labels = labels.drop_duplicates("path")
-    frame = images.merge(labels.rename(columns={"path": "source_path", "image_type": "label_image_type"}),
-                         on="source_path", how="left", suffixes=("", "_label"))
+    labels = labels.drop_duplicates("path").rename(columns={"path": "source_path", "image_type": "label_image_type",
+                                                            "image_type_native": "label_image_type_native"})
+    frame = images.merge(labels, on="source_path", how="left", suffixes=("", "_label"))
     frame["view_native"] = frame["view"]
     frame["view"] = [None if v is None else (v if v in VIEWS else "other") for v in frame["view_native"]]
     derived = [_image_type(t) for t in frame["image_type"]]
     if "label_image_type" in frame:
-        frame["image_type_native"] = frame.get("image_type_native").where(frame["label_image_type"].notna(),
-                                                                          frame["image_type"])
-        frame["image_type"] = frame["label_image_type"].where(frame["label_image_type"].notna(), derived)
+        known = frame["label_image_type"].notna()
+        frame["image_type_native"] = frame["label_image_type_native"].where(known, frame["image_type"])
+        frame["image_type"] = frame["label_image_type"].where(known, pd.Series(derived, index=frame.index))
     else:
         frame["image_type_native"] = frame["image_type"]
         frame["image_type"] = derived
@@ -126,6 +149,25 @@ def _volumes(volumes: pd.DataFrame) -> pd.DataFrame:
     return volumes.assign(plane=[PLANE[o[2]] for o in volumes.orientation])
 
 
+def _series(series: pd.DataFrame, volumes: pd.DataFrame, findings: pd.DataFrame) -> pd.DataFrame:
+    """The shard's series with the phases each produced (and whether it was converted at all)."""
+    if series.empty:
+        return series
+    phases = volumes.groupby("series_uid").phase.agg(lambda s: ",".join(sorted(s, key=_phase_order))) \
+        if len(volumes) else pd.Series(dtype=object)
+    frame = series.drop(columns=["native_series_uid", "description_native"])
+    frame["phases"] = frame.series_uid.map(phases)
+    masked = set()
+    if len(findings) and "mask_path" in findings:
+        masked = {roi.split("_")[1] for roi in findings.roi.dropna() if str(roi).startswith("seg_")}
+    frame["converted"] = frame.phases.notna() | (frame.lesion_mask & frame.series_number.astype(str).isin(masked))
+    return frame
+
+
+def _phase_order(phase: str) -> tuple[int, int]:
+    return (0, 0) if phase == "pre" else (1, int(phase.split("_")[1])) if phase.startswith("post_") else (2, 0)
+
+
 def _studies(images: pd.DataFrame, volumes: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for modality, frame in (("MG", images), ("MR", volumes)):
@@ -140,7 +182,11 @@ def _studies(images: pd.DataFrame, volumes: pd.DataFrame) -> pd.DataFrame:
                          "n_images": int((group.get("variant") == "canonical").sum()) if modality == "MG" else 0,
                          "n_phases": int(group.phase.str.match(r"^(pre|post_\d+)$").sum()) if modality == "MR"
                          else 0})
-    return pd.DataFrame(rows)
+    frame = pd.DataFrame(rows, columns=["patient_id", "study_uid", "modality", "study_date", "age_years",
+                                        "manufacturer", "model", "field_strength_t", "n_images", "n_phases"])
+    order = frame.sort_values(["patient_id", "study_date", "study_uid"], kind="stable", na_position="last")
+    frame["visit"] = order.groupby("patient_id").cumcount().reindex(frame.index)
+    return frame
 
 
 def _rejects(results: Path, dataset: str, shard: int, codes: Codes | None) -> pd.DataFrame:
@@ -155,5 +201,51 @@ def _rejects(results: Path, dataset: str, shard: int, codes: Codes | None) -> pd
     for source in sources:
         for row in _read(source).to_dict("records"):
             rows.append({"stage": row["stage"], "item": _item(row["path"]), "reason": row["reason"]})
-    return pd.DataFrame(rows, columns=["stage", "item", "reason"]) if rows else \
-        pd.DataFrame(columns=["stage", "item", "reason"])
+    return pd.DataFrame(rows, columns=["stage", "item", "reason"])
+
+
+def _row(join: str, matched: int, total: int, here: list, there: list) -> dict:
+    return {"join": join, "matched": int(matched), "total": int(total),
+            "coverage": 1.0 if total == 0 else round(matched / total, 6),
+            "unmatched_here": json.dumps(sorted(map(str, here))[:EXAMPLES]) if here else None,
+            "unmatched_there": json.dumps(sorted(map(str, there))[:EXAMPLES]) if there else None}
+
+
+def _coverage(dataset: str, adapter, raw_root: Path, keyed: Keyed, clinical: pd.DataFrame,
+              demographics: pd.DataFrame, image_labels: pd.DataFrame, excluded: set[str],
+              seen: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """Coverage of every join this dataset has (pseudonyms only in the examples)."""
+    rows = []
+    linkage = seen["linkage"].drop_duplicates("native_patient_id") if len(seen["linkage"]) else \
+        pd.DataFrame(columns=["native_patient_id", "patient_id"])
+    for join, table in (("clinical", clinical), ("demographics", demographics)):
+        if table.empty or len(table.columns) <= 1:
+            continue
+        known = set(table.native_patient_id.dropna())
+        imaged = set(linkage.native_patient_id)
+        here = linkage[~linkage.native_patient_id.isin(known)].patient_id.tolist()
+        there = [keyed.patient(dataset, n) for n in sorted(known - imaged)]
+        rows.append(_row(join, len(imaged & known), len(imaged), here, there))
+    images = seen["images"]
+    if len(images):
+        canonical = images[images.variant == "canonical"]
+        labelled = set(image_labels.path) if len(image_labels) else set()
+        here = canonical[~canonical.source_path.isin(labelled)].image_uid.tolist()
+        there = [_item(p) for p in sorted(labelled - set(canonical.source_path) - excluded)]
+        rows.append(_row("image_labels", int(canonical.source_path.isin(labelled).sum()), len(canonical), here, there))
+        boxes = adapter.image_boxes(raw_root)
+        boxes = boxes[~boxes.path.isin(excluded)]
+        converted = set(canonical.source_path)
+        missing = boxes[~boxes.path.isin(converted)]
+        rows.append(_row("findings_images", len(boxes) - len(missing), len(boxes), [],
+                         [f"{_item(p)}/{r}" for p, r in zip(missing.path, missing.roi)]))
+    publishes_masks = bool(adapter.lesion_masks) or len(adapter.volume_boxes(raw_root)) > 0
+    studies = seen["studies"]
+    if publishes_masks and len(studies) and (studies.modality == "MR").any():
+        dce = studies[(studies.modality == "MR") & (studies.n_phases > 0)]
+        findings = seen["findings"]
+        masked = set(findings[findings.mask_path.notna()].study_uid) if len(findings) and "mask_path" in findings \
+            else set()
+        here = dce[~dce.study_uid.isin(masked)].study_uid.tolist()
+        rows.append(_row("masks", int(dce.study_uid.isin(masked).sum()), len(dce), here, []))
+    return pd.DataFrame(rows, columns=["join", "matched", "total", "coverage", "unmatched_here", "unmatched_there"])

@@ -1,19 +1,29 @@
-"""The dataset adapter: the one extension point. Stages call these methods and never branch on dataset names."""
+"""The dataset adapter: the one extension point. Stages call these methods and never branch on dataset names.
+
+An adapter only reads: the native layout, the native tables and codes, the series naming. The demo mirror that
+imitates a dataset lives in `breastcurate.demo.<key>`; the evidence for every fact an adapter relies on is in
+`docs/sources/<key>.md`.
+"""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path, PurePosixPath
-from typing import ClassVar, Iterator
+from typing import Any, ClassVar, Iterator, Mapping
 
 import pandas as pd
 from pydicom.dataset import Dataset
 
-#: Columns of `image_boxes`: one row per 2-D box, 0-based half-open in the stored pixel grid of the DICOM at `path`.
-IMAGE_BOX_COLUMNS = ["path", "roi", "xmin", "ymin", "xmax", "ymax", "labels"]
-#: Columns of `volume_boxes`: one row per 3-D box, 0-based half-open voxel indices (column, row, slice sorted along
-#: the slice normal) in the grid of the patient's `pre` phase.
-VOLUME_BOX_COLUMNS = ["native_patient_id", "roi", "x0", "x1", "y0", "y1", "z0", "z1", "labels"]
+from ..codes import Codes
+from ..roles import RoleRule
+
+#: Columns of `image_boxes`: one row per 2-D box, 0-based half-open, at the mirror path of its DICOM. `frame` is the
+#: pixel frame the source's coordinates are in: `dicom` (the stored pixel grid) or `embed_png` (EMBED's PNG frame:
+#: images whose PatientOrientation row direction is P are mirrored left-right, chest wall on the left).
+IMAGE_BOX_COLUMNS = ["path", "roi", "xmin", "ymin", "xmax", "ymax", "frame", "labels"]
+#: Columns of `volume_boxes`: one row per 3-D box, 0-based half-open: x = DICOM column, y = DICOM row, z = slice in
+#: `z_order` (`instance`: InstanceNumber order of the series' files; `position`: sorted along the slice normal).
+VOLUME_BOX_COLUMNS = ["native_patient_id", "roi", "x0", "x1", "y0", "y1", "z0", "z1", "z_order", "labels"]
 
 
 class DatasetAdapter:
@@ -25,27 +35,67 @@ class DatasetAdapter:
     license: ClassVar[str]
     #: Whether the licence lets us pass the images on in a release (else releases carry tables and checksums only).
     redistributable: ClassVar[bool] = False
-    #: Folder (relative to the mirror root) that holds the DICOM files; every file below it is inventoried.
-    image_root: ClassVar[str]
-    #: How `source: download` fetches the mirror: transport (nbia, physionet, s3) and its defaults, overlaid by the
-    #: config's `download` block.
-    download: ClassVar[dict] = {}
+    #: Folders (relative to the mirror root) that hold the DICOM files; every file below them is inventoried.
+    image_roots: ClassVar[tuple[str, ...]]
+    #: Collections of NCI Imaging Data Commons that hold this dataset (collection_id in IDC's index).
+    idc_collections: ClassVar[tuple[str, ...]] = ()
+    #: How `source: download` fetches the mirror: transport (nbia, physionet, s3, idc) and its defaults, overlaid by
+    #: the config's `download` block.
+    download: ClassVar[Mapping[str, Any]] = {}
     #: Files at the mirror root that the image API does not serve; a download needs their url and sha256 in config.
     supplementary: ClassVar[tuple[str, ...]] = ()
     #: Regexes of descriptions (series/study/protocol, segment labels) that Clean Descriptors may keep.
     descriptor_patterns: ClassVar[tuple[str, ...]] = ()
+    #: MRI series roles the collection's own naming decides (see roles.py; tried before the generic rules).
+    role_rules: ClassVar[tuple[RoleRule, ...]] = ()
+    #: Regexes of the SeriesDescription of DICOM SEG series that are lesion masks (become findings and radiomics).
+    lesion_masks: ClassVar[tuple[str, ...]] = ()
+    #: Native tables harmonization reads: logical name → accepted file names (the first one present is used).
+    native_tables: ClassVar[Mapping[str, tuple[str, ...]]] = {}
+    #: Native tables a mirror may lack (used when present).
+    optional_tables: ClassVar[frozenset[str]] = frozenset()
 
     def candidate_files(self, root: Path) -> Iterator[Path]:
-        """Every file under the image folder, in sorted order (non-DICOM ones end as rejects)."""
-        base = root / self.image_root
-        for dirpath, dirnames, filenames in os.walk(base):
-            dirnames.sort()
-            for name in sorted(filenames):
-                yield Path(dirpath) / name
+        """Every file under the image folders, in sorted order (non-DICOM ones end as rejects)."""
+        for image_root in self.image_roots:
+            base = root / image_root
+            for dirpath, dirnames, filenames in os.walk(base):
+                dirnames.sort()
+                for name in sorted(filenames):
+                    yield Path(dirpath) / name
+
+    def path_patient(self, relpath: PurePosixPath) -> str | None:
+        """The native patient id carried by a file's path below the mirror root (None: read it from the header)."""
+        return None
 
     def native_patient_id(self, ds: Dataset, relpath: PurePosixPath) -> str:
-        """The dataset's own patient identifier for a file (default: the DICOM PatientID)."""
-        return str(ds.PatientID)
+        """The dataset's own patient identifier for a file: from its path where the layout carries it, else the
+        DICOM PatientID."""
+        from_path = self.path_patient(relpath)
+        if from_path:
+            return from_path
+        value = ds.get("PatientID")
+        if value in (None, ""):
+            raise ValueError("no PatientID and the path names no patient")
+        return str(value)
+
+    def table_path(self, root: Path, name: str) -> Path:
+        """The file of native table `name` in the mirror: the first accepted file name that exists (else the first)."""
+        names = self.native_tables[name]
+        for candidate in names:
+            if (root / candidate).exists():
+                return root / candidate
+        return root / names[0]
+
+    def table_files(self, root: Path) -> list[Path]:
+        """Every native table file harmonization reads (declared inputs of the harmonize job)."""
+        paths = [self.table_path(root, name) for name in self.native_tables]
+        return [p for name, p in zip(self.native_tables, paths) if name not in self.optional_tables or p.exists()]
+
+    def select(self, root: Path, options: Mapping[str, Any]) -> dict[str, str]:
+        """Mirror paths the config's `select` block leaves out, with the reason (MG datasets: image types, spot and
+        magnification views)."""
+        return {}
 
     def image_boxes(self, root: Path) -> pd.DataFrame:
         """2-D finding boxes from the native tables (`IMAGE_BOX_COLUMNS`; `labels` a JSON object of native values)."""
@@ -57,26 +107,22 @@ class DatasetAdapter:
 
     # --- harmonization: native tables → canonical columns (schemas/tables); `codes` keeps natives, rejects unknowns
 
-    def image_labels(self, root: Path, codes) -> pd.DataFrame:
-        """Per mirror `path`: image_type, birads, density, official_split (+ `_native` columns)."""
+    def image_labels(self, root: Path, codes: Codes) -> pd.DataFrame:
+        """Per mirror `path`: image_type, spot_mag, birads, density, official_split (+ `_native` columns)."""
         return pd.DataFrame(columns=["path"])
 
-    def finding_labels(self, root: Path, codes) -> pd.DataFrame:
+    def finding_labels(self, root: Path, codes: Codes) -> pd.DataFrame:
         """Per (`path`, `roi`) of `image_boxes`: category, birads, pathology (+ `_native`)."""
         return pd.DataFrame(columns=["path", "roi"])
 
-    def clinical(self, root: Path, codes) -> pd.DataFrame:
+    def clinical(self, root: Path, codes: Codes) -> pd.DataFrame:
         """Per `native_patient_id`: the clinical table's columns (+ `_native`)."""
         return pd.DataFrame(columns=["native_patient_id"])
 
-    def demographics(self, root: Path, codes) -> pd.DataFrame:
+    def demographics(self, root: Path, codes: Codes) -> pd.DataFrame:
         """Per `native_patient_id`: race, ethnicity (+ `_native`)."""
         return pd.DataFrame(columns=["native_patient_id"])
 
     def person_key(self, native_patient_id: str) -> str:
         """A key equal across datasets for the same person (default: the native id, e.g. a TCIA patient id)."""
         return native_patient_id
-
-    def write_demo(self, out: Path, patients: int, seed: int) -> None:
-        """Write a synthetic mirror in the native layout under `out`; patient k depends only on seed and k."""
-        raise NotImplementedError

@@ -1,59 +1,79 @@
-"""EMBED open data (AWS S3): images/cohort_1/<empi_anon>/<study>/<series>/<sop>.dcm plus clinical/metadata CSVs."""
+"""EMBED open data (AWS S3): images/cohort_k/<empi_anon>/<study>/<series>/<sop>.dcm plus the clinical and metadata
+CSVs (docs/sources/embed.md). Every join here is a vectorized merge: the real tables have 81,776 and 480,323 rows."""
 
 from __future__ import annotations
 
-import ast
-import datetime as dt
 import json
+import re
 from pathlib import Path, PurePosixPath
+from typing import Any, Mapping
 
 import numpy as np
 import pandas as pd
-from pydicom.dataset import Dataset
 
-from ..demo import dicomgen as g
-from ..demo.identity import make_identity, rng_for
-from ..harmonize.codes import native_text
+from ..codes import Codes, native_text
 from .base import IMAGE_BOX_COLUMNS, DatasetAdapter
 
-CLINICAL_COLUMNS = ["empi_anon", "acc_anon", "study_date_anon", "desc", "tissueden", "asses", "numfind", "side",
-                    "massshape", "massmargin", "massdens", "calcfind", "calcdistri", "calcnumber", "path_severity",
-                    "total_L_find", "total_R_find", "age_at_study", "RACE_DESC", "ETHNIC_GROUP_DESC"]
-METADATA_COLUMNS = ["empi_anon", "acc_anon", "anon_dicom_path", "study_date_anon", "StudyDescription",
-                    "SeriesDescription", "FinalImageType", "ImageLateralityFinal", "ImageLaterality", "ViewPosition",
-                    "spot_mag", "num_roi", "ROI_coords", "Manufacturer", "ManufacturerModelName", "Rows", "Columns",
-                    "PhotometricInterpretation", "PatientSex"]
-VENDORS = [
-    g.MammoVendor("HOLOGIC, Inc.", "Selenia Dimensions", bits_stored=12, rows=336, cols=272),
-    g.MammoVendor("FUJIFILM Corporation", "FDR MS-3500", photometric="MONOCHROME1", bits_stored=12),
-    g.MammoVendor("GE MEDICAL SYSTEMS", "Senographe Pristina", voi="sigmoid", bits_stored=14, compression="rle"),
-    g.MammoVendor("HOLOGIC, Inc.", "Selenia Dimensions", bits_stored=12, rows=336, cols=272),
-]
-RACES = ["African American  or Black", "Caucasian or White", "Asian", "Native Hawaiian or Other Pacific Islander"]
-ETHNIC = ["Non-Hispanic or Latino", "Hispanic or Latino", "Unknown"]
+CLINICAL = "tables/EMBED_OpenData_clinical.csv"
+METADATA = "tables/EMBED_OpenData_metadata.csv"
+CLINICAL_USED = ["empi_anon", "acc_anon", "desc", "tissueden", "asses", "side", "numfind", "massshape", "massmargin",
+                 "massdens", "calcfind", "calcdistri", "path_severity", "age_at_study", "GENDER_DESC",
+                 "ETHNICITY_DESC", "ETHNIC_GROUP_DESC", "MARITAL_STATUS_DESC"]
+CLINICAL_REQUIRED = ["empi_anon", "acc_anon", "tissueden", "asses", "side"]
+METADATA_USED = ["empi_anon", "acc_anon", "anon_dicom_path", "FinalImageType", "ImageLateralityFinal", "ViewPosition",
+                 "spot_mag", "num_roi", "ROI_coords", "match_level"]
+METADATA_REQUIRED = ["acc_anon", "anon_dicom_path", "FinalImageType", "ImageLateralityFinal"]
 
-
-IMAGE_TYPE = {"2D": "2d", "C-view": "synthetic2d", "3D": "dbt"}
+#: FinalImageType (case, dashes and underscores ignored) → images.image_type.
+IMAGE_TYPE = {"2d": "2d", "cview": "synthetic2d", "3d": "dbt", "roiss": "roi_screenshot", "roissc": "roi_screenshot"}
 DENSITY = {"1": "A", "2": "B", "3": "C", "4": "D", "5": None}  # 5 = normal male breast: no density category
 ASSES = {"A": 0, "N": 1, "B": 2, "P": 3, "S": 4, "M": 5, "K": 6, "X": None}
+#: How urgent an assessment is, for the worst one of several findings (EMBED-toolkit's aggregate_birads order:
+#: K > M > S > P > A > B > N; X, no assessment, never wins).
+URGENCY = {"N": 0, "B": 1, "A": 2, "P": 3, "S": 4, "M": 5, "K": 6, "X": -1}
 PATHOLOGY = {"0": "malignant", "1": "malignant", "2": "high_risk", "3": "high_risk", "4": "benign", "5": "benign",
              "6": "other"}
-MASS_SHAPE = {"G": "mass", "R": "mass", "O": "mass", "X": "mass", "Q": "architectural_distortion",
-              "A": "architectural_distortion", "T": "other", "N": "lymph_node", "Y": "lymph_node", "B": "asymmetry",
-              "F": "asymmetry", "S": "asymmetry", "V": "asymmetry"}
+#: massshape codes of the legend, plus D and L, which the official Sample_Notebook counts as masses.
+MASS_SHAPE = {"G": "mass", "R": "mass", "O": "mass", "X": "mass", "D": "mass", "L": "mass",
+              "Q": "architectural_distortion", "A": "architectural_distortion", "T": "asymmetry",
+              "N": "lymph_node", "Y": "lymph_node", "B": "asymmetry", "F": "asymmetry", "S": "asymmetry",
+              "V": "asymmetry"}
+MASS_MARGIN = {c: "mass" for c in "DUMIS"}
+MASS_DENSITY = {c: "mass" for c in "+=-0"}
+CALC_FIND = {c: "calcification" for c in "A9HCDEFBGILMJKPRSOUVQ"}
+CALC_DISTRIBUTION = {c: "calcification" for c in "GSRDLC"}
+#: ETHNICITY_DESC holds race (the official notebook maps it so); other values are unknown codes until seen.
 RACE = {"African American or Black": "black", "Caucasian or White": "white", "Asian": "asian",
         "Native Hawaiian or Other Pacific Islander": "native_hawaiian_pacific_islander",
         "American Indian or Alaskan Native": "american_indian_alaska_native", "Multiple": "multiple",
-        "Other": "other", "Unknown, Unavailable or Unreported": None, "Not Recorded": None}
-ETHNICITY = {"Non-Hispanic or Latino": "not_hispanic", "Hispanic or Latino": "hispanic", "Unknown": None,
-             "Unreported": None}
+        "Other": "other", "Unknown, Unavailable or Unreported": None, "Unknown": None}
+#: ETHNIC_GROUP_DESC: compound values as the official screening_label_assignment notebook groups them.
+ETHNICITY = {"Hispanic or Latino": "hispanic", "Unknown~Hispanic": "hispanic",
+             "Non-Hispanic or Latino": "not_hispanic", "Non-Hispanic~Unknown": "not_hispanic",
+             "Unknown~Non-Hispanic": "not_hispanic", "Unknown": None, "Unknown~Unknown": None}
 
 
-def _category(mass_shape, calc_find) -> str | None:
-    """The finding's type: `massshape` (masses, asymmetries, distortions, nodes), else `calcfind` → calcification."""
-    if isinstance(mass_shape, str) and mass_shape.strip():
-        return mass_shape.strip()
-    return "calc" if isinstance(calc_find, str) and calc_find.strip() else None
+def _read(path: Path, used: list[str], required: list[str]) -> pd.DataFrame:
+    table = pd.read_csv(path, dtype=str, usecols=lambda c: c in used, keep_default_na=True)
+    missing = [c for c in required if c not in table]
+    if missing:
+        raise ValueError(f"{path.name}: missing column(s) {', '.join(missing)}")
+    for column in used:
+        if column not in table:
+            table[column] = None
+    return table
+
+
+def _text(series: pd.Series) -> pd.Series:
+    """Cells as stripped text (the legend pads codes with spaces; '3.0' from a float column is '3'), NaN for blanks."""
+    text = series.astype("string").str.strip().str.replace(r"^(-?\d+)\.0$", r"\1", regex=True)
+    keep = (text.notna() & (text != "")).astype(bool)
+    return text.astype(object).where(keep, None)
+
+
+def _image_type_key(value: Any) -> str | None:
+    text = native_text(value)
+    return re.sub(r"[-_ ]", "", text).lower() if text else None
 
 
 class Embed(DatasetAdapter):
@@ -62,152 +82,145 @@ class Embed(DatasetAdapter):
     modality = "MG"
     license = "EMBED Research Use Agreement (non-commercial, no redistribution)"
     redistributable = False
-    image_root = "images"
+    image_roots = ("images",)
     download = {"transport": "s3", "url": "s3://embed-dataset-open/", "region": "us-west-2"}
-    descriptor_patterns = (r"MG (Screening|Diagnostic) (Bilateral|Unilateral)( w/ Tomo)?", r"[LR] (CC|MLO|XCCL|ML|LM)( C-View)?",
-                           r"NORMAL|HARDER")
+    descriptor_patterns = (r"MG (Screening|Diagnostic) (Bilateral|Unilateral|Left|Right)( w/ ?(Tomo|CAD))*",
+                           r"[LR] (CC|MLO|XCCL|XCCM|ML|LM|LMO|FB|SIO|AT)( C-View)?( (SPOT|MAG|SPOT MAG))?",
+                           r"NORMAL|HARDER|ROI SCREEN SAVE")
+    native_tables = {"clinical": (CLINICAL,), "metadata": (METADATA,)}
 
-    def native_patient_id(self, ds: Dataset, relpath: PurePosixPath) -> str:
+    def path_patient(self, relpath: PurePosixPath) -> str | None:
         """`empi_anon`: the folder under the cohort (images/cohort_k/<empi_anon>/…)."""
-        return relpath.parts[2]
+        parts = relpath.parts
+        return parts[2] if len(parts) >= 4 and parts[1].startswith("cohort_") else None
 
-    def mirror_path(self, anon_dicom_path: str) -> str:
-        """`anon_dicom_path` → the file's path in the mirror (everything from the `cohort_k` folder on, under images/)."""
-        parts = PurePosixPath(anon_dicom_path).parts
-        cohort = next(i for i, p in enumerate(parts) if p.startswith("cohort_"))
-        return PurePosixPath(self.image_root, *parts[cohort:]).as_posix()
+    @staticmethod
+    def mirror_paths(anon_dicom_path: pd.Series) -> pd.Series:
+        """`anon_dicom_path` → the file's path in the mirror (everything from the `cohort_k` folder on, under images/);
+        the prefix before the cohort varies between table versions."""
+        tail = anon_dicom_path.astype("string").str.extract(r"(cohort_[^/]+/.+)$", expand=False)
+        return ("images/" + tail).astype(object)
+
+    def _clinical(self, root: Path) -> pd.DataFrame:
+        table = _read(self.table_path(root, "clinical"), CLINICAL_USED, CLINICAL_REQUIRED)
+        return table.apply(_text)
+
+    def _metadata(self, root: Path) -> pd.DataFrame:
+        table = _read(self.table_path(root, "metadata"), METADATA_USED, METADATA_REQUIRED)
+        table = table.apply(_text)
+        table["path"] = self.mirror_paths(table.anon_dicom_path)
+        return table.dropna(subset=["path"])
+
+    def select(self, root: Path, options: Mapping[str, Any]) -> dict[str, str]:
+        """FinalImageType outside `select.image_types`, and spot/magnification views unless `select.spot_mag`."""
+        meta = self._metadata(root)
+        kinds = meta.FinalImageType.map(lambda v: IMAGE_TYPE.get(_image_type_key(v) or "", "unknown"))
+        keep_types = set(options.get("image_types", ["2d", "synthetic2d"]))
+        spot = meta.spot_mag.map(_truthy)
+        reasons: dict[str, str] = {}
+        for path, kind, native, is_spot in zip(meta.path, kinds, meta.FinalImageType, spot):
+            if kind not in keep_types:
+                reasons[path] = f"FinalImageType {native!r} ({kind}) is not in select.image_types"
+            elif is_spot and not options.get("spot_mag", False):
+                reasons[path] = "spot compression or magnification view (select.spot_mag is false)"
+        return reasons
 
     def image_boxes(self, root: Path) -> pd.DataFrame:
-        """`ROI_coords` of the metadata table: `[[ymin, xmin, ymax, xmax], …]` integer pixel indices, inclusive."""
-        table = pd.read_csv(root / "tables" / "EMBED_OpenData_metadata.csv", dtype=str)
+        """`ROI_coords`, printed like `((1951, 347, 2244, 626),)` or `()`: boxes [ymin, xmin, ymax, xmax] drawn as
+        half-open edges (the official Sample_Notebook draws width x2 − x1) in EMBED's PNG frame."""
+        meta = self._metadata(root)
+        meta = meta[meta.ROI_coords.notna()]
         rows = []
-        for r in table.sort_values("anon_dicom_path").itertuples(index=False):
-            coords = ast.literal_eval(r.ROI_coords) if isinstance(r.ROI_coords, str) and r.ROI_coords.strip() else []
-            for roi, (ymin, xmin, ymax, xmax) in enumerate(coords):
-                rows.append([self.mirror_path(r.anon_dicom_path), f"box_{roi}", float(xmin), float(ymin),
-                             float(xmax) + 1, float(ymax) + 1, json.dumps({"ROI_coords": [ymin, xmin, ymax, xmax]})])
-        return pd.DataFrame(rows, columns=IMAGE_BOX_COLUMNS)
+        for path, coords, level in zip(meta.path, meta.ROI_coords, meta.match_level):
+            numbers = [int(n) for n in re.findall(r"-?\d+", coords)]
+            levels = [int(n) for n in re.findall(r"\d+", level or "")]
+            for k in range(len(numbers) // 4):
+                ymin, xmin, ymax, xmax = numbers[4 * k:4 * k + 4]
+                labels = {"ROI_coords": [ymin, xmin, ymax, xmax]}
+                if k < len(levels):
+                    labels["match_level"] = levels[k]
+                rows.append([path, f"box_{k}", float(xmin), float(ymin), float(xmax), float(ymax), "embed_png",
+                             json.dumps(labels, sort_keys=True)])
+        return pd.DataFrame(rows, columns=IMAGE_BOX_COLUMNS).sort_values(["path", "roi"], kind="stable") \
+            .reset_index(drop=True)
 
-    def _tables(self, root: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
-        clinical = pd.read_csv(root / "tables" / "EMBED_OpenData_clinical.csv", dtype=str)
-        metadata = pd.read_csv(root / "tables" / "EMBED_OpenData_metadata.csv", dtype=str)
-        return clinical, metadata
-
-    def image_labels(self, root: Path, codes) -> pd.DataFrame:
-        """Image type from FinalImageType; density per exam (tissueden); BI-RADS = the worst `asses` of the exam's
-        findings on this image's side (findings with side B or no side count for both breasts)."""
-        clinical, metadata = self._tables(root)
-        out = pd.DataFrame({"path": [self.mirror_path(p) for p in metadata.anon_dicom_path]})
-        codes.map(out, "image_type", metadata.FinalImageType, IMAGE_TYPE)
-        density = clinical.drop_duplicates("acc_anon").set_index("acc_anon").tissueden
-        codes.map(out, "density", metadata.acc_anon.map(density), DENSITY)
-        worst, native = [], []
-        for acc, side in zip(metadata.acc_anon, metadata.ImageLateralityFinal):
-            rows = clinical[(clinical.acc_anon == acc) & (clinical.side.isna() | clinical.side.isin([side, "B"]))]
-            letters = sorted({native_text(a) for a in rows.asses if native_text(a)})
-            for letter in letters:
-                if letter not in ASSES:
-                    codes.unknown("birads", letter)
-            values = [ASSES[a] for a in letters if ASSES.get(a) is not None]
-            worst.append(max(values) if values else None)
-            native.append(",".join(letters) or None)
-        out["birads"], out["birads_native"] = worst, native
+    def image_labels(self, root: Path, codes: Codes) -> pd.DataFrame:
+        """Image type and spot/mag from the metadata; density per exam (tissueden); BI-RADS = the most urgent `asses`
+        of the exam's findings on this image's side (findings with side B or no side count for both breasts)."""
+        clinical, meta = self._clinical(root), self._metadata(root)
+        out = pd.DataFrame({"path": meta.path.values, "spot_mag": meta.spot_mag.map(_truthy).values})
+        codes.map(out, "image_type", meta.FinalImageType.map(_image_type_key).reset_index(drop=True), IMAGE_TYPE)
+        out["image_type_native"] = meta.FinalImageType.values
+        exams = clinical.drop_duplicates("acc_anon").set_index("acc_anon").tissueden
+        codes.map(out, "density", meta.acc_anon.map(exams).reset_index(drop=True), DENSITY)
+        worst = _worst_per_side(clinical, codes)
+        keyed = meta[["acc_anon", "ImageLateralityFinal"]].reset_index(drop=True) \
+            .merge(worst, how="left", left_on=["acc_anon", "ImageLateralityFinal"], right_on=["acc_anon", "side"])
+        out["birads"] = keyed.birads.astype(object).where(keyed.birads.notna(), None).values
+        out["birads_native"] = keyed.birads_native.values
         return out
 
-    def finding_labels(self, root: Path, codes) -> pd.DataFrame:
-        """A box's labels come from the exam's finding on the image's side (the worst one when several)."""
-        clinical, metadata = self._tables(root)
-        boxes = self.image_boxes(root)
-        by_path = {self.mirror_path(p): (a, s) for p, a, s in
-                   zip(metadata.anon_dicom_path, metadata.acc_anon, metadata.ImageLateralityFinal)}
-        picked = []
-        for path in boxes.path:
-            acc, side = by_path[path]
-            rows = clinical[(clinical.acc_anon == acc) & clinical.side.isin([side, "B"])]
-            if rows.empty:
-                picked.append({})
-                continue
-            rank = rows.asses.map(lambda a: ASSES.get(native_text(a)) if native_text(a) in ASSES else -1)
-            picked.append(rows.loc[rank.fillna(-1).astype(float).idxmax()].to_dict())
-        out = boxes[["path", "roi"]].copy()
-        shape = [_category(r.get("massshape"), r.get("calcfind")) for r in picked]
-        codes.map(out, "category", pd.Series(shape, dtype=object), {**MASS_SHAPE, "calc": "calcification"})
-        out["category_native"] = [None if not r else f"massshape={native_text(r.get('massshape'))};"
-                                  f"calcfind={native_text(r.get('calcfind'))}" for r in picked]
-        codes.map(out, "birads", pd.Series([r.get("asses") for r in picked], dtype=object), ASSES)
-        codes.map(out, "pathology", pd.Series([r.get("path_severity") for r in picked], dtype=object), PATHOLOGY)
+    def finding_labels(self, root: Path, codes: Codes) -> pd.DataFrame:
+        """A box's labels come from the exam's finding on the image's side or both sides (the most urgent one)."""
+        clinical, meta = self._clinical(root), self._metadata(root)
+        boxes = self.image_boxes(root)[["path", "roi"]]
+        sides = clinical[clinical.side.isin(["L", "R", "B"])]
+        expanded = pd.concat([sides[sides.side != "B"], sides[sides.side == "B"].assign(side="L"),
+                              sides[sides.side == "B"].assign(side="R")], ignore_index=True)
+        expanded["urgency"] = expanded.asses.map(URGENCY).fillna(-2)
+        picked = expanded.sort_values(["acc_anon", "side", "urgency", "numfind"], ascending=[True, True, False, True],
+                                      kind="stable").drop_duplicates(["acc_anon", "side"])
+        keyed = boxes.merge(meta[["path", "acc_anon", "ImageLateralityFinal"]], on="path", how="left") \
+            .merge(picked, how="left", left_on=["acc_anon", "ImageLateralityFinal"], right_on=["acc_anon", "side"])
+        out = boxes.reset_index(drop=True).copy()
+        category = keyed.massshape.map(MASS_SHAPE)
+        category = category.where(category.notna(), keyed.massmargin.map(MASS_MARGIN))
+        category = category.where(category.notna(), keyed.massdens.map(MASS_DENSITY))
+        category = category.where(category.notna(), keyed.calcfind.map(CALC_FIND))
+        category = category.where(category.notna(), keyed.calcdistri.map(CALC_DISTRIBUTION))
+        for column, mapping in (("massshape", MASS_SHAPE), ("massmargin", MASS_MARGIN), ("massdens", MASS_DENSITY),
+                                ("calcfind", CALC_FIND), ("calcdistri", CALC_DISTRIBUTION)):
+            for code in set(keyed[column].dropna()) - set(mapping):
+                codes.unknown(f"category ({column})", code)
+        out["category"] = category.astype(object).where(category.notna(), None).values
+        native = ("massshape=" + keyed.massshape.fillna("") + ";massmargin=" + keyed.massmargin.fillna("") +
+                  ";massdens=" + keyed.massdens.fillna("") + ";calcfind=" + keyed.calcfind.fillna("") +
+                  ";calcdistri=" + keyed.calcdistri.fillna(""))
+        out["category_native"] = native.where(keyed.acc_anon.notna() & keyed.side.notna(), None).values
+        codes.map(out, "birads", keyed.asses, ASSES)
+        codes.map(out, "pathology", keyed.path_severity, PATHOLOGY)
         return out
 
-    def demographics(self, root: Path, codes) -> pd.DataFrame:
-        clinical, _ = self._tables(root)
-        first = clinical.drop_duplicates("empi_anon").reset_index(drop=True)
+    def demographics(self, root: Path, codes: Codes) -> pd.DataFrame:
+        """ETHNICITY_DESC holds race and ETHNIC_GROUP_DESC ethnicity (there is no RACE_DESC column)."""
+        first = self._clinical(root).drop_duplicates("empi_anon").reset_index(drop=True)
         out = pd.DataFrame({"native_patient_id": first.empi_anon})
-        codes.map(out, "race", first.RACE_DESC, RACE)
+        codes.map(out, "race", first.ETHNICITY_DESC, RACE)
         codes.map(out, "ethnicity", first.ETHNIC_GROUP_DESC, ETHNICITY)
         return out
 
-    def write_demo(self, out: Path, patients: int, seed: int) -> None:
-        clinical, metadata = [], []
-        for k in range(patients):
-            c, m = self._demo_patient(out, k, rng_for(seed, self.key, k))
-            clinical += c
-            metadata += m
-        (out / "tables").mkdir(parents=True, exist_ok=True)
-        pd.DataFrame(clinical, columns=CLINICAL_COLUMNS).to_csv(out / "tables" / "EMBED_OpenData_clinical.csv",
-                                                                index=False)
-        pd.DataFrame(metadata, columns=METADATA_COLUMNS).to_csv(out / "tables" / "EMBED_OpenData_metadata.csv",
-                                                                index=False)
 
-    def _demo_patient(self, out: Path, k: int, rng: np.random.Generator):
-        who = make_identity(rng)
-        empi = int(rng.integers(10**7, 10**8))
-        acc = int(rng.integers(10**15, 10**16))
-        shifted = who.first_study - dt.timedelta(days=int(rng.integers(3000, 9000)))
-        vendor = VENDORS[k % len(VENDORS)]  # every vendor appears in a small demo
-        ctx = g.StudyContext(identity=who, patient_id=str(empi), study_uid=g.uid(rng.bytes(16).hex(), "study"),
-                             study_date=who.first_study, study_time=f"{int(rng.integers(7, 17)):02d}4210.000000",
-                             accession=str(acc), study_description="MG Screening Bilateral w/ Tomo",
-                             manufacturer=vendor.manufacturer, model=vendor.model,
-                             station=f"HOLX-SD{int(rng.integers(10, 99))}")
-        lesion_side = ["L", "R", None][int(rng.integers(3))]
-        tissueden = int(rng.integers(1, 5))
-        race, ethnic = str(rng.choice(RACES)), str(rng.choice(ETHNIC))
-        age = who.age_at(who.first_study)
-        metadata = []
-        instance = 0
-        boxes: list = []
-        for image_type, views in (("2D", ("CC", "MLO")), ("C-view", ("CC",))):
-            for laterality in ("L", "R"):
-                for view in views:
-                    instance += 1
-                    series_uid = g.uid(ctx.study_uid, "series", image_type, laterality, view)
-                    sop_uid = g.uid(series_uid, "sop")
-                    dicom_type = ["ORIGINAL", "PRIMARY"] if image_type == "2D" else \
-                        ["DERIVED", "PRIMARY", "TOMO", "GENERATED_2D"]
-                    description = f"{laterality} {view}" + (" C-View" if image_type == "C-view" else "")
-                    ds, box = g.mammogram(ctx, rng, vendor, series_uid, sop_uid, instance, 1, laterality, view,
-                                          laterality == lesion_side, dicom_type, description)
-                    rel = PurePosixPath("images", "cohort_1", str(empi), ctx.study_uid, series_uid, f"{sop_uid}.dcm")
-                    g.save(ds, out / rel, vendor.compression)
-                    roi = "[]" if box is None else f"[[{box.ymin}, {box.xmin}, {box.ymax}, {box.xmax}]]"
-                    metadata.append([empi, acc, f"./{rel}", shifted.isoformat(), ctx.study_description, description,
-                                     image_type, laterality, laterality, view, 0, 0 if box is None else 1, roi,
-                                     vendor.manufacturer, vendor.model, ds.Rows, ds.Columns, vendor.photometric, "F"])
-                    boxes.append(box)
-        common = [empi, acc, shifted.isoformat(), ctx.study_description, tissueden]
-        if lesion_side is None:
-            clinical = [common + [str(rng.choice(["N", "B"])), 1, None, None, None, None, None, None, None, None,
-                                  0, 0, age, race, ethnic]]
-        else:
-            asses = str(rng.choice(["S", "M", "P", "A"]))
-            is_mass = rng.random() < 0.6
-            clinical = [common + [asses, 1, lesion_side, str(rng.choice(["O", "R", "X"])) if is_mass else None,
-                                  str(rng.choice(["D", "I", "S"])) if is_mass else None,
-                                  "=" if is_mass else None, None if is_mass else str(rng.choice(["I", "A", "P"])),
-                                  None if is_mass else "G", None if is_mass else int(rng.integers(3, 30)),
-                                  int(rng.integers(0, 6)) if asses in "SM" else None,
-                                  int(lesion_side == "L"), int(lesion_side == "R"), age, race, ethnic]]
-        return clinical, metadata
+def _truthy(value: Any) -> bool:
+    text = native_text(value)
+    return text is not None and text not in ("0", "False", "false", "N", "No")
+
+
+def _worst_per_side(clinical: pd.DataFrame, codes: Codes) -> pd.DataFrame:
+    """Per (acc_anon, side L/R): the most urgent BI-RADS of the exam's findings on that side, both sides or none."""
+    for code in set(clinical.asses.dropna()) - set(ASSES):
+        codes.unknown("birads", code)
+    both = clinical[~clinical.side.isin(["L", "R"])]
+    rows = pd.concat([clinical[clinical.side.isin(["L", "R"])], both.assign(side="L"), both.assign(side="R")],
+                     ignore_index=True)
+    rows = rows[rows.asses.isin(list(ASSES))]
+    rows = rows.assign(urgency=rows.asses.map(URGENCY))
+    top = rows.sort_values(["acc_anon", "side", "urgency"], ascending=[True, True, False], kind="stable") \
+        .drop_duplicates(["acc_anon", "side"])
+    top = top.assign(birads=top.asses.map(lambda a: ASSES[a]))
+    natives = rows.groupby(["acc_anon", "side"]).asses.agg(lambda s: ",".join(sorted(set(s)))).rename("birads_native")
+    top = top[["acc_anon", "side", "birads"]].merge(natives.reset_index(), on=["acc_anon", "side"], how="left")
+    top["birads"] = top.birads.astype(object).where(top.birads.notna(), np.nan)
+    return top
 
 
 ADAPTER = Embed()
