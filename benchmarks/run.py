@@ -19,6 +19,7 @@ BENCHMARKS = {  # name → (script, arguments, the ratio key and its target)
     "convert_mri": ("convert_mri.py", [], "ratio ≤ 1.2 vs dcm2niix"),
     "radiomics_roi": ("radiomics_roi.py", ["5"], "seconds per DCE lesion ROI (≈30×30×20 voxels, two phases)"),
     "dag_scale": ("dag_scale.py", [], "snakemake -n < 60 s for 10⁶ files / 10⁵ patients; jobs independent of files"),
+    "harmonize_embed": ("harmonize_embed.py", [], "EMBED adapter table functions on 81,776 + 480,323 rows < 60 s"),
 }
 
 

@@ -70,7 +70,7 @@ def test_unknown_code_becomes_null_and_a_reject(demo_run, tmp_path):
     table["tissueden"] = "7"  # not an EMBED code
     table.to_csv(clinical, index=False)
     run_cli("harmonize", "embed", "--results", str(results), "--raw", str(raw), "--n-shards", "3",
-            "--people", str(results / "restricted/people.parquet"))
+            "--people", str(results / "restricted/people.parquet"), "--demo-key")
     images = pd.concat(pd.read_parquet(p) for p in (results / "curated/tables/images/dataset=embed").glob("*.parquet"))
     assert images.density.isna().all() and (images.density_native == "7").all()
     rejects = pd.read_parquet(results / "curated/tables/rejects/dataset=embed/part-0.parquet")

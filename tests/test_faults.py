@@ -159,3 +159,26 @@ def test_failed_check_stops_the_run(faulted_run):
         assert "age_years" in log and "-5.0" in log
     finally:
         part.write_bytes(original)
+
+
+def test_clinical_table_that_matches_no_image_stops_the_run(faulted_run):
+    """Clinical ids that match none of the images: harmonize reports the coverage, the checks stop the run with the
+    dataset, the join, the coverage and pseudonymous examples from both sides."""
+    work = faulted_run["work"]
+    sheet = work / f"results/restricted/raw/{DATASET}/Clinical_and_Other_Features.xlsx"
+    original = sheet.read_bytes()
+    from openpyxl import load_workbook
+
+    book = load_workbook(sheet)
+    for row in range(4, book["Data"].max_row + 1):
+        book["Data"].cell(row=row, column=1).value = f"Breast_MRI_9{row:02d}"
+    book.save(sheet)
+    try:
+        proc = snakemake(work, "--cores", "2", "--forcerun", "harmonize", check=False)
+        assert proc.returncode != 0
+        log = (work / "results/restricted/logs/checks/checks.log").read_text()
+        assert "coverage" in log and '"dataset": "duke"' in log and '"join": "clinical"' in log
+        assert '"coverage": 0.0' in log and "P-" in log and "Breast_MRI_9" not in log
+    finally:
+        sheet.write_bytes(original)
+    snakemake(work, "--cores", "2", "--forcerun", "harmonize")

@@ -102,7 +102,8 @@ def test_mammograms_convert_with_boxes_on_the_lesion(demo_run, dataset):
         assert pixels.shape == (image.rows, image.columns)
         x0, y0, x1, y1 = (int(round(v)) for v in (box.xmin, box.ymin, box.xmax, box.ymax))
         assert 0 <= x0 < x1 <= image.columns and 0 <= y0 < y1 <= image.rows
-        inside = pixels[y0:y1, x0:x1].mean()
+        qx, qy = (x1 - x0) // 4, (y1 - y0) // 4  # the lesion's core: the box's central half
+        inside = pixels[y0 + qy:y1 - qy, x0 + qx:x1 - qx].mean()
         breast = pixels[pixels > np.percentile(pixels, 50)].mean()
         assert inside > breast, f"box of {box.roi} ({box.variant}) is not on the bright lesion"
     flipped = images[images.flipped]
@@ -157,3 +158,76 @@ def test_local_profile_plans_the_run(tmp_path):
     proc = snakemake(tmp_path, "--profile", str(REPO / "profiles/local"), "-n")
     counts = job_counts(proc.stdout + proc.stderr)
     assert counts["checks"] == 1 and counts["convert"] == len(DATASETS) * 2
+
+
+def _curated(work, table: str) -> pd.DataFrame:
+    return pd.concat([pd.read_parquet(p) for p in sorted((work / "results/curated/tables" / table).rglob("*.parquet"))],
+                     ignore_index=True)
+
+
+def test_only_dce_series_become_phases(demo_run):
+    """Every volume comes from a `dce` series; SER/PE maps in the DCE grid, Duke's `ax t1`, I-SPY2's site DCE and
+    ACRIN-6698's DWI are listed with their role and reason, and converted to nothing."""
+    work, _, _ = demo_run
+    series, volumes = _curated(work, "series"), _curated(work, "volumes")
+    role = dict(zip(series.series_uid, series.role))
+    assert {role[s] for s in volumes.series_uid} == {"dce"}
+    by_description = series.groupby("description").role.agg(set).to_dict()
+    assert by_description["ax t1"] == {"t1"}
+    assert by_description["ISPY2: VOLSER: uni-lateral cropped: SER"] == {"derived"}
+    assert by_description["ISPY2: Ax Vibrant PRE/POST"] == {"other"}
+    assert any(d.startswith("ACRIN-6698: DWI") and r == {"dwi"} for d, r in by_description.items())
+    assert any(d.endswith(": SER") and r == {"derived"} for d, r in by_description.items()
+               if d and not d.startswith("ISPY2"))  # I-SPY1's maps
+    other = series[series.role != "dce"]
+    assert not other.converted.any() or set(other[other.converted].role) == {"seg"}
+    assert series.role_reason.str.len().gt(0).all()
+    converted = series[series.series_uid.isin(volumes.series_uid)].description.fillna("")
+    assert not converted.str.contains(r": (?:SER|PE\d)$").any()
+
+
+def test_ispy1_visits_and_seg_masks(demo_run):
+    work, _, _ = demo_run
+    studies = _curated(work, "studies")
+    ispy1 = studies[studies.dataset == "ispy1"]
+    assert (ispy1.groupby("patient_id").visit.agg(sorted) == pd.Series([[0, 1]] * 2, index=ispy1.patient_id.unique())
+            .sort_index()).all()
+    assert (ispy1.n_phases >= 3).all()
+    findings = _curated(work, "findings")
+    masks = findings[(findings.dataset == "ispy1") & findings.mask_path.notna()]
+    assert set(masks.study_uid) == set(ispy1.study_uid)  # a mask for every visit, from the FRACTIONAL SEG
+    assert masks.repairs.str.contains("Pixel Padding Value").all()
+
+
+def test_ispy2_numeric_ids_join_both_collections(demo_run):
+    work, _, _ = demo_run
+    natives = pd.concat([pd.read_parquet(p) for p in (work / "results/restricted/deid/ispy2").glob("*/linkage.parquet")])
+    prefixes = {n.rsplit("-", 1)[0] for n in natives.native_patient_id}
+    assert prefixes == {"ISPY2", "ACRIN-6698"}
+    clinical = _curated(work, "clinical")
+    assert set(natives.patient_id) <= set(clinical[clinical.dataset == "ispy2"].patient_id)
+
+
+def test_embed_selection_and_box_frames(demo_run):
+    work, _, _ = demo_run
+    rejects = _curated(work, "rejects")
+    selected = rejects[(rejects.dataset == "embed") & (rejects.stage == "select")]
+    assert selected.reason.str.contains("spot compression or magnification").any()
+    assert selected.reason.str.contains("ROI_SSC").any()
+    images = _curated(work, "images")
+    embed_images = images[(images.dataset == "embed") & (images.variant == "canonical")]
+    assert set(embed_images.image_type) == {"2d", "synthetic2d"} and not embed_images.spot_mag.any()
+    findings = _curated(work, "findings")
+    boxes = findings[(findings.dataset == "embed") & (findings.variant == "canonical")]
+    sides = boxes.merge(embed_images[["image_uid", "laterality"]], on="image_uid")
+    assert (sides.box_frame == "embed_png").all()
+    assert (sides.box_flipped == (sides.laterality == "R")).all() and sides.box_flipped.any()
+
+
+def test_every_join_reports_its_coverage(demo_run):
+    work, _, _ = demo_run
+    coverage = _curated(work, "coverage")
+    joins = set(zip(coverage.dataset, coverage["join"]))
+    assert {("duke", "clinical"), ("duke", "masks"), ("ispy1", "masks"), ("ispy2", "clinical"),
+            ("embed", "image_labels"), ("embed", "findings_images"), ("vindr_mammo", "image_labels")} <= joins
+    assert (coverage.coverage == coverage.matched / coverage.total).all()

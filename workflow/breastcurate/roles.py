@@ -82,9 +82,10 @@ GENERIC_RULES: tuple[RoleRule, ...] = (
              r"initiali[sz]ed", "other", "localizer, scout or calibration"),
     RoleRule(r"\bdyn|dynamic|\bDCE\b|multi-?phase|pre ?(and|\+|/|&) ?post|\bph\d+/|\d ?dyn", "dce",
              "dynamic contrast-enhanced series", group=2),
+    RoleRule(r"\bT1(W|\b|_)", "t1", "T1-weighted series (not dynamic)"),
     RoleRule(r"\bT2|T2W|STIR|TIRM|\bFSE\b|\bTSE\b|IDEAL|FIESTA|HASTE|\bIR\b(?!-?SPGR)", "t2",
              "T2-weighted or fluid-sensitive series"),
-    RoleRule(r"\bT1|SPGR|FL3D|FLASH|VIBE|VIBRANT|3DFGRE|\bGRE\b|THRIVE|\bFFE\b", "t1", "T1-weighted series (not dynamic)"),
+    RoleRule(r"SPGR|FL3D|FLASH|VIBE|VIBRANT|3DFGRE|\bGRE\b|THRIVE|\bFFE\b", "t1", "T1-weighted series (not dynamic)"),
 )
 
 

@@ -13,9 +13,10 @@ from ..roles import RoleRule
 from .base import DatasetAdapter
 
 COLLECTION = "ISPY1"
-#: The workbook circulates under both names (TCIA page; copies in public repositories).
+#: The workbook circulates under three names (TCIA page; copies in public repositories, docs/sources/ispy1.md).
 CLINICAL_FILES = ("I-SPY 1 All Patient Clinical and Outcome Data.xlsx",
-                  "I-SPY-1-All-Patient-Clinical-and-Outcome-Data.xlsx")
+                  "I-SPY-1-All-Patient-Clinical-and-Outcome-Data.xlsx",
+                  "I-SPY_1_All_Patient_Clinical_and_Outcome_Data.xlsx")
 CLINICAL_SHEET = "TCIA Patient Clinical Subset"
 OUTCOME_SHEET = "TCIA Outcomes Subset"
 CLINICAL_COLUMNS = ["SUBJECTID", "DataExtractDt", "age", "race_id", "ERpos", "PgRpos", "HR Pos", "Her2MostPos",
@@ -60,14 +61,17 @@ class ISPY1(DatasetAdapter):
         return parts[1] if len(parts) >= 3 and parts[0] == COLLECTION else None
 
     def _sheets(self, root: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
-        """Both sheets; formulas (HR_HER2_CATEGORY) come as the values Excel cached."""
+        """The clinical and the outcome sheet, found by their columns (copies rename the sheets, e.g. 'predictors'
+        and 'outcomes'); formulas (HR_HER2_CATEGORY) come as the values Excel cached."""
         path = self.table_path(root, "clinical")
-        sheets = pd.read_excel(path, sheet_name=[CLINICAL_SHEET, OUTCOME_SHEET], dtype=object)
-        clinical, outcome = sheets[CLINICAL_SHEET], sheets[OUTCOME_SHEET]
-        for table in (clinical, outcome):
+        sheets = pd.read_excel(path, sheet_name=None, dtype=object)
+        for table in sheets.values():
             table.columns = [" ".join(str(c).split()) for c in table.columns]
-            if "SUBJECTID" not in table:
-                raise ValueError(f"{path.name}: no SUBJECTID column")
+        clinical = next((t for t in sheets.values() if {"SUBJECTID", "HR Pos"} <= set(t.columns)), None)
+        outcome = next((t for t in sheets.values() if {"SUBJECTID", "PCR"} <= set(t.columns)), None)
+        if clinical is None or outcome is None:
+            raise ValueError(f"{path.name}: no sheet with SUBJECTID and HR Pos (clinical) and one with SUBJECTID and "
+                             f"PCR (outcomes); sheets: {', '.join(sheets)}")
         return clinical, outcome
 
     def clinical(self, root: Path, codes: Codes) -> pd.DataFrame:
