@@ -1,5 +1,6 @@
 # breastcurate: public breast-imaging collections → one de-identified, harmonized, versioned catalog.
-# Rules are thin: each calls one `breastcurate` subcommand (the same function a user calls).
+# Rules are thin: each calls one `breastcurate` subcommand (the same function a user calls) with paths from the
+# package's Layout, the one place that knows where every file lives.
 import os
 
 from snakemake.utils import min_version, validate
@@ -17,6 +18,7 @@ if not workflow.overwrite_configfiles:
 report: "workflow/report/workflow.rst"
 
 
+# Also fills in every default: defaults live only in the schema.
 validate(config, os.path.join(workflow.basedir, "schemas", "config.schema.yaml"))
 
 from breastcurate.config import check_datasets
@@ -36,10 +38,12 @@ include: "rules/checks.smk"
 
 rule all:
     input:
-        expand(f"{RESULTS}/restricted/inventory/{{dataset}}/manifest.json", dataset=DATASETS),
-        expand(f"{RESULTS}/restricted/convert/{{dataset}}/shard-{{shard}}", dataset=DATASETS, shard=SHARDS),
-        f"{RESULTS}/catalog.duckdb",
-        f"{RESULTS}/curated/checks/phi_scan.json",
-        f"{RESULTS}/curated/checks/checks.json",
-        f"{RESULTS}/curated/checks/qc/counts.csv",
+        expand(LAYOUT.manifest("{dataset}"), dataset=DATASETS),
+        LAYOUT.catalog,
+        # The gates, each named here: a failed one is missing, so the next run tries it again.
+        [str(LAYOUT.shard_check(d, k)) for d in DATASETS for k in SHARDS],
+        LAYOUT.global_scan,
+        LAYOUT.checks_passed,
+        expand(LAYOUT.qc("{dataset}") / "counts.csv", dataset=DATASETS),
+        LAYOUT.qc_summary / "checks.csv",
     default_target: True

@@ -17,10 +17,10 @@ from pathlib import Path
 
 import numpy as np
 import pydicom
-from PIL import Image
-
+from breastcurate.config import section
 from breastcurate.convert import mammo
 from mammograms import make_files
+from PIL import Image
 
 
 def encoders(level: int) -> dict:
@@ -48,7 +48,7 @@ def median_time(func, items) -> float:
     return statistics.median(times)
 
 
-def main(n: int = 5, level: int = mammo.DEFAULT_PNG_LEVEL) -> None:
+def main(n: int = 5, level: int = section("convert")["png_compression"]) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         files = make_files(Path(tmp), n, 2, "bench-png")
         reference = {}

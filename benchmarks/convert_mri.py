@@ -20,14 +20,13 @@ from pathlib import Path
 
 import numpy as np
 import pydicom
+from breastcurate.config import section
+from breastcurate.convert.run import ConvertOptions, Output, convert_study_files
+from breastcurate.demo.dicomgen import uid
 from pydicom.dataset import FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian, MRImageStorage
 
-from breastcurate.convert import mri
-from breastcurate.convert.run import ConvertOptions, Output, convert_study_files
-from breastcurate.demo.dicomgen import uid
-
-LEVEL = mri.DEFAULT_GZIP_LEVEL
+LEVEL = section("convert")["gzip_level"]
 
 
 def make_study(folder: Path, size: int, slices: int, phases: int) -> list[Path]:
@@ -87,8 +86,8 @@ def main(size: int = 512, slices: int = 160, phases: int = 5) -> None:
         def ours() -> None:
             out = Output(dataset="bench", results=tmp / "ours")
             files = sorted(p for s in series for p in s.iterdir())
-            convert_study_files(files, tmp / "ours", tmp / "ours", out, ConvertOptions(gzip_level=LEVEL,
-                                                                                    threads=os.cpu_count() or 1))
+            convert_study_files(files, tmp / "ours", tmp / "ours", out,
+                                ConvertOptions.from_config({"gzip_level": LEVEL}, threads=os.cpu_count() or 1))
             assert len(out.rows["volumes"]) == phases, out.rows["rejects"][:3]
 
         seconds["breastcurate"] = timed(ours)

@@ -1,7 +1,7 @@
-"""How long Snakemake takes to plan a collection of EMBED's size: a synthetic inventory of FILES files from PATIENTS
-patients across the five datasets (restricted inventory shards as the inventory job writes them), then `snakemake -n`.
-The job count must be datasets × shards × stages whatever the file count (nothing globs files at parse time), and
-planning must stay under 60 s. The same plan is also timed on a 1,000-file inventory for comparison.
+"""How long Snakemake takes to plan a collection of EMBED's size: a synthetic listing of FILES files from PATIENTS
+patients across the five datasets (the listing job's per-shard files and manifest), then `snakemake -n`. The job
+count must be datasets × shards × per-shard stages whatever the file count (nothing globs files at parse time), and
+planning must stay under 60 s. The same plan is also timed on a 1,000-file listing for comparison.
 
     python benchmarks/dag_scale.py [FILES] [PATIENTS] [SHARDS]     # defaults 1000000 100000 200
 
@@ -19,42 +19,41 @@ import time
 from pathlib import Path
 
 import numpy as np
-import pyarrow as pa
+import pandas as pd
 import yaml
-
-from breastcurate.atomic import parquet_bytes
-from breastcurate.inventory import INVENTORY_SCHEMA, REJECTS_SCHEMA
+from breastcurate.layout import Layout
 from breastcurate.sources import adapters
+from breastcurate.tables import write_table
 
 REPO = Path(__file__).resolve().parents[1]
-PER_SHARD_STAGES = ("deidentify", "convert", "radiomics")
+PER_SHARD_STAGES = ("deidentify", "convert_mg", "convert_mr", "radiomics", "check_shard")
 
 
-def synthetic_inventory(work: Path, files: int, patients: int, shards: int) -> dict[str, int]:
-    """Inventory shards and manifests of every dataset (files and patients split evenly); return files per dataset."""
+def synthetic_listing(work: Path, files: int, patients: int, shards: int) -> dict[str, int]:
+    """The listing job's outputs for every dataset (files and patients split evenly); return files per dataset."""
     datasets = sorted(adapters())
+    layout = Layout(work / "results")
     counts = {}
     for i, dataset in enumerate(datasets):
         n = files // len(datasets) + (1 if i < files % len(datasets) else 0)
         people = max(1, patients // len(datasets))
         patient = np.arange(n) % people
         shard = patient % shards
-        out = work / "results/restricted/inventory" / dataset
-        out.mkdir(parents=True)
-        manifest = {"dataset": dataset, "n_shards": shards, "files": n, "rejects": 0, "shards": []}
+        (work / "mirror" / dataset).mkdir(parents=True)
+        for table in adapters()[dataset].table_files(work / "mirror" / dataset):  # inputs of the listing job
+            table.parent.mkdir(parents=True, exist_ok=True)
+            table.touch()
+        manifest = {"dataset": dataset, "n_shards": shards, "listed": n, "excluded": 0, "unlisted": 0, "shards": []}
         for k in range(shards):
             rows = np.flatnonzero(shard == k)
-            columns = {f.name: pa.nulls(len(rows), f.type) for f in INVENTORY_SCHEMA}
-            columns.update(dataset=pa.array([dataset] * len(rows)), shard=pa.array(np.full(len(rows), k, np.int32)),
-                           native_patient_id=pa.array([f"{dataset}-{p}" for p in patient[rows]]),
-                           path=pa.array([f"images/{p}/{r}.dcm" for p, r in zip(patient[rows], rows)]),
-                           bytes=pa.array(np.full(len(rows), 30_000_000, np.int64)))
-            table = pa.table([columns[f.name] for f in INVENTORY_SCHEMA], schema=INVENTORY_SCHEMA)
-            (out / f"shard-{k}.parquet").write_bytes(parquet_bytes(table))
+            frame = pd.DataFrame({"dataset": dataset, "shard": k, "native_patient_id": [f"{dataset}-{p}" for p in
+                                                                                      patient[rows]],
+                                  "path": [f"images/{p}/{r}.dcm" for p, r in zip(patient[rows], rows)],
+                                  "bytes": 30_000_000, "mtime_ns": 0})
+            write_table(layout.listing(dataset, k), "listing", frame)
             manifest["shards"].append({"shard": k, "files": len(rows)})
-        (out / "rejects.parquet").write_bytes(parquet_bytes(REJECTS_SCHEMA.empty_table()))
-        (out / "manifest.json").write_text(json.dumps(manifest))
-        (work / "mirror" / dataset).mkdir(parents=True)
+        write_table(layout.listing_rejects(dataset), "native_rejects", [])
+        layout.manifest(dataset).write_text(json.dumps(manifest))
         counts[dataset] = n
     return counts
 
@@ -63,7 +62,7 @@ def plan(files: int, patients: int, shards: int) -> dict:
     """Time `snakemake -n` over a synthetic inventory; return counts and seconds."""
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        per_dataset = synthetic_inventory(work, files, patients, shards)
+        per_dataset = synthetic_listing(work, files, patients, shards)
         (work / "key").write_text("0" * 64)
         config = yaml.safe_load((REPO / "config/config.yaml").read_text())
         config.update(n_shards=shards, deid={"secret_file": str(work / "key")},
@@ -78,7 +77,7 @@ def plan(files: int, patients: int, shards: int) -> dict:
         raise SystemExit(proc.stdout[-2000:] + proc.stderr[-2000:])
     stats = {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)$", proc.stdout, re.M)}
     jobs = stats.pop("total")
-    expected = len(per_dataset) * shards * len(PER_SHARD_STAGES)
+    expected = len(per_dataset) * shards * (len(PER_SHARD_STAGES) - 1)  # one of the two convert rules each
     per_shard = sum(stats.get(stage, 0) for stage in PER_SHARD_STAGES)
     if per_shard != expected:
         raise SystemExit(f"per-shard jobs {per_shard} != datasets × shards × stages = {expected}: {stats}")

@@ -14,9 +14,8 @@ import time
 from pathlib import Path
 
 import pydicom
-
 from breastcurate.deid.keys import DEMO_KEY
-from breastcurate.deid.profile import DEFAULT_OPTIONS
+from breastcurate.deid.profile import options_from_config
 from breastcurate.deid.run import Collector, _process, make_deidentifier
 from mammograms import make_files
 
@@ -27,7 +26,7 @@ def main(n: int = 6, rounds: int = 3) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         files = make_files(folder, n, 1, "bench")
-        deid = make_deidentifier(DEMO_KEY, "vindr_mammo", tuple(k for k, v in DEFAULT_OPTIONS.items() if v))
+        deid = make_deidentifier(DEMO_KEY, "vindr_mammo", options_from_config(None))
         bare, ours = [], []
         for r in range(rounds):
             out = folder / f"out{r}"

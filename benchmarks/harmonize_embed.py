@@ -15,7 +15,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-
 from breastcurate.codes import Codes
 from breastcurate.demo.embed import CLINICAL_COLUMNS, METADATA_COLUMNS
 from breastcurate.sources.embed import ADAPTER, CLINICAL, METADATA

@@ -14,10 +14,10 @@ from pathlib import Path
 
 import numpy as np
 import SimpleITK as sitk
+from breastcurate.radiomics import extract as ex
 from scipy import ndimage
 
-from breastcurate.layout import REPO_ROOT
-from breastcurate.radiomics import extract as ex
+REPO_ROOT = Path(__file__).resolve().parents[1]
 
 PARAMS = REPO_ROOT / "config" / "radiomics" / "MR.yaml"
 

@@ -5,40 +5,41 @@
 
 rule demo_data:
     output:
-        directory(f"{RESULTS}/restricted/raw/{{dataset}}"),
+        directory(LAYOUT.raw("{dataset}")),
     wildcard_constraints:
-        dataset="|".join(DEMO_DATASETS) if DEMO_DATASETS else "none",
+        dataset=nonempty(DEMO_DATASETS),
     params:
+        out=LAYOUT.raw("{dataset}").parent,
         patients=config["demo"]["patients"],
         seed=config["demo"]["seed"],
     log:
-        f"{RESULTS}/restricted/logs/demo_data/{{dataset}}.log",
+        LAYOUT.log("demo_data", "{dataset}"),
     benchmark:
-        f"{RESULTS}/restricted/benchmarks/demo_data/{{dataset}}.tsv"
+        LAYOUT.benchmark("demo_data", "{dataset}")
     resources:
         mem_mb=1000,
         runtime=30,
     shell:
-        "{PY} -m breastcurate demo-data --out {RESULTS}/restricted/raw --dataset {wildcards.dataset}"
+        "{PY} -m breastcurate demo-data --out {params.out:q} --dataset {wildcards.dataset}"
         " --patients {params.patients} --seed {params.seed} > {log} 2>&1"
 
 
 def download_settings(wildcards):
-    return shlex.quote(json.dumps(config["datasets"][wildcards.dataset], sort_keys=True))
+    return shlex.quote(as_json(config["datasets"][wildcards.dataset]))
 
 
 rule download:
     output:
-        f"{RESULTS}/restricted/downloads/{{dataset}}/complete.json",
+        LAYOUT.download_report("{dataset}"),
     wildcard_constraints:
-        dataset="|".join(DOWNLOAD_DATASETS) if DOWNLOAD_DATASETS else "none",
+        dataset=nonempty(DOWNLOAD_DATASETS),
     params:
         settings=download_settings,
     log:
-        f"{RESULTS}/restricted/logs/download/{{dataset}}.log",
+        LAYOUT.log("download", "{dataset}"),
     resources:
         mem_mb=2000,
         runtime=7 * 24 * 60,
     shell:
-        "{PY} -m breastcurate download {wildcards.dataset} --results {RESULTS} --settings {params.settings}"
+        "{PY} -m breastcurate download {wildcards.dataset} --results {RESULTS:q} --settings {params.settings}"
         " > {log} 2>&1"

@@ -1,22 +1,46 @@
-# De-identification: one job per (dataset, shard); output stays in the restricted zone with its audit and linkage.
+# De-identification: one job per (dataset, shard), reading each listed file once: its inventory row (header fields,
+# SHA-256, or a reject with the reason), then the de-identified file, audit and linkage, all restricted. The job also
+# keeps the PHI values of the raw headers, for the PHI scan; a per-dataset checkpoint merges the dataset-wide ones
+# (institutions, stations, physicians, addresses, phones).
 
 
 rule deidentify:
     input:
-        inventory=f"{RESULTS}/restricted/inventory/{{dataset}}/shard-{{shard}}.parquet",
+        LAYOUT.listing("{dataset}", "{shard}"),
     output:
-        directory(f"{RESULTS}/restricted/deid/{{dataset}}/shard-{{shard}}"),
+        deid=directory(LAYOUT.deid("{dataset}", "{shard}")),
+        inventory=LAYOUT.inventory_shard("{dataset}", "{shard}"),
+        rejects=LAYOUT.inventory_rejects("{dataset}", "{shard}"),
+        terms=LAYOUT.phi_terms("{dataset}", "{shard}"),
     params:
         raw=raw_root_param,
         key=deid_key_args(),
-        options=deid_option_args(),
+        options=" ".join(
+            f"--option {k}" if v else f"--no-option {k}" for k, v in sorted(config["deid"]["options"].items())
+        ),
     log:
-        f"{RESULTS}/restricted/logs/deidentify/{{dataset}}-{{shard}}.log",
+        LAYOUT.log("deidentify", "{dataset}-{shard}"),
     benchmark:
-        f"{RESULTS}/restricted/benchmarks/deidentify/{{dataset}}-{{shard}}.tsv"
+        LAYOUT.benchmark("deidentify", "{dataset}-{shard}")
     resources:
         mem_mb=2000,
         runtime=240,
     shell:
-        "{PY} -m breastcurate deidentify-shard {wildcards.dataset} --inventory {input.inventory}"
-        " --raw {params.raw:q} --out {output} {params.key} {params.options} > {log} 2>&1"
+        "{PY} -m breastcurate deidentify-shard {wildcards.dataset} --listing {input} --raw {params.raw:q}"
+        " --out {output.deid} --inventory {output.inventory} --inventory-rejects {output.rejects}"
+        " --terms {output.terms} {params.key} {params.options} > {log} 2>&1"
+
+
+def shard_terms(wildcards):
+    return shard_paths(LAYOUT.phi_terms, wildcards.dataset)
+
+
+checkpoint merge_phi_terms:
+    input:
+        shard_terms,
+    output:
+        update(str(LAYOUT.phi_dataset_terms("{dataset}"))),
+    log:
+        LAYOUT.log("merge_phi_terms", "{dataset}"),
+    shell:
+        "{PY} -m breastcurate merge-phi-terms {input} --out {output} > {log} 2>&1"

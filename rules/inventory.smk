@@ -1,28 +1,31 @@
-# Inventory: one job per dataset lists every DICOM file into patient-complete shards (restricted).
-# Shard files are flagged update(): the job rewrites only shards whose content changed.
+# Inventory in two steps, so that no job grows with the corpus: one cheap listing job per dataset (paths, sizes and
+# each file's patient, hence its shard), then, per shard, the headers and hashes of its files — written by the
+# de-identification job (rules/deid.smk), which reads every file anyway: the corpus is read once, not twice.
+# The listing is a checkpoint whose outputs are rewritten only when their content changes: after it runs, Snakemake
+# looks again and re-runs only the shards whose listing changed.
 
 
-rule inventory:
+checkpoint list_files:
     input:
-        raw_input,
+        raw_ready,
+        annotation_tables,
     output:
-        manifest=f"{RESULTS}/restricted/inventory/{{dataset}}/manifest.json",
-        shards=[update(f"{RESULTS}/restricted/inventory/{{dataset}}/shard-{k}.parquet") for k in SHARDS],
-        rejects=update(f"{RESULTS}/restricted/inventory/{{dataset}}/rejects.parquet"),
+        listings=[update(str(LAYOUT.listing("{dataset}", k))) for k in SHARDS],
+        rejects=update(str(LAYOUT.listing_rejects("{dataset}"))),
+        manifest=update(str(LAYOUT.manifest("{dataset}"))),
     params:
         root=raw_root_param,
-        n_shards=config["n_shards"],
         salt=config["shard_salt"],
         select=select_param,
     threads: config["inventory_workers"]
     log:
-        f"{RESULTS}/restricted/logs/inventory/{{dataset}}.log",
+        LAYOUT.log("list_files", "{dataset}"),
     benchmark:
-        f"{RESULTS}/restricted/benchmarks/inventory/{{dataset}}.tsv"
+        LAYOUT.benchmark("list_files", "{dataset}")
     resources:
         mem_mb=2000,
         runtime=120,
     shell:
-        "{PY} -m breastcurate inventory {wildcards.dataset} {params.root:q}"
-        " --out {RESULTS}/restricted/inventory/{wildcards.dataset} --n-shards {params.n_shards}"
-        " --salt {params.salt:q} --workers {threads} --select {params.select:q} > {log} 2>&1"
+        "{PY} -m breastcurate list-files {wildcards.dataset} {params.root:q} --listing {output.listings}"
+        " --rejects {output.rejects} --manifest {output.manifest} --salt {params.salt:q}"
+        " --select {params.select:q} --workers {threads} > {log} 2>&1"

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
-
 from system import apt_install
 
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",

@@ -13,6 +13,8 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 DEMO_PATIENTS = 3
 DEMO_SEED = 7
+#: Shards of the shared demo run (and of the runs compared with it byte for byte).
+DEMO_SHARDS = 2
 
 
 @pytest.fixture(scope="session")
@@ -41,9 +43,10 @@ def write_config(workdir: Path, **overrides) -> Path:
     return path
 
 
-def snakemake(workdir: Path, *args: str, check: bool = True, timeout: int = 900) -> subprocess.CompletedProcess:
+def snakemake(workdir: Path, *args: str, check: bool = True, timeout: int = 900,
+              snakefile: Path = REPO / "Snakefile") -> subprocess.CompletedProcess:
     """Run the workflow with `workdir` as working directory and its config.yaml."""
-    cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--directory", str(workdir),
+    cmd = [sys.executable, "-m", "snakemake", "-s", str(snakefile), "--directory", str(workdir),
            "--configfile", str(workdir / "config.yaml"), *args]
     env = {k: v for k, v in os.environ.items() if k != "BREASTCURATE_SECRET"}
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
@@ -54,12 +57,42 @@ def snakemake(workdir: Path, *args: str, check: bool = True, timeout: int = 900)
 
 @pytest.fixture(scope="session")
 def demo_run(tmp_path_factory):
-    """A full run of the default workflow with 2 patients per dataset and 3 shards (shared by several modules)."""
+    """A full run of the default workflow with 2 patients per dataset and DEMO_SHARDS shards (shared by several
+    modules)."""
     work = tmp_path_factory.mktemp("run")
-    write_config(work, n_shards=3, demo={"patients": 2, "seed": 11})
+    write_config(work, n_shards=DEMO_SHARDS, demo={"patients": 2, "seed": 11})
     plan = snakemake(work, "-n")
     run = snakemake(work, "--cores", "2")
     return work, plan.stdout + plan.stderr, run
+
+
+def copy_checkout(target: Path) -> Path:
+    """The workflow's files (Snakefile, rules, config, schemas, report templates) copied to `target`, as a clone
+    would hold them; returns its Snakefile."""
+    import shutil
+
+    for name in ("Snakefile", "rules", "config", "schemas", "workflow/report"):
+        source, dest = REPO / name, target / name
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        if source.is_dir():
+            shutil.copytree(source, dest, symlinks=False)
+        else:
+            shutil.copy2(source, dest)
+    return target / "Snakefile"
+
+
+def executed_jobs(log: str) -> list[str]:
+    """The jobs a Snakemake run executed, as `rule[wildcard values]`, from its output."""
+    import re
+
+    jobs = []
+    for block in re.split(r"\n\[[^\]]*\]\n", log):
+        rule = re.search(r"^(?:local)?(?:rule|checkpoint) (\w+):", block, re.M)
+        if rule:
+            wildcards = re.search(r"wildcards: (.*)", block)
+            values = ",".join(v.split("=", 1)[1] for v in wildcards.group(1).split(", ")) if wildcards else ""
+            jobs.append(f"{rule.group(1)}[{values}]" if values else rule.group(1))
+    return jobs
 
 
 def pytest_collection_finish(session) -> None:

@@ -18,8 +18,7 @@ import time
 from pathlib import Path
 
 import yaml
-
-from conftest import REPO, snakemake, write_config
+from conftest import DEMO_SHARDS, REPO, snakemake, write_config
 from system import apt_install, unavailable
 
 DATASETS = ["vindr_mammo"]
@@ -122,7 +121,7 @@ def profile_for_this_node(partition: str, folder: Path) -> Path:
 
 
 class BackgroundRun(threading.Thread):
-    """Start a single-node SLURM, run the demo pipeline of DATASETS (2 patients, seed 11, 3 shards: the session's
+    """Start a single-node SLURM, run the demo pipeline of DATASETS (2 patients, seed 11, DEMO_SHARDS shards: the session's
     demo run) through the SLURM profile, record the run and SLURM's job table, stop SLURM."""
 
     def __init__(self, root: Path):
@@ -137,7 +136,7 @@ class BackgroundRun(threading.Thread):
             with single_node_slurm(self.root / "state") as cluster:
                 profile = profile_for_this_node(cluster["partition"], self.root / "profile")
                 self.work.mkdir()
-                write_config(self.work, n_shards=3, demo={"patients": 2, "seed": 11},
+                write_config(self.work, n_shards=DEMO_SHARDS, demo={"patients": 2, "seed": 11},
                              datasets={d: {"source": "demo"} for d in DATASETS})
                 self.proc = snakemake(self.work, "--profile", str(profile), check=False, timeout=1500)
                 self.jobs = subprocess.run(["scontrol", "show", "job", "-o"], capture_output=True,

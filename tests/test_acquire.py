@@ -11,8 +11,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-
-from conftest import run_cli, snakemake, write_config
+from conftest import DEMO_SHARDS, run_cli, snakemake, write_config
 from servers import FakeNBIA, http_server, s3_server, sent, zip_bytes
 
 PASSWORD = "correct-horse-battery"
@@ -54,7 +53,7 @@ def physionet_tree(mirror: Path, out: Path) -> Path:
 def config_for(work: Path, datasets: dict, **extra) -> Path:
     key = work / "key"
     key.write_text("breastcurate-public-demo-key-not-secret")  # the demo key, so pseudonyms equal the demo run's
-    return write_config(work, datasets=datasets, n_shards=3, deid={"secret_file": str(key)}, **extra)
+    return write_config(work, datasets=datasets, n_shards=DEMO_SHARDS, deid={"secret_file": str(key)}, **extra)
 
 
 def download(work: Path, dataset: str, check: bool = True, **env):
@@ -91,7 +90,7 @@ def test_nbia_download_plans_resumes_and_retries(mirrors, tmp_path):
         server.cuts[cut_uid] = [half, half, half]  # dropped three times: more than the 2 retries allow
         server.corrupt[corrupt_uid] = [True]  # one corrupt zip: refetched in the same run
         first = download(tmp_path, "duke", check=False)
-        assert first.returncode == 2 and f"series {cut_uid}" in first.stderr and "1 of" in first.stderr
+        assert first.returncode == 1 and f"series {cut_uid}" in first.stderr and "1 of" in first.stderr
         raw = tmp_path / "results/restricted/raw/duke"
         state = tmp_path / "results/restricted/downloads/duke"
         assert not (state / "complete.json").exists()
@@ -128,7 +127,7 @@ def test_nbia_refuses_zip_slip_and_links(mirrors, tmp_path):
     with http_server(routes=routes) as (server, url):
         config_for(tmp_path, {"duke": duke_block(url, duke)}, results_dir=str(tmp_path / "results"))
         proc = download(tmp_path, "duke", check=False)
-    assert proc.returncode == 2
+    assert proc.returncode == 1
     assert "'../../../escaped.dcm'" in proc.stderr and "'1-02.dcm'" in proc.stderr and "archive refused" in proc.stderr
     assert not list(tmp_path.rglob("escaped.dcm")) and not list(tmp_path.parent.glob("escaped.dcm"))
     assert not [p for p in tmp_path.rglob("*") if p.is_symlink()]
@@ -148,19 +147,19 @@ def test_physionet_credentials_checksums_and_resume(mirrors, tmp_path):
         nobody = {"PHYSIONET_USERNAME": None, "PHYSIONET_PASSWORD": None, "NETRC": str(tmp_path / "none")}
 
         missing = download(tmp_path, "vindr_mammo", check=False, **nobody)
-        assert missing.returncode == 2 and "$PHYSIONET_USERNAME" in missing.stderr and "~/.netrc" in missing.stderr
+        assert missing.returncode == 1 and "$PHYSIONET_USERNAME" in missing.stderr and "~/.netrc" in missing.stderr
         wrong = download(tmp_path, "vindr_mammo", check=False, PHYSIONET_USERNAME="reader",
                          PHYSIONET_PASSWORD="guess", NETRC=nobody["NETRC"])
-        assert wrong.returncode == 2 and "HTTP 401" in wrong.stderr and "$PHYSIONET_USERNAME" in wrong.stderr
+        assert wrong.returncode == 1 and "HTTP 401" in wrong.stderr and "$PHYSIONET_USERNAME" in wrong.stderr
         assert "guess" not in wrong.stderr + wrong.stdout
         netrc.write_text(f"machine 127.0.0.1 login nodua password {PASSWORD}\n")
         refused = download(tmp_path, "vindr_mammo", check=False, **{**nobody, "NETRC": str(netrc)})
-        assert refused.returncode == 2 and "HTTP 403" in refused.stderr and "data use agreement" in refused.stderr
+        assert refused.returncode == 1 and "HTTP 403" in refused.stderr and "data use agreement" in refused.stderr
         assert str(netrc) in refused.stderr and PASSWORD not in refused.stderr + refused.stdout
 
         netrc.write_text(f"machine 127.0.0.1 login reader password {PASSWORD}\n")
         plan = run_cli("plan-download", "vindr_mammo", "--config", str(tmp_path / "config.yaml"), check=False)
-        assert plan.returncode == 2  # no credentials in this process's environment: nothing is listed either
+        assert plan.returncode == 1  # no credentials in this process's environment: nothing is listed either
         env = {**nobody, "NETRC": str(netrc)}
         sums = project / "SHA256SUMS.txt"
         good_sums = sums.read_text()
@@ -170,7 +169,7 @@ def test_physionet_credentials_checksums_and_resume(mirrors, tmp_path):
         server.cuts[images[1]] = [size // 2]  # a truncated transfer: resumed in the same run
         server.faults[images[2]] = [503, 429]
         first = download(tmp_path, "vindr_mammo", check=False, **env)
-        assert first.returncode == 2 and bad in first.stderr and "sha256 differs" in first.stderr
+        assert first.returncode == 1 and bad in first.stderr and "sha256 differs" in first.stderr
         raw = tmp_path / "results/restricted/raw/vindr_mammo"
         assert not (raw / bad).exists() and not list(raw.rglob("*.part"))
         assert [s for t, s, _ in server.served if t.endswith(images[1])] == [0, size // 2]
@@ -226,7 +225,7 @@ def test_s3_download_verifies_etags_and_names_credentials(mirrors, tmp_path):
 
         gone = download(tmp_path, "embed", check=False, AWS_ACCESS_KEY_ID=None, AWS_SECRET_ACCESS_KEY=None,
                         AWS_SHARED_CREDENTIALS_FILE=str(tmp_path / "none"), AWS_CONFIG_FILE=str(tmp_path / "none"))
-        assert gone.returncode == 2 and "no AWS credentials found" in gone.stderr
+        assert gone.returncode == 1 and "no AWS credentials found" in gone.stderr
 
     denied = ('<?xml version="1.0" encoding="UTF-8"?><Error><Code>AccessDenied</Code>'
               '<Message>Access Denied</Message></Error>').encode()
@@ -234,7 +233,7 @@ def test_s3_download_verifies_etags_and_names_credentials(mirrors, tmp_path):
         server.faults["/"] = [403] * 20
         proc = download(tmp_path, "embed", check=False, AWS_ENDPOINT_URL=url, AWS_ACCESS_KEY_ID="AKIAEXAMPLE",
                         AWS_SECRET_ACCESS_KEY="wrong-secret")
-    assert proc.returncode == 2 and "S3 refused access" in proc.stderr and "AWS_ACCESS_KEY_ID" in proc.stderr
+    assert proc.returncode == 1 and "S3 refused access" in proc.stderr and "AWS_ACCESS_KEY_ID" in proc.stderr
     assert "wrong-secret" not in proc.stderr
 
 
@@ -254,7 +253,7 @@ def test_pipeline_runs_downloaded_datasets_like_the_demo(mirrors, demo_run, tmp_
         os.environ.update(PHYSIONET_USERNAME="reader", PHYSIONET_PASSWORD=PASSWORD)
         try:
             targets = [f"results/curated/radiomics/dataset={d}/part-{k}.parquet"  # needs every table part too
-                       for d in ("duke", "vindr_mammo") for k in range(3)]
+                       for d in ("duke", "vindr_mammo") for k in range(DEMO_SHARDS)]
             snakemake(tmp_path, "--cores", "2", *targets)
         finally:
             os.environ.pop("PHYSIONET_USERNAME"), os.environ.pop("PHYSIONET_PASSWORD")

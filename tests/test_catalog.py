@@ -8,7 +8,7 @@ import shutil
 
 import pandas as pd
 import pyarrow.parquet as pq
-
+from breastcurate.layout import Layout
 from conftest import REPO, run_cli
 
 DATASETS = ["duke", "embed", "ispy1", "ispy2", "vindr_mammo"]
@@ -27,8 +27,7 @@ def test_parquet_parts_follow_the_schemas(demo_run):
 
     for schema_file in sorted((REPO / "schemas/tables").glob("*.yaml")):
         schema = yaml.safe_load(schema_file.read_text())
-        location = schema.get("location", f"curated/tables/{schema['name']}/*/*.parquet")
-        parts = sorted((work / "results").glob(location))
+        parts = sorted((work / "results").glob(Layout(".").table_glob(schema["name"])))
         assert parts, schema["name"]
         for part in parts:
             table = pq.read_table(part)

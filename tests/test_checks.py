@@ -4,13 +4,23 @@ from __future__ import annotations
 
 import json
 import shutil
+from dataclasses import replace
+from pathlib import Path
 
 import nibabel as nib
 import numpy as np
 import pandas as pd
-
+import pytest
+from breastcurate.checks.semantic import (
+    CheckOptions,
+    Evidence,
+    load_tables,
+    semantic_checks,
+)
+from breastcurate.checks.shard import verify_files
+from breastcurate.layout import Layout
 from browser import non_blank, render
-from conftest import run_cli, snakemake
+from conftest import snakemake
 
 
 def test_checks_pass_on_the_demo_and_write_data_docs(demo_run):
@@ -24,63 +34,95 @@ def test_checks_pass_on_the_demo_and_write_data_docs(demo_run):
     assert (work / "results" / summary["data_docs"]).exists()
 
 
-def _parts(results, table, dataset=None):
-    root = results / "curated/tables" / table
-    return sorted(p for p in root.rglob("*.parquet") if len(pd.read_parquet(p)) and
-                  (dataset is None or f"dataset={dataset}" in str(p)))
+@pytest.fixture(scope="module")
+def baseline(demo_run, tmp_path_factory):
+    """A results folder for in-process checks: copies of the demo run's tables and masks (mutated per test), its
+    images and volumes linked; the evidence the checks job reads."""
+    work = demo_run[0]
+    results = tmp_path_factory.mktemp("checks") / "results"
+    layout, demo = Layout(results), Layout(work / "results")
+    for name in ("tables", "splits", "radiomics", "masks"):
+        shutil.copytree(demo.curated / name, layout.curated / name)
+    for name in ("images", "volumes"):
+        (layout.curated / name).symlink_to(demo.curated / name)
+    datasets = sorted(p.name for p in (demo.curated / "masks").iterdir())
+    evidence = Evidence.read([demo.manifest(d) for d in datasets], sorted((demo.checks / "shards").rglob("*.json")),
+                             [demo.global_scan])
+    return results, evidence
 
 
-def test_every_semantic_check_fails_on_a_broken_table(demo_run, tmp_path):
-    work, _, _ = demo_run
-    results = tmp_path / "results"
-    shutil.copytree(work / "results", results, ignore=shutil.ignore_patterns("raw", "deid", "convert", "gx"))
-    # references: a volume row of a study that does not exist
-    part = _parts(results, "volumes")[0]
-    frame = pd.read_parquet(part)
-    frame.loc[0, "study_uid"] = "2.25.1"
-    frame.to_parquet(part, index=False)
-    # boxes_inside_images: a box wider than its image
-    part = next(p for p in _parts(results, "findings") if pd.read_parquet(p).image_uid.notna().any())
-    frame = pd.read_parquet(part)
-    row = frame.index[frame.image_uid.notna()][0]
-    frame.loc[row, "xmax"] = 10_000.0
-    frame.to_parquet(part, index=False)
-    # curated_files: a PNG whose bytes changed
-    files = pd.concat(pd.read_parquet(p) for p in _parts(results, "files"))
-    png = next(p for p in files.path if p.endswith(".png"))
-    (results / png).write_bytes((results / png).read_bytes() + b"x")
-    # mask_grids: a mask in another grid
-    mask_path = pd.concat(pd.read_parquet(p) for p in _parts(results, "findings")).mask_path.dropna().iloc[0]
-    mask = nib.load(results / mask_path)
-    nib.save(nib.Nifti1Image(np.zeros((5, 5, 5), np.uint8), mask.affine), results / mask_path)
-    # one_split_per_person and splits_non_empty
-    splits = pd.read_parquet(results / "curated/splits/v1.parquet")
-    twin = splits.iloc[[0]].assign(dataset="other", split="test")
-    splits = pd.concat([splits, twin]).assign(split=lambda f: f.split.where(f.dataset == "other", "train"))
-    splits.to_parquet(results / "curated/splits/v1.parquet", index=False)
-    # reject_rates: a reject for every input of duke's convert stage
-    part = _parts(results, "rejects", "duke")[0] if _parts(results, "rejects", "duke") else \
-        results / "curated/tables/rejects/dataset=duke/part-0.parquet"
-    extra = pd.DataFrame([{"dataset": "duke", "stage": "convert", "item": f"sha256:{i:064x}", "reason": "broken"}
-                          for i in range(500)])
-    pd.concat([pd.read_parquet(part), extra]).to_parquet(part, index=False)
-    # parquet_types and a schema expectation: a laterality outside L/R, bits_stored stored as text
-    part = _parts(results, "images")[0]
-    frame = pd.read_parquet(part)
-    frame.loc[0, "laterality"] = "X"
-    frame["bits_stored"] = frame.bits_stored.astype(str)
-    frame.to_parquet(part, index=False)
-    # phi_scan: no clean scan on record
-    (results / "curated/checks/phi_scan.json").unlink()
-    options = json.dumps({"min_patients_for_split_check": 1})
-    proc = run_cli("checks", "--results", str(results), "--out", str(tmp_path / "checks.json"), "--options",
-                   options, check=False)
-    assert proc.returncode == 1 and not (tmp_path / "checks.json").exists()
-    for check in ("references", "curated_files", "boxes_inside_images", "mask_grids", "one_split_per_person",
-                  "splits_non_empty", "reject_rates", "phi_scan", "parquet_types"):
-        assert f"check {check}" in proc.stderr, check
-    assert "table images: expect_column_values_to_be_in_set" in proc.stderr and '"X"' in proc.stderr
-    assert "10000" in proc.stderr  # example rows are shown
+def _failing(results, tables, evidence, options) -> set[str]:
+    checks = semantic_checks(results, tables, options, evidence)
+    return {name for name, (_, violations) in checks.items() if len(violations())}
+
+
+def _mutate(check: str, results, t: dict, evidence: Evidence, tmp_path) -> Evidence:
+    """Break exactly what `check` guards, in the tables `t`, the files under `results` or the evidence."""
+    if check == "references":  # a volume of a study that does not exist
+        t["volumes"].loc[t["volumes"].index[0], "study_uid"] = "2.25.1"
+    elif check == "curated_files":  # a PNG whose bytes changed, found by the shard's file check
+        files = t["files"][t["files"].path.str.endswith(".png")]
+        png = tmp_path / "results" / files.path.iloc[0]
+        png.parent.mkdir(parents=True)
+        png.write_bytes((results / files.path.iloc[0]).read_bytes() + b"x")
+        part = tmp_path / "files.parquet"
+        files.to_parquet(part, index=False)
+        problems, _ = verify_files(part, tmp_path / "results", [], sha256=True)
+        name = next(iter(evidence.shards))
+        return replace(evidence, shards={**evidence.shards, name: {**evidence.shards[name], "problems": problems}})
+    elif check == "boxes_inside_images":  # a box wider than its image
+        t["findings"].loc[t["findings"].image_uid.first_valid_index(), "xmax"] = 10_000.0
+    elif check == "mask_grids":  # a mask in another grid
+        path = results / t["findings"].mask_path.dropna().iloc[0]
+        nib.save(nib.Nifti1Image(np.zeros((5, 5, 5), np.uint8), nib.load(path).affine), path)
+    elif check == "one_split_per_person":  # one person in two splits
+        splits = t["splits"]
+        t["splits"] = pd.concat([splits, splits.iloc[[0]].assign(split="test" if splits.split.iloc[0] != "test"
+                                                                  else "train")])
+    elif check == "splits_non_empty":  # a dataset large enough for every split, with everyone in train
+        patients = t["patients"][t["patients"].dataset == "duke"]
+        more = pd.concat([patients.iloc[[0]].assign(patient_id=f"P-{k:016x}", person_id=f"P-{k:016x}")
+                          for k in range(30)], ignore_index=True)
+        t["patients"] = pd.concat([t["patients"], more], ignore_index=True)
+        template = t["splits"][t["splits"].dataset == "duke"].iloc[[0]]
+        added = pd.concat([template.assign(patient_id=p, person_id=p) for p in more.patient_id], ignore_index=True)
+        splits = pd.concat([t["splits"], added], ignore_index=True)
+        t["splits"] = splits.assign(split=splits.split.where(splits.dataset != "duke", "train"))
+    elif check == "reject_rates":  # a reject for every input of duke's convert stage
+        extra = pd.DataFrame([{"dataset": "duke", "stage": "convert", "item": f"sha256:{i:064x}", "reason": "broken"}
+                              for i in range(500)])
+        t["rejects"] = pd.concat([t["rejects"], extra], ignore_index=True)
+    elif check == "coverage":  # a join that covers too little
+        t["coverage"].loc[t["coverage"].index[0], "coverage"] = 0.0
+    elif check == "phi_scan":  # a shard with no clean scan on record
+        return replace(evidence, shards={**evidence.shards, "duke/shard-9": {}})
+    elif check == "parquet_types":  # bits_stored written as text
+        part = next(p for p in sorted((results / "curated/tables/images").rglob("*.parquet"))
+                    if len(pd.read_parquet(p)))
+        pd.read_parquet(part).astype({"bits_stored": str}).to_parquet(part, index=False)
+    return evidence
+
+
+CHECKS = ["references", "curated_files", "boxes_inside_images", "mask_grids", "one_split_per_person",
+          "splits_non_empty", "reject_rates", "coverage", "phi_scan", "parquet_types"]
+
+
+def test_every_check_has_a_mutation_test():
+    options = CheckOptions.from_config(None)
+    assert set(CHECKS) == set(semantic_checks(Path("."), {}, options, Evidence({}, {}, {})))
+
+
+@pytest.mark.parametrize("check", CHECKS)
+def test_each_check_fails_alone_on_its_mutation(baseline, check, tmp_path):
+    """One mutation of the demo's clean results makes exactly one semantic check fail: its own."""
+    source, evidence = baseline
+    results = tmp_path / "copy"
+    shutil.copytree(source, results, symlinks=True)
+    tables = load_tables(results)
+    options = CheckOptions.from_config({"min_patients_for_split_check": 20})
+    assert _failing(results, {k: v.copy() for k, v in tables.items()}, evidence, options) == set()
+    evidence = _mutate(check, results, tables, evidence, tmp_path)
+    assert _failing(results, tables, evidence, options) == {check}
 
 
 def test_report_and_data_docs_render(demo_run, tmp_path):

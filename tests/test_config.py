@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 import yaml
-
 from breastcurate.config import ConfigError, load_config
 from conftest import REPO, run_cli, snakemake, write_config
 
@@ -30,7 +29,7 @@ def test_invalid_config_names_key_and_reason(tmp_path, mutate, message):
         load_config(path)
     assert message in str(err.value)
     proc = run_cli("check-config", str(path), check=False)
-    assert proc.returncode == 2 and message in proc.stderr
+    assert proc.returncode == 1 and message in proc.stderr
 
 
 def test_defaults_filled():

@@ -10,10 +10,9 @@ import nibabel as nib
 import numpy as np
 import pydicom
 import pytest
+from conftest import run_cli
 from PIL import Image
 from pydicom.pixels import apply_modality_lut, apply_voi_lut
-
-from conftest import run_cli
 
 DATA = Path(__file__).parent / "data" / "convert"
 

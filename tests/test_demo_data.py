@@ -12,7 +12,6 @@ import numpy as np
 import pandas as pd
 import pydicom
 import pytest
-
 from breastcurate.demo import duke as duke_demo
 from breastcurate.demo import embed as embed_demo
 from breastcurate.demo import vindr_mammo as vindr_demo

@@ -1,11 +1,14 @@
-"""Faults on a small private run (Duke only, the demo run's patients and shards): a job killed with SIGKILL while
-other shards go on (--keep-going), the whole run killed mid-shard and resumed, and the gates (PHI scan, data checks)
-that stop a run. Every Parquet file must end byte-identical to the uninterrupted demo run's."""
+"""Faults and incremental runs on a small private run: Duke only, the demo run's patients and shards, as a `local`
+mirror in a copied checkout. A job killed with SIGKILL while other shards go on (--keep-going), the whole run killed
+mid-shard and resumed, the gates (PHI scan, data checks) that stop a run, what a rerun re-does after the mirror
+or a workbook changes, a moved checkout, stale temporary files, and --delete-all-output. Every Parquet file must
+end byte-identical to the uninterrupted demo run's."""
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -14,10 +17,20 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-
-from conftest import REPO, snakemake, write_config
+from breastcurate.deid.keys import DEMO_KEY
+from breastcurate.layout import Layout
+from conftest import DEMO_SHARDS, copy_checkout, executed_jobs, run_cli, write_config
+from conftest import snakemake as run_snakemake
 
 DATASET = "duke"
+
+
+def snakemake(work: Path, *args: str, check: bool = True):
+    return run_snakemake(work, *args, check=check, snakefile=work / "Snakefile")
+
+
+def jobs_of(proc) -> list[str]:
+    return executed_jobs(proc.stdout + proc.stderr)
 
 
 def _processes(work: Path, needles: tuple[str, ...]) -> list[int]:
@@ -39,7 +52,7 @@ def _processes(work: Path, needles: tuple[str, ...]) -> list[int]:
 
 def _start(work: Path, log: str, *args: str) -> subprocess.Popen:
     """Snakemake in its own session (so the whole run can be killed), its output in `work/log`."""
-    cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--directory", str(work),
+    cmd = [sys.executable, "-m", "snakemake", "-s", str(work / "Snakefile"), "--directory", str(work),
            "--configfile", str(work / "config.yaml"), "--cores", "2", *args]
     with open(work / log, "w") as out:
         return subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
@@ -63,24 +76,29 @@ def parquet_files(work: Path) -> dict[str, bytes]:
 
 @pytest.fixture(scope="module")
 def faulted_run(tmp_path_factory) -> dict:
-    """Kill one convert job (SIGKILL) under --keep-going, then kill the whole rerun in the middle of a shard job,
-    then unlock and resume; record what each step left behind."""
-    work = tmp_path_factory.mktemp("faults")
-    write_config(work, n_shards=3, demo={"patients": 2, "seed": 11}, datasets={DATASET: {"source": "demo"}})
+    """In a copied checkout with the demo run's Duke mirror as a local mirror (keyed like the demo): kill one convert
+    job (SIGKILL) under --keep-going, then kill the whole rerun in the middle of a shard job, then unlock and
+    resume; record what each step left behind."""
+    work = tmp_path_factory.mktemp("checkout")
+    copy_checkout(work)
+    run_cli("demo-data", "--out", str(work / "mirror"), "--dataset", DATASET, "--patients", "2", "--seed", "11")
+    (work / "demo.key").write_bytes(DEMO_KEY)  # the same pseudonyms as the demo run, through a key file
+    write_config(work, n_shards=DEMO_SHARDS, deid={"secret_file": str(work / "demo.key")},
+                 datasets={DATASET: {"source": "local", "path": str(work / "mirror" / DATASET)}})
     seen: dict = {"work": work}
 
     first = _start(work, "first.log", "--keep-going")
-    victim = _wait_for(work, ("convert-shard", f" {DATASET} ", "/shard-1 "), first)
+    victim = _wait_for(work, ("convert-shard", f" {DATASET} ", "/shard-0 "), first)  # both patients are in shard 0
     time.sleep(0.8)  # mid-job: the shard takes a few seconds
     os.kill(victim, signal.SIGKILL)
     seen["first_rc"] = first.wait(timeout=600)
     seen["first_out"] = (work / "first.log").read_text()
     convert = work / f"results/restricted/convert/{DATASET}"
-    seen["after_first"] = {k: (convert / f"shard-{k}").exists() for k in range(3)}
+    seen["after_first"] = {k: (convert / f"shard-{k}").exists() for k in range(DEMO_SHARDS)}
     seen["people_after_first"] = (work / "results/restricted/people.parquet").exists()
 
     second = _start(work, "second.log")
-    _wait_for(work, ("radiomics-shard", f" {DATASET} ", "--shard 1 "), second)
+    _wait_for(work, ("radiomics-shard", f" {DATASET} ", "part-0.parquet"), second)
     os.killpg(second.pid, signal.SIGKILL)  # the whole run: Snakemake and its jobs
     second.wait()
     seen["second_rc"] = second.returncode
@@ -92,8 +110,8 @@ def faulted_run(tmp_path_factory) -> dict:
 
 def test_keep_going_finishes_other_shards_and_leaves_no_partial_output(faulted_run):
     assert faulted_run["first_rc"] != 0
-    assert faulted_run["after_first"] == {0: True, 1: False, 2: True}  # the killed job left nothing behind
-    assert "Error in rule convert" in faulted_run["first_out"]
+    assert faulted_run["after_first"] == {0: False, 1: True}  # the killed job left nothing behind
+    assert "Error in rule convert_mr" in faulted_run["first_out"]
     assert faulted_run["people_after_first"]  # jobs independent of the failed shard also ran
 
 
@@ -121,26 +139,35 @@ def test_rerun_writes_byte_identical_parquet(faulted_run):
     assert parquet_files(work) == before
 
 
+def _shard_of(work: Path, native_patient_id: str) -> int:
+    layout = Layout(work / "results")
+    return next(k for k in range(DEMO_SHARDS) if native_patient_id in
+                set(pd.read_parquet(layout.listing(DATASET, k)).native_patient_id))
+
+
 def test_phi_scan_gates_the_run(faulted_run):
+    """A patient's name planted in its shard's curated folder: that shard's check fails with a masked report."""
     work = faulted_run["work"]
-    summary = json.loads((work / "results/curated/checks/phi_scan.json").read_text())
+    layout = Layout(work / "results")
+    summary = json.loads(layout.global_scan.read_text())
     assert summary["hits"] == 0 and summary["phi_values_searched"] > 50
-    raw = next((work / f"results/restricted/raw/{DATASET}").rglob("*.dcm"))
+    raw = next((work / "mirror" / DATASET).rglob("*.dcm"))
     import pydicom
 
-    name = str(pydicom.dcmread(raw, stop_before_pixels=True).PatientName)
-    planted = work / f"results/curated/volumes/{DATASET}/leak.json"
+    header = pydicom.dcmread(raw, stop_before_pixels=True)
+    name, shard = str(header.PatientName), _shard_of(work, str(header.PatientID))
+    planted = layout.volumes(DATASET, shard) / "leak.json"
     planted.write_text(json.dumps({"note": name.replace("^", " ")}))
     try:
-        proc = snakemake(work, "--cores", "2", "--forcerun", "phi_scan", check=False)
+        proc = snakemake(work, "--cores", "2", "--forcerun", "check_shard", check=False)
         assert proc.returncode != 0
-        assert not (work / "results/curated/checks/phi_scan.json").exists()
-        log = (work / "results/restricted/logs/checks/phi_scan.log").read_text()
+        assert not layout.shard_check(DATASET, shard).exists()
+        log = layout.log("check_shard", f"{DATASET}-{shard}").read_text()
         assert "leak.json" in log and name.split("^")[0] not in log  # reported, with the value masked
     finally:
         planted.unlink()
-    snakemake(work, "--cores", "2", "--until", "phi_scan")
-    assert (work / "results/curated/checks/phi_scan.json").exists()  # clean again: the scan passes
+    snakemake(work, "--cores", "2")
+    assert layout.shard_check(DATASET, shard).exists()  # clean again: the scan passes
 
 
 def test_failed_check_stops_the_run(faulted_run):
@@ -155,17 +182,18 @@ def test_failed_check_stops_the_run(faulted_run):
         proc = snakemake(work, "--cores", "2", "--forcerun", "checks", check=False)
         assert proc.returncode != 0
         assert not (work / "results/curated/checks/checks.json").exists()
-        log = (work / "results/restricted/logs/checks/checks.log").read_text()
+        log = Layout(work / "results").log("checks", "all").read_text()
         assert "age_years" in log and "-5.0" in log
     finally:
         part.write_bytes(original)
 
 
 def test_clinical_table_that_matches_no_image_stops_the_run(faulted_run):
-    """Clinical ids that match none of the images: harmonize reports the coverage, the checks stop the run with the
-    dataset, the join, the coverage and pseudonymous examples from both sides."""
+    """Clinical ids that match none of the images: editing the workbook re-runs harmonization (a declared input) and
+    nothing upstream of it; harmonize reports the coverage, the checks stop the run with the dataset, the join,
+    the coverage and pseudonymous examples from both sides."""
     work = faulted_run["work"]
-    sheet = work / f"results/restricted/raw/{DATASET}/Clinical_and_Other_Features.xlsx"
+    sheet = work / "mirror" / DATASET / "Clinical_and_Other_Features.xlsx"
     original = sheet.read_bytes()
     from openpyxl import load_workbook
 
@@ -174,11 +202,62 @@ def test_clinical_table_that_matches_no_image_stops_the_run(faulted_run):
         book["Data"].cell(row=row, column=1).value = f"Breast_MRI_9{row:02d}"
     book.save(sheet)
     try:
-        proc = snakemake(work, "--cores", "2", "--forcerun", "harmonize", check=False)
+        planned = jobs_of(snakemake(work, "-n"))
+        assert "harmonize[duke]" in planned
+        assert not [j for j in planned if j.split("[")[0] in ("list_files", "deidentify", "convert_mr")]
+        proc = snakemake(work, "--cores", "2", check=False)
         assert proc.returncode != 0
-        log = (work / "results/restricted/logs/checks/checks.log").read_text()
+        log = Layout(work / "results").log("checks", "all").read_text()
         assert "coverage" in log and '"dataset": "duke"' in log and '"join": "clinical"' in log
         assert '"coverage": 0.0' in log and "P-" in log and "Breast_MRI_9" not in log
     finally:
         sheet.write_bytes(original)
-    snakemake(work, "--cores", "2", "--forcerun", "harmonize")
+    snakemake(work, "--cores", "2")
+
+
+def test_removed_patient_disappears_and_only_its_shard_reruns(faulted_run, tmp_path):
+    """After a patient leaves the local mirror, `-R list_files` re-lists it; only that patient's shard is
+    converted again, and its curated files are gone (the later tests run without that patient)."""
+    work = faulted_run["work"]
+    layout = Layout(work / "results")
+    linkage = pd.concat(pd.read_parquet(layout.deid(DATASET, k) / "linkage.parquet") for k in range(DEMO_SHARDS))
+    victim = linkage.native_patient_id.iloc[0]
+    pseudonym, shard = linkage.patient_id.iloc[0], _shard_of(work, victim)
+    assert (layout.volumes(DATASET, shard) / pseudonym).is_dir()
+    shutil.move(work / "mirror" / DATASET / "Duke-Breast-Cancer-MRI" / victim, tmp_path / victim)  # for good
+    ran = jobs_of(snakemake(work, "--cores", "2", "-R", "list_files"))
+    per_shard = ("deidentify", "convert_mr", "radiomics")  # the shard's checks also search dataset-wide values
+    shards = {j for j in ran if j.split("[")[0] in per_shard}
+    assert shards == {f"{rule}[{DATASET},{shard}]" for rule in per_shard}
+    assert f"check_shard[{DATASET},{shard}]" in ran
+    assert not (layout.volumes(DATASET, shard) / pseudonym).exists()
+    assert pseudonym not in set(pd.read_parquet(layout.table_part("patients", DATASET, shard)).patient_id)
+
+
+def test_stale_temporary_files_are_swept(faulted_run):
+    """What a kill -9 leaves (`.<name>.<random>.tmp` beside a target) goes the next time the folder is written."""
+    work = faulted_run["work"]
+    layout = Layout(work / "results")
+    stale = [layout.table_part("images", DATASET, 0).parent / ".part-0.parquet.k1ll3d.tmp",
+             layout.people().parent / ".people.parquet.k1ll3d.tmp"]
+    for path in stale:
+        path.write_bytes(b"half a file")
+    snakemake(work, "--cores", "2", "--forcerun", "link_people", "--until", "harmonize")
+    assert [p for p in stale if p.exists()] == []
+
+
+def test_moved_checkout_reruns_nothing(faulted_run, tmp_path):
+    """The checkout with its results copied elsewhere (the local mirror and the key stay where the config says)."""
+    moved = tmp_path / "elsewhere" / "deeper" / "checkout"
+    shutil.copytree(faulted_run["work"], moved, symlinks=True)
+    proc = snakemake(moved, "-n")
+    assert "Nothing to be done" in proc.stdout + proc.stderr, jobs_of(proc)
+
+
+def test_delete_all_output_leaves_only_logs(faulted_run):
+    """Every file a job writes is a declared output: after --delete-all-output only the logs and benchmark records
+    remain (runs last: it empties the module's results)."""
+    work = faulted_run["work"]
+    snakemake(work, "--delete-all-output")
+    left = sorted(p.relative_to(work / "results").as_posix() for p in (work / "results").rglob("*") if p.is_file())
+    assert left and all(p.startswith(("restricted/logs/", "restricted/benchmarks/")) for p in left), left[:5]

@@ -6,23 +6,27 @@ import shutil
 
 import pandas as pd
 import pytest
-
+from breastcurate.layout import Layout
 from breastcurate.shards import shard_of
 from conftest import run_cli
 
 
-def _inventory(root, out, n_shards=3, dataset="duke"):
-    run_cli("inventory", dataset, str(root), "--out", str(out), "--n-shards", str(n_shards), "--workers", "2")
-    shards = [pd.read_parquet(out / f"shard-{k}.parquet") for k in range(n_shards)]
-    return shards, pd.read_parquet(out / "rejects.parquet")
+def _inventory(root, results, n_shards=3, dataset="duke"):
+    run_cli("inventory", dataset, str(root), "--results", str(results), "--n-shards", str(n_shards), "--workers", "2")
+    layout = Layout(results)
+    shards = [pd.read_parquet(layout.inventory_shard(dataset, k)) for k in range(n_shards)]
+    rejects = pd.concat([pd.read_parquet(layout.listing_rejects(dataset))] +
+                        [pd.read_parquet(layout.inventory_rejects(dataset, k)) for k in range(n_shards)])
+    return shards, rejects
 
 
 @pytest.mark.parametrize("dataset", ["vindr_mammo", "embed", "duke", "ispy1", "ispy2"])
 def test_every_file_listed_and_patients_complete(demo_root, tmp_path, dataset):
-    shards, rejects = _inventory(demo_root / dataset, tmp_path / "inv", dataset=dataset)
+    shards, rejects = _inventory(demo_root / dataset, tmp_path / "results", dataset=dataset)
     listed = pd.concat(shards)
     on_disk = [p for p in (demo_root / dataset).rglob("*") if p.is_file() and p.suffix in (".dcm", ".dicom")]
-    assert len(listed) == len(on_disk) and rejects.empty
+    excluded = rejects[rejects.stage == "select"]  # left out by the config's default select (EMBED's spot views)
+    assert len(listed) + len(excluded) == len(on_disk) and (rejects.stage == "select").all()
     assert listed.groupby("native_patient_id")["shard"].nunique().max() == 1  # a patient lives in one shard
     assert listed["sop_uid"].is_unique
     for k, shard in enumerate(shards):
@@ -49,20 +53,21 @@ def test_shard_hash_is_stable_and_keyed():
 def test_rewrites_only_changed_shards(demo_root, tmp_path):
     root = tmp_path / "mirror"
     shutil.copytree(demo_root / "duke", root)
-    out = tmp_path / "inv"
-    first, _ = _inventory(root, out)
-    mtimes = {k: (out / f"shard-{k}.parquet").stat().st_mtime_ns for k in range(3)}
-    blobs = {k: (out / f"shard-{k}.parquet").read_bytes() for k in range(3)}
-    _inventory(root, out)  # same content: nothing rewritten, byte-identical
-    assert {k: (out / f"shard-{k}.parquet").stat().st_mtime_ns for k in range(3)} == mtimes
-    # Remove one patient: only that patient's shard changes.
+    results = tmp_path / "results"
+    first, _ = _inventory(root, results)
+    outputs = [f(k) for k in range(3) for f in (lambda k: Layout(results).listing("duke", k),
+                                                lambda k: Layout(results).inventory_shard("duke", k))]
+    mtimes = {p: p.stat().st_mtime_ns for p in outputs}
+    blobs = {p: p.read_bytes() for p in outputs}
+    _inventory(root, results)  # same content: nothing rewritten, byte-identical
+    assert {p: p.stat().st_mtime_ns for p in outputs} == mtimes
+    # Remove one patient: only that patient's shard changes, in the listing and in the inventory.
     victim = first[0]["native_patient_id"].iloc[0] if len(first[0]) else first[1]["native_patient_id"].iloc[0]
     shard = next(k for k in range(3) if victim in set(first[k]["native_patient_id"]))
     shutil.rmtree(root / "Duke-Breast-Cancer-MRI" / victim)
-    _inventory(root, out)
-    for k in range(3):
-        changed = (out / f"shard-{k}.parquet").read_bytes() != blobs[k]
-        assert changed == (k == shard)
+    _inventory(root, results)
+    for path in outputs:
+        assert (path.read_bytes() != blobs[path]) == (path.name == f"shard-{shard}.parquet")
 
 
 def test_bad_files_become_rejects(demo_root, tmp_path):
@@ -73,7 +78,7 @@ def test_bad_files_become_rejects(demo_root, tmp_path):
     truncated = good[1].read_bytes()
     good[1].write_bytes(truncated[: len(truncated) - 3000])
     (good[2].parent / "empty.dcm").write_bytes(b"")
-    shards, rejects = _inventory(root, tmp_path / "inv", dataset="ispy2")
+    shards, rejects = _inventory(root, tmp_path / "results", dataset="ispy2")
     reasons = dict(zip(rejects["path"].str.rsplit("/", n=1).str[-1], rejects["reason"]))
     assert reasons["notes.txt"].startswith("not a DICOM file")
     assert reasons["empty.dcm"].startswith("not a DICOM file")
@@ -83,6 +88,7 @@ def test_bad_files_become_rejects(demo_root, tmp_path):
 
 
 def test_missing_mirror_is_a_clear_error(tmp_path):
-    proc = run_cli("inventory", "duke", str(tmp_path), "--out", str(tmp_path / "inv"), "--n-shards", "2", check=False)
-    assert proc.returncode == 2
+    proc = run_cli("inventory", "duke", str(tmp_path), "--results", str(tmp_path / "r"), "--n-shards", "2",
+                   check=False)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
     assert "no 'Duke-Breast-Cancer-MRI' folder" in proc.stderr

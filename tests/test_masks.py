@@ -9,7 +9,6 @@ import highdicom as hd
 import numpy as np
 import pydicom
 import pytest
-
 from breastcurate.convert import masks, mri
 
 DATA = Path(__file__).parent / "data" / "seg"

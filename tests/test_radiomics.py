@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import SimpleITK as sitk
-
+from breastcurate.layout import Layout
 from conftest import REPO, run_cli
 
 DATA = Path(__file__).parent / "data" / "radiomics"
@@ -85,7 +85,7 @@ def test_bad_roi_is_a_clear_error(tmp_path, kind, reason):
         sitk.WriteImage(shifted, str(mask))
     proc = run_cli("radiomics", str(DATA / "phantom.nii.gz"), str(mask), "--params",
                    str(DATA / "phantom_params.yaml"), "--out", str(tmp_path / "x.parquet"), check=False)
-    assert proc.returncode == 2 and reason in proc.stderr
+    assert proc.returncode == 1 and reason in proc.stderr
     assert not (tmp_path / "x.parquet").exists()
 
 
@@ -118,8 +118,11 @@ def test_broken_roi_in_a_shard_is_a_reject(demo_run, tmp_path):
     empty = sitk.Image(mask.GetSize(), mask.GetPixelID())
     empty.CopyInformation(mask)
     sitk.WriteImage(empty, str(results / row.mask_path))
-    run_cli("radiomics-shard", "duke", "--results", str(results), "--shard", str(shard), "--params-mr",
+    layout = Layout(results)
+    parts = [a for t in ("findings", "volumes", "images") for a in (f"--{t}", str(layout.table_part(t, "duke", shard)))]
+    run_cli("radiomics-shard", "duke", "--results", str(results), *parts, "--params-mr",
             str(REPO / "config/radiomics/MR.yaml"), "--params-mg", str(REPO / "config/radiomics/MG.yaml"),
-            "--phase", "pre", "--phase", "post_1")
-    rejects = pd.read_parquet(results / f"curated/tables/rejects/dataset=duke/radiomics-{shard}.parquet")
+            "--phase", "pre", "--phase", "post_1", "--out", str(layout.radiomics("duke", shard)), "--rejects",
+            str(layout.radiomics_rejects("duke", shard)))
+    rejects = pd.read_parquet(layout.radiomics_rejects("duke", shard))
     assert set(rejects.reason) == {"empty mask (no voxel with the label)"} and len(rejects) == 2

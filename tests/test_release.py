@@ -10,7 +10,6 @@ import sys
 import pandas as pd
 import pytest
 import yaml
-
 from conftest import REPO, run_cli
 from servers import http_server, s3_server, sent
 

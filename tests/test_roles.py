@@ -8,7 +8,6 @@ from collections import defaultdict
 
 import duckdb
 import pytest
-
 from breastcurate import idc
 from breastcurate.roles import RoleRule, SeriesInfo, assign, assign_all
 from breastcurate.sources import get_adapter

@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
-
-import hashlib
 
 import nibabel as nib
 import numpy as np
 import pandas as pd
 import pytest
+from breastcurate.sources import adapters
+from conftest import DEMO_SHARDS, REPO, snakemake, write_config
 from PIL import Image
 
-from conftest import REPO, snakemake, write_config
-
-DATASETS = ["duke", "embed", "ispy1", "ispy2", "vindr_mammo"]
+DATASETS = sorted(adapters())
+MG = [d for d, a in adapters().items() if a.modality == "MG"]
 
 
 def job_counts(dry_run_output: str) -> dict[str, int]:
@@ -31,16 +31,17 @@ def job_counts(dry_run_output: str) -> dict[str, int]:
 def test_dry_run_plans_datasets_times_shards(demo_run):
     _, plan, _ = demo_run
     counts = job_counts(plan)
-    assert counts["demo_data"] == len(DATASETS)
-    assert counts["inventory"] == len(DATASETS)
-    assert counts["deidentify"] == len(DATASETS) * 3  # datasets × shards
-    assert counts["convert"] == len(DATASETS) * 3
+    assert counts["demo_data"] == counts["list_files"] == counts["harmonize"] == counts["qc"] == len(DATASETS)
+    for per_shard in ("deidentify", "radiomics", "check_shard"):
+        assert counts[per_shard] == len(DATASETS) * DEMO_SHARDS  # datasets × shards
+    assert counts["convert_mg"] == len(MG) * DEMO_SHARDS and counts["convert_mr"] == (len(DATASETS) - len(MG)) * DEMO_SHARDS
+    assert counts["checks"] == counts["scan_global"] == 1
 
 
 def test_deidentified_shards(demo_run):
     work, _, _ = demo_run
     for dataset in DATASETS:
-        for k in range(3):
+        for k in range(DEMO_SHARDS):
             shard = work / f"results/restricted/deid/{dataset}/shard-{k}"
             inventory = pd.read_parquet(work / f"results/restricted/inventory/{dataset}/shard-{k}.parquet")
             written = list((shard / "dicom").rglob("*.dcm"))
@@ -63,10 +64,11 @@ def test_run_builds_sharded_inventories(demo_run):
     work, _, _ = demo_run
     for dataset in DATASETS:
         manifest = json.loads((work / "results/restricted/inventory" / dataset / "manifest.json").read_text())
-        assert manifest["n_shards"] == 3 and manifest["rejects"] == 0
+        assert manifest["n_shards"] == DEMO_SHARDS and manifest["unlisted"] == 0
         frames = [pd.read_parquet(work / f"results/restricted/inventory/{dataset}/shard-{k}.parquet")
-                  for k in range(3)]
-        assert sum(len(f) for f in frames) == manifest["files"] > 0
+                  for k in range(DEMO_SHARDS)]
+        assert sum(len(f) for f in frames) == manifest["listed"] > 0
+        assert [s["files"] for s in manifest["shards"]] == [len(f) for f in frames]
         assert pd.concat(frames)["native_patient_id"].nunique() == 2
 
 
@@ -76,15 +78,26 @@ def test_rerun_has_nothing_to_do(demo_run):
     assert "Nothing to be done" in again.stdout + again.stderr
 
 
-def test_restricted_files_are_private(demo_run):
+def test_restricted_zone_is_closed_and_curated_zone_open(demo_run):
+    """Every folder of the restricted zone is 0700 and every file in it (logs too) 0600; the curated zone and the
+    catalog are readable by all."""
     work, _, _ = demo_run
-    for path in (work / "results/restricted/inventory").rglob("*.parquet"):
-        assert path.stat().st_mode & 0o077 == 0, path
+    restricted = work / "results/restricted"
+    assert restricted.stat().st_mode & 0o7777 == 0o700
+    folders = [p for p in restricted.rglob("*") if p.is_dir()]
+    files = [p for p in restricted.rglob("*") if p.is_file()]
+    assert any(p.parent.name == "logs" for p in folders) and any(p.suffix == ".log" for p in files)
+    assert {oct(p.stat().st_mode & 0o7777) for p in folders} == {"0o700"}
+    assert {oct(p.stat().st_mode & 0o7777) for p in files} == {"0o600"}
+    curated = [p for p in (work / "results/curated").rglob("*") if p.name != ".snakemake_timestamp"]
+    assert {oct(p.stat().st_mode & 0o7777) for p in curated if p.is_dir()} == {"0o755"}
+    assert {oct(p.stat().st_mode & 0o7777) for p in curated if p.is_file()} == {"0o644"}
+    assert (work / "results/catalog.duckdb").stat().st_mode & 0o7777 == 0o644
 
 
 def _convert_table(work, dataset: str, name: str) -> pd.DataFrame:
     return pd.concat([pd.read_parquet(work / f"results/restricted/convert/{dataset}/shard-{k}/{name}.parquet")
-                      for k in range(3)], ignore_index=True)
+                      for k in range(DEMO_SHARDS)], ignore_index=True)
 
 
 @pytest.mark.parametrize("dataset", ["vindr_mammo", "embed"])
@@ -93,7 +106,7 @@ def test_mammograms_convert_with_boxes_on_the_lesion(demo_run, dataset):
     results = work / "results"
     images, findings = _convert_table(work, dataset, "images"), _convert_table(work, dataset, "findings")
     deid_files = sum(len(pd.read_parquet(results / f"restricted/deid/{dataset}/shard-{k}/files.parquet"))
-                     for k in range(3))
+                     for k in range(DEMO_SHARDS))
     assert (images.variant == "canonical").sum() == deid_files  # every de-identified mammogram → one PNG
     assert len(findings) > 0
     for box in findings.itertuples():
@@ -146,7 +159,7 @@ def test_files_table_lists_every_curated_file(demo_run):
     results = work / "results"
     files = pd.concat([_convert_table(work, d, "files") for d in DATASETS], ignore_index=True)
     on_disk = {p.relative_to(results).as_posix() for kind in ("images", "volumes", "masks")
-               for p in (results / "curated" / kind).rglob("*") if p.is_file()}
+               for p in (results / "curated" / kind).rglob("*") if p.is_file() and p.name != ".snakemake_timestamp"}
     assert set(files.path) == on_disk
     for row in files.sample(20, random_state=0).itertuples():
         data = (results / row.path).read_bytes()
@@ -157,7 +170,7 @@ def test_local_profile_plans_the_run(tmp_path):
     write_config(tmp_path)
     proc = snakemake(tmp_path, "--profile", str(REPO / "profiles/local"), "-n")
     counts = job_counts(proc.stdout + proc.stderr)
-    assert counts["checks"] == 1 and counts["convert"] == len(DATASETS) * 2
+    assert counts["checks"] == 1 and counts["convert_mg"] + counts["convert_mr"] == len(DATASETS) * 2
 
 
 def _curated(work, table: str) -> pd.DataFrame:

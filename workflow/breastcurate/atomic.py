@@ -1,4 +1,10 @@
-"""Write files atomically: to a temporary name in the same folder, then rename."""
+"""Write files atomically (a temporary name in the same folder, then rename) with the mode of their zone.
+
+Two zones (DESIGN.md): anything under a folder named `restricted` (or `<name>-restricted`) is private — owner only,
+or owner and the group named by $BREASTCURATE_RESTRICTED_GROUP — and everything else the pipeline writes is meant to
+be shared (0644 files, 0755 folders). A temporary file that a killed writer left behind (`.<name>.*.tmp`) is removed
+the next time anything is written into its folder.
+"""
 
 from __future__ import annotations
 
@@ -12,19 +18,103 @@ from typing import Iterator
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+PUBLIC_FILE, PUBLIC_DIR = 0o644, 0o755
+GROUP_ENV = "BREASTCURATE_RESTRICTED_GROUP"
+_SWEPT: set[Path] = set()
+_OPENED: set[Path] = set()
+
+
+def restricted_group() -> str | None:
+    """The group that may read the restricted zone (config `restricted_group`, passed on by the Snakefile)."""
+    return os.environ.get(GROUP_ENV) or None
+
+
+def private_modes() -> tuple[int, int]:
+    """(file mode, folder mode) of the restricted zone. With a group, folders are setgid so files inherit it."""
+    return (0o640, 0o2750) if restricted_group() else (0o600, 0o700)
+
+
+def is_private(path: str | Path) -> bool:
+    """Whether `path` lies in a restricted zone (a folder named `restricted` or ending in `-restricted`)."""
+    return any(part == "restricted" or part.endswith("-restricted") for part in Path(path).parts[:-1])
+
+
+def make_dirs(folder: str | Path, private: bool | None = None) -> Path:
+    """Create `folder` and its missing parents with the zone's folder mode (existing folders are left alone)."""
+    folder = Path(folder)
+    private = is_private(folder / "x") if private is None else private
+    mode = private_modes()[1] if private else PUBLIC_DIR
+    missing = []
+    for candidate in (folder, *folder.parents):
+        if candidate.exists():
+            break
+        missing.append(candidate)
+    for candidate in reversed(missing):
+        try:
+            candidate.mkdir()
+        except FileExistsError:
+            continue
+        os.chmod(candidate, mode)
+    if not private:
+        _open_up(folder)
+    return folder
+
+
+def _open_up(folder: Path) -> None:
+    """Make the folders between `folder` and its `curated` ancestor readable by all: the pipeline runs under a
+    private umask (the Snakefile sets it), so folders Snakemake creates for curated outputs start private."""
+    chain = []
+    for candidate in (folder, *folder.parents):
+        if candidate.name == "curated":
+            break
+        chain.append(candidate)
+    else:
+        return  # not in a curated tree: only folders created here get a mode
+    for candidate in chain:
+        if candidate in _OPENED:
+            continue
+        if candidate.stat().st_mode & 0o7777 != PUBLIC_DIR:
+            os.chmod(candidate, PUBLIC_DIR)
+        _OPENED.add(candidate)
+
+
+def publish_tree(root: str | Path) -> None:
+    """Give every file and folder under `root` (written by a library under the private umask, e.g. Great
+    Expectations' Data Docs) the shared modes."""
+    root = Path(root)
+    _open_up(root)
+    for dirpath, dirnames, filenames in os.walk(root):
+        os.chmod(dirpath, PUBLIC_DIR)
+        for name in filenames:
+            os.chmod(os.path.join(dirpath, name), PUBLIC_FILE)
+
+
+def _sweep(folder: Path) -> None:
+    """Remove stale temporary files that a killed writer left in `folder` (once per folder and process)."""
+    if folder in _SWEPT:
+        return
+    _SWEPT.add(folder)
+    with os.scandir(folder) as entries:
+        for entry in entries:
+            if entry.name.startswith(".") and entry.name.endswith(".tmp") and entry.is_file(follow_symlinks=False):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(entry.path)
+
 
 @contextlib.contextmanager
-def atomic_path(path: str | Path, mode: int | None = None) -> Iterator[Path]:
-    """Yield a temporary path next to `path`; rename it onto `path` only if the block succeeds."""
+def atomic_path(path: str | Path, private: bool | None = None) -> Iterator[Path]:
+    """Yield a temporary path next to `path`; rename it onto `path`, with the zone's mode, only if the block
+    succeeds. `private` overrides the zone read from the path."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private = is_private(path) if private is None else private
+    make_dirs(path.parent, private)
+    _sweep(path.parent)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     tmp_path = Path(tmp)
     try:
         yield tmp_path
-        if mode is not None:
-            os.chmod(tmp_path, mode)
+        os.chmod(tmp_path, private_modes()[0] if private else PUBLIC_FILE)
         os.replace(tmp_path, path)
     finally:
         if tmp_path.exists():
@@ -32,18 +122,26 @@ def atomic_path(path: str | Path, mode: int | None = None) -> Iterator[Path]:
 
 
 def sha256_file(path: str | Path) -> str:
-    """SHA-256 of a file, read in 1 MiB blocks."""
-    digest = hashlib.sha256()
+    """SHA-256 of a file (hashlib.file_digest: read in blocks, the GIL released while hashing)."""
     with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+        return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
-def write_bytes(path: str | Path, data: bytes, mode: int | None = None) -> None:
+def write_bytes(path: str | Path, data: bytes, private: bool | None = None) -> None:
     """Atomically write `data` to `path`."""
-    with atomic_path(path, mode) as tmp:
+    with atomic_path(path, private) as tmp:
         tmp.write_bytes(data)
+
+
+def write_bytes_if_changed(path: str | Path, data: bytes, private: bool | None = None) -> bool:
+    """Write `data` to `path` unless the file already holds exactly these bytes (its mtime then stays, so nothing
+    downstream re-runs). Return True if written."""
+    path = Path(path)
+    if path.exists() and path.stat().st_size == len(data) and path.read_bytes() == data:
+        _sweep(path.parent)
+        return False
+    write_bytes(path, data, private)
+    return True
 
 
 def parquet_bytes(table: pa.Table) -> bytes:
@@ -53,11 +151,6 @@ def parquet_bytes(table: pa.Table) -> bytes:
     return sink.getvalue().to_pybytes()
 
 
-def write_parquet_if_changed(path: str | Path, table: pa.Table, mode: int | None = None) -> bool:
+def write_parquet_if_changed(path: str | Path, table: pa.Table, private: bool | None = None) -> bool:
     """Write `table` to `path` unless the file already holds exactly these bytes. Return True if written."""
-    path = Path(path)
-    data = parquet_bytes(table)
-    if path.exists() and path.read_bytes() == data:
-        return False
-    write_bytes(path, data, mode)
-    return True
+    return write_bytes_if_changed(path, parquet_bytes(table), private)

@@ -9,13 +9,15 @@ from typing import Any
 import jsonschema
 import yaml
 
-from .layout import REPO_ROOT, SCHEMAS
+from .errors import BreastcurateError
+from .layout import SCHEMAS
 
 CONFIG_SCHEMA = SCHEMAS / "config.schema.yaml"
-DEFAULT_CONFIG = REPO_ROOT / "config" / "config.yaml"
+#: The pipeline config a command reads when none is named: the checkout's, relative to the working folder.
+DEFAULT_CONFIG = Path("config") / "config.yaml"
 
 
-class ConfigError(ValueError):
+class ConfigError(BreastcurateError, ValueError):
     """The configuration is invalid; the message names the key and the reason."""
 
 
@@ -64,15 +66,18 @@ def load_config(path: str | Path | None = None) -> dict[str, Any]:
     return validate_config(config)
 
 
-def section(name: str, block: dict[str, Any] | None = None) -> dict[str, Any]:
-    """A config section (e.g. `checks`) with the schema's defaults filled in: the one place defaults live, for stage
-    commands run by hand without a config."""
-    config = {"results_dir": "results", "n_shards": 1, "datasets": {"duke": {"source": "demo"}},
-              name: copy.deepcopy(block) if block else {}}
+def section(name: str, block: dict[str, Any] | None = None, dataset: str | None = None) -> dict[str, Any]:
+    """A config section (e.g. `checks`, or a dataset's `select` with `dataset`) with the schema's defaults filled
+    in: the one place defaults live, for stage commands that get a block, or none, instead of a whole config."""
+    block = copy.deepcopy(block) if block else {}
+    datasets = {dataset: {"source": "demo", name: block}} if dataset else {"duke": {"source": "demo"}}
+    config: dict[str, Any] = {"results_dir": "results", "n_shards": 1, "datasets": datasets}
+    if not dataset:
+        config[name] = block
     schema = yaml.safe_load(CONFIG_SCHEMA.read_text())
     validator = _with_defaults(jsonschema.Draft202012Validator)(schema)
     errors = sorted(validator.iter_errors(config), key=lambda e: list(e.absolute_path))
     if errors:
         key = ".".join(str(p) for p in errors[0].absolute_path)
         raise ConfigError(f"invalid config at '{key}': {errors[0].message}")
-    return config[name]
+    return config["datasets"][dataset][name] if dataset else config[name]

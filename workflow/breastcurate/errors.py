@@ -3,3 +3,7 @@
 
 class BreastcurateError(Exception):
     """An expected failure a user can act on (bad config, missing input, refused credentials, failed check)."""
+
+
+class NativeTableError(BreastcurateError):
+    """A native table of a mirror cannot be read as its adapter expects (a missing column, sheet or file)."""

@@ -1,20 +1,43 @@
-"""Where things live: the one place that knows the results layout (see DESIGN.md)."""
+"""Where things live: the one place that knows every path of a results folder (see DESIGN.md).
+
+The Snakefile builds every rule's inputs and outputs from a `Layout`, passing `"{dataset}"` and `"{shard}"` as the
+arguments to get Snakemake patterns; the package receives those paths as arguments, or builds the same ones from
+the same `Layout` where a job writes more files than a command line holds (a dataset's table parts).
+"""
 
 from __future__ import annotations
 
+import os
+import shutil
 from pathlib import Path
 
-#: Repository root (the package is installed editable from the clone).
-REPO_ROOT = Path(__file__).resolve().parents[2]
-SCHEMAS = REPO_ROOT / "schemas"
+from .atomic import PUBLIC_DIR, make_dirs, private_modes
+
+#: Folder of the package's data: schemas/ and the default config files ship inside the package.
+PACKAGE_ROOT = Path(__file__).resolve().parent
+SCHEMAS = PACKAGE_ROOT / "schemas"
+
+Key = str | int
 
 
 class Layout:
-    """Paths under one results directory."""
+    """Paths under one results directory (relative when `results_dir` is relative: moving a checkout moves them)."""
 
     def __init__(self, results_dir: str | Path):
         self.root = Path(results_dir)
 
+    def prepare(self, group: str | None = None) -> None:
+        """Create the results folder and its two zones with their modes: the restricted zone closed (0700, or 2750
+        owned by `group`), the curated zone and the catalog's folder open to readers."""
+        for folder in (self.root, self.curated):
+            make_dirs(folder, private=False)
+            os.chmod(folder, PUBLIC_DIR)
+        make_dirs(self.restricted, private=True)
+        if group:
+            shutil.chown(self.restricted, group=group)
+        os.chmod(self.restricted, private_modes()[1])
+
+    # --- the two zones -------------------------------------------------------------------------------------------
     @property
     def restricted(self) -> Path:
         return self.root / "restricted"
@@ -23,18 +46,144 @@ class Layout:
     def curated(self) -> Path:
         return self.root / "curated"
 
-    def raw(self, dataset: str) -> Path:
-        return self.restricted / "raw" / dataset
+    # --- restricted: native data and everything that links back to it --------------------------------------------
+    def raw(self, dataset: Key) -> Path:
+        return self.restricted / "raw" / str(dataset)
 
-    def downloads(self, dataset: str) -> Path:
-        """A download's ledger, partial files and completion report (`complete.json`)."""
-        return self.restricted / "downloads" / dataset
+    def downloads(self, dataset: Key) -> Path:
+        """A download's ledger and partial files."""
+        return self.restricted / "downloads" / str(dataset)
 
-    def inventory_dir(self, dataset: str) -> Path:
-        return self.restricted / "inventory" / dataset
+    def download_report(self, dataset: Key) -> Path:
+        return self.downloads(dataset) / "complete.json"
 
-    def inventory_shard(self, dataset: str, shard: int) -> Path:
+    def inventory_dir(self, dataset: Key) -> Path:
+        return self.restricted / "inventory" / str(dataset)
+
+    def listing(self, dataset: Key, shard: Key) -> Path:
+        """The listing job's paths, sizes and patients of one shard."""
+        return self.inventory_dir(dataset) / "listing" / f"shard-{shard}.parquet"
+
+    def listing_rejects(self, dataset: Key) -> Path:
+        """Files the listing left out: by the config's `select`, or with no patient to shard them by."""
+        return self.inventory_dir(dataset) / "listing" / "rejects.parquet"
+
+    def manifest(self, dataset: Key) -> Path:
+        """Files listed, left out and per shard (the reject-rate checks' denominators)."""
+        return self.inventory_dir(dataset) / "manifest.json"
+
+    def inventory_shard(self, dataset: Key, shard: Key) -> Path:
         return self.inventory_dir(dataset) / f"shard-{shard}.parquet"
 
-    def inventory_rejects(self, dataset: str) -> Path:
-        return self.inventory_dir(dataset) / "rejects.parquet"
+    def inventory_rejects(self, dataset: Key, shard: Key) -> Path:
+        return self.inventory_dir(dataset) / f"rejects-{shard}.parquet"
+
+    def deid(self, dataset: Key, shard: Key) -> Path:
+        """De-identified DICOM (`dicom/`), audit, linkage, quarantine, file map, rejects and series of one shard."""
+        return self.restricted / "deid" / str(dataset) / f"shard-{shard}"
+
+    def phi_terms(self, dataset: Key, shard: Key) -> Path:
+        """The PHI values the de-identification job saw in one shard's raw headers (what the scan searches for)."""
+        return self.restricted / "phi" / str(dataset) / f"shard-{shard}.parquet"
+
+    def phi_dataset_terms(self, dataset: Key) -> Path:
+        """Dataset-wide PHI values (institutions, stations, physicians, addresses, phones) of every shard."""
+        return self.restricted / "phi" / str(dataset) / "dataset.parquet"
+
+    def convert_tables(self, dataset: Key, shard: Key) -> Path:
+        """The conversion's per-shard tables (they name native paths, so they stay restricted)."""
+        return self.restricted / "convert" / str(dataset) / f"shard-{shard}"
+
+    def people(self) -> Path:
+        return self.restricted / "people.parquet"
+
+    def log(self, stage: str, name: Key) -> Path:
+        return self.restricted / "logs" / stage / f"{name}.log"
+
+    def benchmark(self, stage: str, name: Key) -> Path:
+        return self.restricted / "benchmarks" / stage / f"{name}.tsv"
+
+    # --- curated: no PHI, ever -----------------------------------------------------------------------------------
+    def images(self, dataset: Key, shard: Key) -> Path:
+        """A shard's mammograms: <patient>/<study>/<image>.png (+ variants)."""
+        return self.curated / "images" / str(dataset) / f"shard-{shard}"
+
+    def volumes(self, dataset: Key, shard: Key) -> Path:
+        """A shard's MRI phases: <patient>/<study>/<phase>.nii.gz + .json."""
+        return self.curated / "volumes" / str(dataset) / f"shard-{shard}"
+
+    def masks(self, dataset: Key, shard: Key) -> Path:
+        """A shard's lesion masks: <patient>/<study>/<roi>.nii.gz (MRI) or <image>_<roi>.png (mammograms)."""
+        return self.curated / "masks" / str(dataset) / f"shard-{shard}"
+
+    def table_part(self, table: str, dataset: Key, shard: Key) -> Path:
+        return self.curated / "tables" / table / f"dataset={dataset}" / f"part-{shard}.parquet"
+
+    def radiomics(self, dataset: Key, shard: Key) -> Path:
+        return self.curated / "radiomics" / f"dataset={dataset}" / f"part-{shard}.parquet"
+
+    def radiomics_rejects(self, dataset: Key, shard: Key) -> Path:
+        return self.curated / "tables" / "rejects" / f"dataset={dataset}" / f"radiomics-{shard}.parquet"
+
+    def split(self, version: str) -> Path:
+        return self.curated / "splits" / f"{version}.parquet"
+
+    def split_card(self, version: str) -> Path:
+        return self.curated / "splits" / f"{version}.json"
+
+    def table_glob(self, table: str) -> str:
+        """Glob of a catalog table's Parquet files relative to the results folder (what the catalog's views read)."""
+        if table == "radiomics":
+            return "curated/radiomics/*/*.parquet"
+        if table == "splits":
+            return "curated/splits/*.parquet"
+        return f"curated/tables/{table}/*/*.parquet"
+
+    @property
+    def catalog(self) -> Path:
+        return self.root / "catalog.duckdb"
+
+    @property
+    def checks(self) -> Path:
+        return self.curated / "checks"
+
+    def shard_check(self, dataset: Key, shard: Key) -> Path:
+        """A shard's file verification and PHI scan summary (counts and pseudonymous paths only)."""
+        return self.checks / "shards" / str(dataset) / f"shard-{shard}.json"
+
+    @property
+    def global_scan(self) -> Path:
+        """The PHI scan of the files no shard owns (splits, catalog)."""
+        return self.checks / "phi_scan.json"
+
+    @property
+    def checks_passed(self) -> Path:
+        return self.checks / "checks.json"
+
+    @property
+    def checks_summary(self) -> Path:
+        return self.checks / "summary.json"
+
+    @property
+    def data_docs(self) -> Path:
+        """Great Expectations' project folder (suites, validations, Data Docs)."""
+        return self.checks / "gx"
+
+    def qc(self, dataset: Key) -> Path:
+        return self.checks / "qc" / str(dataset)
+
+    @property
+    def qc_summary(self) -> Path:
+        return self.checks / "qc" / "all"
+
+    @property
+    def releases(self) -> Path:
+        return self.root / "releases"
+
+    def release(self, version: str) -> Path:
+        return self.releases / version
+
+    def shard_outputs(self, dataset: Key, shard: Key, modality: str) -> list[Path]:
+        """The curated folders the conversion of one shard writes."""
+        first = self.images(dataset, shard) if modality == "MG" else self.volumes(dataset, shard)
+        return [first, self.masks(dataset, shard)]

@@ -12,7 +12,7 @@ import pyarrow as pa
 import yaml
 
 from .atomic import write_parquet_if_changed
-from .layout import SCHEMAS
+from .layout import SCHEMAS, Layout
 
 ARROW_TYPES = {"string": pa.string(), "int32": pa.int32(), "int64": pa.int64(), "float64": pa.float64(),
                "bool": pa.bool_(), "date": pa.date32()}
@@ -37,7 +37,11 @@ class TableSchema:
     columns: tuple[Column, ...]
     order: tuple[str, ...]
     unique: tuple[str, ...]
-    location: str  # glob of its Parquet files, relative to the results folder
+
+    @property
+    def location(self) -> str:
+        """Glob of its Parquet files, relative to the results folder."""
+        return Layout(".").table_glob(self.name)
 
     @property
     def arrow(self) -> pa.Schema:
@@ -70,8 +74,7 @@ class TableSchema:
         return pa.Table.from_arrays(arrays, schema=self.arrow)
 
 
-#: File mode of everything in the restricted zone.
-RESTRICTED_MODE = 0o600
+COLUMN_KEYS = {"name", "type", "nullable", "description", "allowed", "min", "max", "unit"}
 
 
 @functools.cache
@@ -80,26 +83,48 @@ def table_schema(name: str) -> TableSchema:
     path = SCHEMAS / "tables" / f"{name}.yaml"
     if not path.exists():
         path = SCHEMAS / "restricted" / f"{name}.yaml"
+    if not path.exists():
+        raise KeyError(f"no schema {name!r} under {SCHEMAS}/tables or {SCHEMAS}/restricted")
     data = yaml.safe_load(path.read_text())
+    for c in data["columns"]:
+        unknown = set(c) - COLUMN_KEYS
+        if unknown:  # e.g. an unquoted comma in a flow mapping's description
+            raise ValueError(f"{path}: column {c.get('name')!r} has unknown keys {sorted(unknown)}")
     columns = tuple(Column(name=c["name"], type=c["type"], nullable=bool(c["nullable"]),
                            description=str(c.get("description", "")),
                            allowed=tuple(c["allowed"]) if "allowed" in c else None, min=c.get("min"),
                            max=c.get("max"), unit=c.get("unit")) for c in data["columns"])
     return TableSchema(name=data["name"], description=" ".join(str(data["description"]).split()), columns=columns,
-                       order=tuple(data["order"]), unique=tuple(data.get("unique", [])),
-                       location=data.get("location", f"curated/tables/{data['name']}/*/*.parquet"))
+                       order=tuple(data["order"]), unique=tuple(data.get("unique", [])))
 
 
-def write_table(path: Path, name: str, rows: pd.DataFrame | list[dict], restricted: bool = False) -> bool:
-    """Write `rows` as table `name` (schema types, deterministic order) unless the file already holds those bytes;
-    restricted tables are mode 0600. Returns whether the file was written."""
+def write_table(path: Path, name: str, rows: pd.DataFrame | list[dict], private: bool | None = None) -> bool:
+    """Write `rows` as table `name` (schema types, deterministic order) unless the file already holds those bytes
+    (mode by zone: see atomic.py). Returns whether the file was written."""
     frame = rows if isinstance(rows, pd.DataFrame) else pd.DataFrame(rows, columns=table_schema(name).names)
-    return write_parquet_if_changed(path, table_schema(name).to_arrow(frame), RESTRICTED_MODE if restricted else None)
+    return write_parquet_if_changed(path, table_schema(name).to_arrow(frame), private)
 
 
-def read_table(results: Path, name: str) -> pd.DataFrame:
-    """All Parquet parts of a catalog table under the results folder, as one frame (empty parts skipped)."""
-    frames = [pd.read_parquet(p) for p in sorted(Path(results).glob(table_schema(name).location))]
+def empty_frame(name: str) -> pd.DataFrame:
+    """An empty frame with table `name`'s columns."""
+    return pd.DataFrame({c: pd.Series(dtype=object) for c in table_schema(name).names})
+
+
+def read_parts(paths: list[Path], name: str) -> pd.DataFrame:
+    """Parquet files of table `name` as one frame (missing or empty ones skipped)."""
+    frames = [pd.read_parquet(p) for p in paths if Path(p).exists()]
+    frames = [f for f in frames if len(f)]
+    return pd.concat(frames, ignore_index=True) if frames else empty_frame(name)
+
+
+def read_table(results: Path, name: str, dataset: str | None = None) -> pd.DataFrame:
+    """All Parquet parts of a catalog table under the results folder (or one dataset's), as one frame."""
+    pattern = table_schema(name).location
+    if dataset is not None:
+        pattern = pattern.replace("/*/", f"/dataset={dataset}/", 1) if "/*/" in pattern else pattern
+    frames = [pd.read_parquet(p) for p in sorted(Path(results).glob(pattern))]
+    if dataset is not None:
+        frames = [f[f.dataset == dataset] if "dataset" in f else f for f in frames]
     frames = [f for f in frames if len(f)]
     if frames:
         return pd.concat(frames, ignore_index=True)
@@ -112,7 +137,7 @@ def table_names() -> list[str]:
 
 def harmonized_tables() -> list[str]:
     """The tables that harmonization writes per dataset and shard (curated/tables/<table>/dataset=<d>/)."""
-    return [n for n in table_names() if table_schema(n).location == f"curated/tables/{n}/*/*.parquet"]
+    return [n for n in table_names() if table_schema(n).location.startswith(f"curated/tables/{n}/")]
 
 
 def data_dictionary() -> str:

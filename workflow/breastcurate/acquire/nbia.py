@@ -15,8 +15,15 @@ from urllib.parse import urlencode
 from pydicom import dcmread
 
 from ..nbia_names import series_dir, study_dir
-
-from .transfer import Http, Ledger, Policy, Progress, TransferError, fetch_verified, transfer_all
+from .transfer import (
+    Http,
+    Ledger,
+    Policy,
+    Progress,
+    TransferError,
+    fetch_verified,
+    transfer_all,
+)
 
 HEADER_TAGS = ["PatientID", "StudyDate", "StudyDescription", "StudyInstanceUID", "SeriesNumber",
                "SeriesDescription", "SeriesInstanceUID"]

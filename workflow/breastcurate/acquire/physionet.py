@@ -11,8 +11,17 @@ from pathlib import Path, PurePosixPath
 from urllib.parse import quote, urlparse
 
 from ..atomic import sha256_file
-from .transfer import (AccessRefused, Http, Ledger, Policy, Progress, TransferError, fetch_verified, run_all,
-                       transfer_all)
+from .transfer import (
+    AccessRefused,
+    Http,
+    Ledger,
+    Policy,
+    Progress,
+    TransferError,
+    fetch_verified,
+    run_all,
+    transfer_all,
+)
 
 SUMS = "SHA256SUMS.txt"
 USER_VAR, PASSWORD_VAR = "PHYSIONET_USERNAME", "PHYSIONET_PASSWORD"

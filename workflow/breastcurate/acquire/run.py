@@ -8,6 +8,7 @@ from pathlib import Path, PurePosixPath
 from urllib.parse import urlparse
 
 from ..atomic import sha256_file, write_bytes
+from ..errors import BreastcurateError
 from ..layout import Layout
 from ..sources import get_adapter
 from . import nbia, physionet, s3
@@ -21,12 +22,12 @@ def settings_for(dataset: str, block: dict) -> dict:
     adapter = get_adapter(dataset)
     settings = {**adapter.download, **(block.get("download") or {})}
     if settings.get("transport") not in TRANSPORTS:
-        raise ValueError(f"{dataset}: no download transport; set datasets.{dataset}.download.transport to one of "
+        raise BreastcurateError(f"{dataset}: no download transport; set datasets.{dataset}.download.transport to one of "
                          f"{', '.join(TRANSPORTS)}")
     given = {f["path"] for f in settings.get("files", [])}
     missing = [name for name in adapter.supplementary if name not in given]
     if missing:
-        raise ValueError(f"{dataset}: datasets.{dataset}.download.files must give the url and sha256 of "
+        raise BreastcurateError(f"{dataset}: datasets.{dataset}.download.files must give the url and sha256 of "
                          f"{', '.join(missing)} (published on the collection's page, not through the image API)")
     return settings
 
@@ -38,10 +39,10 @@ def _supplementary(settings: dict, mirror: Path, state: Path) -> int:
     for item in settings.get("files", []):
         rel = PurePosixPath(item["path"])
         if rel.is_absolute() or ".." in rel.parts:
-            raise ValueError(f"download.files: unsafe path {item['path']!r}")
+            raise BreastcurateError(f"download.files: unsafe path {item['path']!r}")
         digest = item["sha256"].lower()
         if urlparse(item["url"]).scheme not in ("http", "https"):
-            raise ValueError(f"download.files: {item['url']!r} is not an http(s) URL")
+            raise BreastcurateError(f"download.files: {item['url']!r} is not an http(s) URL")
         fetched += fetch_verified(
             lambda part: http.fetch(item["url"], part), state / "parts" / f"{rel}.part", mirror / rel,
             lambda path: None if sha256_file(path) == digest else "sha256 differs from the config", item["url"])

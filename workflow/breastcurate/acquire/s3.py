@@ -9,8 +9,18 @@ import math
 from pathlib import Path, PurePosixPath
 from urllib.parse import urlparse
 
-from .transfer import (CHUNK, AccessRefused, Ledger, Policy, Progress, Retryable, TransferError, fetch_verified,
-                       transfer_all, with_retries)
+from .transfer import (
+    CHUNK,
+    AccessRefused,
+    Ledger,
+    Policy,
+    Progress,
+    Retryable,
+    TransferError,
+    fetch_verified,
+    transfer_all,
+    with_retries,
+)
 
 MiB = 1 << 20
 DENIED = {"AccessDenied", "403", "AllAccessDisabled", "InvalidAccessKeyId", "SignatureDoesNotMatch",
@@ -39,7 +49,11 @@ class Bucket:
 
     def _call(self, what: str, call):
         """Run a boto3 call; turn missing or refused credentials into AccessRefused."""
-        from botocore.exceptions import ClientError, NoCredentialsError, PartialCredentialsError
+        from botocore.exceptions import (
+            ClientError,
+            NoCredentialsError,
+            PartialCredentialsError,
+        )
 
         try:
             return call()
@@ -69,8 +83,12 @@ class Bucket:
 
     def fetch(self, rel: str, part: Path, progress=lambda n: None) -> None:
         """Append the object to `part`, resuming from its size with a ranged GET; retry dropped streams."""
-        from botocore.exceptions import (ConnectionClosedError, IncompleteReadError, ReadTimeoutError,
-                                         ResponseStreamingError)
+        from botocore.exceptions import (
+            ConnectionClosedError,
+            IncompleteReadError,
+            ReadTimeoutError,
+            ResponseStreamingError,
+        )
 
         what = f"s3://{self.bucket}/{self.key(rel)}"
 

@@ -20,6 +20,8 @@ from typing import Callable, Iterable
 
 from tqdm import tqdm
 
+from ..errors import BreastcurateError
+
 CHUNK = 1 << 20
 
 
@@ -37,11 +39,11 @@ class Policy:
                    settings.get("timeout_seconds", 60.0))
 
 
-class AccessRefused(PermissionError):
+class AccessRefused(BreastcurateError, PermissionError):
     """Credentials are missing or refused (HTTP 401/403, S3 AccessDenied); the message names the credential."""
 
 
-class TransferError(OSError):
+class TransferError(BreastcurateError, OSError):
     """A transfer failed for good (after retries, or for a reason a retry cannot fix)."""
 
 

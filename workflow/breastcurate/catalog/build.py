@@ -10,6 +10,7 @@ from pathlib import Path
 import duckdb
 
 from ..atomic import atomic_path
+from ..errors import BreastcurateError
 from ..tables import table_names, table_schema
 
 JOINED_VIEWS = {
@@ -59,6 +60,6 @@ def connect(catalog: str | os.PathLike = "results/catalog.duckdb") -> duckdb.Duc
     """A read-only connection whose relative paths resolve against the catalog's folder."""
     catalog = Path(catalog)
     if not catalog.exists():
-        raise FileNotFoundError(f"no catalog at {catalog} (run the pipeline first)")
+        raise BreastcurateError(f"no catalog at {catalog} (run the pipeline first)")
     return duckdb.connect(str(catalog), read_only=True,
                           config={"file_search_path": str(catalog.resolve().parent)})

@@ -16,6 +16,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from PIL import Image  # noqa: E402
 
+from ..atomic import atomic_path, write_bytes  # noqa: E402
 from .semantic import load_tables  # noqa: E402
 
 TOOLS = ["breastcurate", "snakemake", "pydicom", "nibabel", "SimpleITK", "pyradiomics-bhklab", "great-expectations",
@@ -37,9 +38,8 @@ def reject_reasons(t: dict[str, pd.DataFrame]) -> pd.DataFrame:
     return rejects.groupby(["dataset", "stage", "reason"]).size().rename("inputs").reset_index()
 
 
-def check_results(results: Path) -> pd.DataFrame:
-    summary = json.loads((results / "curated" / "checks" / "summary.json").read_text())
-    return pd.DataFrame(summary["validations"])
+def check_results(summary: Path) -> pd.DataFrame:
+    return pd.DataFrame(json.loads(Path(summary).read_text())["validations"])
 
 
 def versions() -> pd.DataFrame:
@@ -100,9 +100,7 @@ def montage(results: Path, t: dict[str, pd.DataFrame], dataset: str, out: Path, 
         ax.set_xticks([])
         ax.set_yticks([])
     fig.suptitle(dataset, fontsize=9)
-    fig.tight_layout()
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
+    _save(fig, out)
 
 
 def histograms(results: Path, t: dict[str, pd.DataFrame], out: Path, per_dataset: int = 4) -> None:
@@ -125,20 +123,31 @@ def histograms(results: Path, t: dict[str, pd.DataFrame], out: Path, per_dataset
         ax.set_title(dataset, fontsize=9)
         ax.set_yscale("log")
         ax.legend(fontsize=6)
+    _save(fig, out)
+
+
+def _save(fig, out: Path) -> None:
     fig.tight_layout()
-    fig.savefig(out, dpi=110)
+    with atomic_path(out) as tmp:
+        fig.savefig(tmp, dpi=110, format="png")
     plt.close(fig)
 
 
-def write_qc(results: Path, out_dir: Path, datasets: list[str]) -> None:
-    """Everything the report shows, into `out_dir`."""
+def _csv(frame: pd.DataFrame, out: Path) -> None:
+    write_bytes(out, frame.to_csv(index=False).encode())
+
+
+def write_dataset_qc(results: Path, dataset: str, out_dir: Path) -> None:
+    """One dataset's part of the report, into `out_dir`: counts, reject reasons, thumbnails, intensities."""
     results, out_dir = Path(results), Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    t = load_tables(results)
-    counts(t).to_csv(out_dir / "counts.csv", index=False)
-    reject_reasons(t).to_csv(out_dir / "rejects.csv", index=False)
-    check_results(results).to_csv(out_dir / "checks.csv", index=False)
-    versions().to_csv(out_dir / "versions.csv", index=False)
+    t = load_tables(results, dataset)
+    _csv(counts(t), out_dir / "counts.csv")
+    _csv(reject_reasons(t), out_dir / "rejects.csv")
     histograms(results, t, out_dir / "histograms.png")
-    for dataset in datasets:
-        montage(results, t, dataset, out_dir / f"montage_{dataset}.png")
+    montage(results, t, dataset, out_dir / "montage.png")
+
+
+def write_summary_qc(summary: Path, out_dir: Path) -> None:
+    """The run's part of the report: every validation's result and the tool versions."""
+    _csv(check_results(summary), Path(out_dir) / "checks.csv")
+    _csv(versions(), Path(out_dir) / "versions.csv")

@@ -16,9 +16,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..atomic import write_bytes
+from ..atomic import make_dirs, publish_tree, write_bytes
+from ..errors import BreastcurateError
+from ..layout import Layout
 from ..tables import table_names, table_schema
-from .semantic import CheckOptions, load_tables, semantic_checks
+from .semantic import CheckOptions, Evidence, load_tables, semantic_checks
 
 EXAMPLES = 3
 ASSETS = Path(__file__).parent / "datadocs_assets"
@@ -50,7 +52,7 @@ CDN_ASSETS = {
 REMOTE_LOAD = re.compile(r'(<script[^>]*\ssrc|<link[^>]*\shref|<img[^>]*\ssrc)="https?://[^"]*"')
 
 
-class ChecksFailed(RuntimeError):
+class ChecksFailed(BreastcurateError):
     """At least one expectation failed; the message is the summary."""
 
 
@@ -76,11 +78,11 @@ def schema_expectations(name: str) -> list:
 
 
 def _context(folder: Path):
+    """A file-backed Great Expectations project under `folder` (in its `gx/` folder) and a pandas source."""
     import great_expectations as gx
-
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
-    folder.mkdir(parents=True, exist_ok=True)
+    make_dirs(folder)
     context = gx.get_context(mode="file", project_root_dir=str(folder))
     context.variables.progress_bars = ProgressBarsConfig(globally=False)  # they would flood the log
     return context, context.data_sources.add_or_update_pandas("catalog")
@@ -125,20 +127,20 @@ def _examples(value) -> str:
     return json.dumps(value[:EXAMPLES], default=str) if isinstance(value, list) else json.dumps(value, default=str)
 
 
-def run_checks(results: Path, options: CheckOptions, out: Path) -> dict:
-    """Validate every table and semantic check; write Data Docs and `out` (summary JSON); raise on failure."""
+def run_checks(results: Path, options: CheckOptions, evidence: Evidence, out: Path) -> dict:
+    """Validate every table and semantic check; write Data Docs, the summary and `out`; raise on failure."""
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
     logging.getLogger("great_expectations").setLevel(logging.ERROR)
     results = Path(results)
-    checks_dir = results / "curated" / "checks"
-    context, source = _context(checks_dir)
+    layout = Layout(results)
+    context, source = _context(layout.data_docs.parent)  # Great Expectations keeps its project in <root>/gx
     tables = load_tables(results)
     summary = {"passed": True, "validations": [], "failures": []}
     for name in table_names():
         result = _validate(context, source, f"table_{name}", schema_expectations(name),
                            tables[name].reset_index(drop=True))
         _collect(summary, f"table {name}", result, None)
-    for check, (description, violations) in semantic_checks(results, tables, options).items():
+    for check, (description, violations) in semantic_checks(results, tables, options, evidence).items():
         import great_expectations as gx
 
         frame = violations().reset_index(drop=True)
@@ -146,9 +148,11 @@ def run_checks(results: Path, options: CheckOptions, out: Path) -> dict:
         result = _validate(context, source, f"check_{check}", [expectation], frame)
         _collect(summary, f"check {check} ({description})", result, frame)
     context.build_data_docs()
-    localize_data_docs(checks_dir / "gx" / "uncommitted" / "data_docs" / "local_site")
-    summary["data_docs"] = "curated/checks/gx/uncommitted/data_docs/local_site/index.html"
-    write_bytes(checks_dir / "summary.json", json.dumps(summary, indent=2, sort_keys=True, default=str).encode())
+    site = layout.data_docs / "uncommitted" / "data_docs" / "local_site"
+    localize_data_docs(site)
+    publish_tree(layout.data_docs)  # Great Expectations wrote it under the pipeline's private umask
+    summary["data_docs"] = (site / "index.html").relative_to(results).as_posix()
+    write_bytes(layout.checks_summary, json.dumps(summary, indent=2, sort_keys=True, default=str).encode())
     if not summary["passed"]:
         raise ChecksFailed(failure_text(summary))
     write_bytes(out, json.dumps({"passed": True, "validations": len(summary["validations"])}, indent=2).encode())

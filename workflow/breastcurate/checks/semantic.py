@@ -16,7 +16,6 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
-from ..atomic import sha256_file
 from ..config import section
 from ..tables import ARROW_TYPES, read_table, table_names, table_schema
 
@@ -42,9 +41,9 @@ class CheckOptions:
         return float(own[join] if join in own else self.min_coverage["default"][join])
 
 
-def load_tables(results: Path) -> dict[str, pd.DataFrame]:
-    """Every catalog table as one frame (all datasets)."""
-    return {name: read_table(results, name) for name in table_names()}
+def load_tables(results: Path, dataset: str | None = None) -> dict[str, pd.DataFrame]:
+    """Every catalog table as one frame (all datasets, or one)."""
+    return {name: read_table(results, name, dataset) for name in table_names()}
 
 
 def _missing(frame: pd.DataFrame, keys: list[str], target: pd.DataFrame) -> pd.DataFrame:
@@ -88,18 +87,10 @@ def references(t: dict[str, pd.DataFrame]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["table", "key", "missing"])
 
 
-def curated_files(results: Path, t: dict[str, pd.DataFrame], options: CheckOptions) -> pd.DataFrame:
-    """Curated files listed in `files` that are missing or whose bytes/sha256 differ; and referenced files not
-    listed."""
-    rows = []
-    for r in t["files"].itertuples():
-        path = Path(results) / r.path
-        if not path.is_file():
-            rows.append({"path": r.path, "problem": "missing"})
-        elif path.stat().st_size != r.bytes:
-            rows.append({"path": r.path, "problem": f"{path.stat().st_size} bytes, files says {r.bytes}"})
-        elif options.verify_sha256 and sha256_file(path) != r.sha256:
-            rows.append({"path": r.path, "problem": "sha256 differs from the files table"})
+def curated_files(summaries: dict[str, dict], t: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """What the shards' file checks found (missing files, other sizes or SHA-256, unlisted files), and referenced
+    files that `files` does not list."""
+    rows = [p for summary in summaries.values() for p in summary.get("problems", [])]
     listed = set(t["files"].path)
     for name, column in (("images", "path"), ("volumes", "path"), ("volumes", "sidecar_path"),
                          ("findings", "mask_path")):
@@ -160,14 +151,13 @@ def splits_non_empty(t: dict[str, pd.DataFrame], options: CheckOptions) -> pd.Da
     return pd.DataFrame(rows, columns=["version", "dataset", "split", "patients"])
 
 
-def reject_rates(results: Path, t: dict[str, pd.DataFrame], options: CheckOptions) -> pd.DataFrame:
+def reject_rates(manifests: dict[str, dict], t: dict[str, pd.DataFrame], options: CheckOptions) -> pd.DataFrame:
     """(dataset, stage) whose rejects exceed the configured share of the dataset's input files."""
     rows = []
     failures = t["rejects"][t["rejects"].stage != "select"]  # left out by the config's choice, not a failure
     for (dataset, stage), group in failures.groupby(["dataset", "stage"]):
-        manifest = Path(results) / "restricted" / "inventory" / dataset / "manifest.json"
-        inputs = json.loads(manifest.read_text()) if manifest.exists() else {}
-        total = int(inputs.get("files", 0)) + int(inputs.get("rejects", 0))
+        inputs = manifests.get(dataset, {})
+        total = int(inputs.get("listed", 0)) + int(inputs.get("unlisted", 0))
         rate = len(group) / total if total else 1.0
         if rate > options.max_reject_rate:
             rows.append({"dataset": dataset, "stage": stage, "rejects": len(group), "inputs": total,
@@ -188,31 +178,55 @@ def coverage(t: dict[str, pd.DataFrame], options: CheckOptions) -> pd.DataFrame:
                                        "unmatched_here", "unmatched_there"])
 
 
-def phi_scan(results: Path) -> pd.DataFrame:
-    report = Path(results) / "curated" / "checks" / "phi_scan.json"
-    if not report.exists():
-        return pd.DataFrame([{"problem": "the PHI scan has not passed (no curated/checks/phi_scan.json)"}])
-    hits = json.loads(report.read_text()).get("hits", 1)
-    return pd.DataFrame([{"problem": f"{hits} PHI hits"}]) if hits else pd.DataFrame(columns=["problem"])
+def phi_scan(summaries: dict[str, dict]) -> pd.DataFrame:
+    """Scans (per shard, and the global one) that did not pass: each summary must be present with 0 hits."""
+    rows = []
+    for name, summary in sorted(summaries.items()):
+        scan = summary.get("phi_scan", summary)
+        if not summary:
+            rows.append({"scan": name, "problem": "no summary: the PHI scan has not passed"})
+        elif scan.get("hits", 1):
+            rows.append({"scan": name, "problem": f"{scan.get('hits')} PHI hits"})
+    return pd.DataFrame(rows, columns=["scan", "problem"])
 
 
-def semantic_checks(results: Path, t: dict[str, pd.DataFrame],
-                    options: CheckOptions) -> dict[str, tuple[str, Callable[[], pd.DataFrame]]]:
+@dataclass(frozen=True)
+class Evidence:
+    """What the global checks read besides the tables: per-dataset manifests, the shard checks' summaries and
+    the global PHI scan's summary (name → parsed JSON; an empty dict for a missing file)."""
+
+    manifests: dict[str, dict]
+    shards: dict[str, dict]
+    scan: dict[str, dict]
+
+    @classmethod
+    def read(cls, manifests: list[Path], shards: list[Path], scans: list[Path]) -> "Evidence":
+        def load(paths: list[Path], key) -> dict[str, dict]:
+            return {key(Path(p)): json.loads(Path(p).read_text()) if Path(p).exists() else {} for p in paths}
+
+        return cls(load(manifests, lambda p: p.parent.name), load(shards, lambda p: f"{p.parent.name}/{p.stem}"),
+                   load(scans, lambda p: p.stem))
+
+
+def semantic_checks(results: Path, t: dict[str, pd.DataFrame], options: CheckOptions,
+                    evidence: Evidence) -> dict[str, tuple[str, Callable[[], pd.DataFrame]]]:
     """name → (what it asserts, a function returning the violating rows)."""
     return {
         "parquet_types": ("every Parquet column has the schema's type", lambda: parquet_types(results)),
         "references": ("every image, volume, finding, clinical and split row refers to an existing study and "
                        "patient; every radiomics row to a finding", lambda: references(t)),
-        "curated_files": ("every curated file exists with the size and sha256 in files, and every referenced "
-                          "file is listed", lambda: curated_files(results, t, options)),
+        "curated_files": ("every curated file exists with the size and sha256 in files, no unlisted file is in a "
+                          "shard's folders, and every referenced file is listed",
+                          lambda: curated_files(evidence.shards, t)),
         "boxes_inside_images": ("every box lies inside its image", lambda: boxes_inside(t)),
         "mask_grids": ("each mask's grid equals its phase's grid", lambda: mask_grids(results, t)),
         "one_split_per_person": ("no person in two splits of a version", lambda: one_split_per_person(t)),
         "splits_non_empty": (f"every split non-empty per dataset (datasets with ≥ "
                              f"{options.min_patients_for_split_check} patients)", lambda: splits_non_empty(t, options)),
         "reject_rates": (f"rejects ≤ {options.max_reject_rate:.0%} of inputs per dataset and stage",
-                         lambda: reject_rates(results, t, options)),
+                         lambda: reject_rates(evidence.manifests, t, options)),
         "coverage": ("every join covers at least checks.min_coverage of its items (per dataset and join)",
                      lambda: coverage(t, options)),
-        "phi_scan": ("the PHI scan over curated outputs found nothing", lambda: phi_scan(results)),
+        "phi_scan": ("the PHI scans (every shard's and the global one) found nothing",
+                     lambda: phi_scan({**evidence.shards, **evidence.scan})),
     }

@@ -10,10 +10,13 @@ import numpy as np
 from PIL import Image
 from pydicom.dataset import Dataset
 from pydicom.pixels import apply_modality_lut, apply_voi_lut
-from pydicom.uid import ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
+from pydicom.uid import (
+    ExplicitVRBigEndian,
+    ExplicitVRLittleEndian,
+    ImplicitVRLittleEndian,
+)
 
 #: zlib level of the curated PNGs: 1 is the fastest; every level is lossless.
-DEFAULT_PNG_LEVEL = 1
 
 
 class UndecodableError(ValueError):
@@ -25,15 +28,16 @@ class VariantSpec:
     """A derived image named in config: 8-bit through the file's VOI, resized, flipped to one side."""
 
     name: str
-    bits: int = 16
-    voi: bool = False
-    long_side: int | None = None
-    flip_to: str | None = None
+    bits: int
+    voi: bool
+    long_side: int | None
+    flip_to: str | None
 
     @classmethod
     def from_config(cls, block: dict) -> "VariantSpec":
-        return cls(name=block["name"], bits=int(block.get("bits", 16)), voi=bool(block.get("voi", False)),
-                   long_side=block.get("long_side"), flip_to=block.get("flip_to"))
+        """From one `convert.mammo_variants` item, its defaults filled from the config schema."""
+        return cls(name=block["name"], bits=int(block["bits"]), voi=bool(block["voi"]), long_side=block["long_side"],
+                   flip_to=block["flip_to"])
 
 
 @dataclass(frozen=True)
@@ -166,7 +170,7 @@ def variant(ds: Dataset, image: np.ndarray, laterality: str | None, spec: Varian
     return arr, Transform(width=width, height=height, scale_x=sx, scale_y=sy, flipped=flipped)
 
 
-def encode_png(arr: np.ndarray, level: int = DEFAULT_PNG_LEVEL) -> bytes:
+def encode_png(arr: np.ndarray, level: int) -> bytes:
     """Lossless grayscale PNG (16-bit for uint16, 8-bit for uint8) with Pillow; no timestamps, so deterministic."""
     buf = io.BytesIO()
     Image.fromarray(np.ascontiguousarray(arr)).save(buf, format="PNG", compress_level=level)

@@ -29,7 +29,6 @@ from .. import __version__
 
 LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0, 1.0])
 #: gzip level of the curated .nii.gz (dcm2niix's default is 6; every level is lossless).
-DEFAULT_GZIP_LEVEL = 6
 SPACING_TOLERANCE = 0.01  # relative; slice gaps that differ by more are "uneven"
 
 
@@ -296,8 +295,8 @@ def name_phases(volumes: list[Volume], strict: bool = False) -> list[tuple[str, 
     return rejects
 
 
-def nifti_bytes(data: np.ndarray, affine: np.ndarray, slope: float = 1.0, intercept: float = 0.0,
-                level: int = DEFAULT_GZIP_LEVEL) -> bytes:
+def nifti_bytes(data: np.ndarray, affine: np.ndarray, level: int, slope: float = 1.0,
+                intercept: float = 0.0) -> bytes:
     """A gzip-compressed NIfTI-1 with sform = qform = the affine (scanner code); gzip mtime 0, so deterministic.
 
     zlib-ng compresses about 5× faster than the standard library's zlib at level 6, to the same size (README)."""
@@ -341,9 +340,9 @@ def sidecar(volume: Volume, pre: Volume | None) -> dict:
     return {k: v for k, v in out.items() if v is not None}
 
 
-def write_volume(volume: Volume, pre: Volume | None, level: int = DEFAULT_GZIP_LEVEL) -> tuple[bytes, bytes]:
+def write_volume(volume: Volume, pre: Volume | None, level: int) -> tuple[bytes, bytes]:
     """The .nii.gz and .json bytes of one volume (the caller writes them atomically)."""
-    data = nifti_bytes(volume.data, volume.affine, volume.slope, volume.intercept, level)
+    data = nifti_bytes(volume.data, volume.affine, level, volume.slope, volume.intercept)
     meta = json.dumps(sidecar(volume, pre), indent=2, sort_keys=True).encode() + b"\n"
     return data, meta
 

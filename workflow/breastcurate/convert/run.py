@@ -13,71 +13,36 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 import pandas as pd
-import pyarrow as pa
 import pyarrow.parquet as pq
 import pydicom
 
 from .. import __version__
-from ..atomic import sha256_file, write_bytes, write_parquet_if_changed
+from ..atomic import make_dirs, sha256_file, write_bytes
+from ..config import section
+from ..errors import BreastcurateError
 from ..sources import get_adapter
+from ..tables import write_table
 from . import mammo, masks, mri
 
-PRIVATE_FILE = 0o600
-
-IMAGE_COLUMNS = [
-    ("dataset", pa.string()), ("patient_id", pa.string()), ("study_uid", pa.string()), ("image_uid", pa.string()),
-    ("variant", pa.string()), ("path", pa.string()), ("source_path", pa.string()), ("study_date", pa.string()),
-    ("laterality", pa.string()), ("view", pa.string()), ("image_type", pa.string()),
-    ("series_description", pa.string()), ("manufacturer", pa.string()), ("model", pa.string()),
-    ("patient_age", pa.string()), ("rows", pa.int32()), ("columns", pa.int32()),
-    ("pixel_spacing_mm", pa.float64()),
-    ("photometric_native", pa.string()), ("inverted", pa.bool_()), ("bits_stored", pa.int32()),
-    ("bit_depth", pa.int32()), ("rescale_slope", pa.float64()), ("rescale_intercept", pa.float64()),
-    ("value_offset", pa.float64()), ("windows", pa.string()), ("voi_lut_function", pa.string()),
-    ("patient_orientation", pa.string()),
-    ("voi_lut_sequence_items", pa.int32()), ("voi_applied", pa.bool_()), ("flipped", pa.bool_()),
-    ("scale_x", pa.float64()), ("scale_y", pa.float64()),
-]
-VOLUME_COLUMNS = [
-    ("dataset", pa.string()), ("patient_id", pa.string()), ("study_uid", pa.string()), ("series_uid", pa.string()),
-    ("phase", pa.string()), ("path", pa.string()), ("sidecar_path", pa.string()), ("study_date", pa.string()),
-    ("series_description", pa.string()), ("manufacturer", pa.string()), ("model", pa.string()),
-    ("patient_age", pa.string()), ("field_strength_t", pa.float64()), ("repetition_time_ms", pa.float64()),
-    ("echo_time_ms", pa.float64()),
-    ("flip_angle_deg", pa.float64()), ("temporal_position", pa.int32()), ("acquisition_offset_s", pa.float64()),
-    ("size_x", pa.int32()), ("size_y", pa.int32()), ("size_z", pa.int32()), ("spacing_x_mm", pa.float64()),
-    ("spacing_y_mm", pa.float64()), ("spacing_z_mm", pa.float64()), ("orientation", pa.string()),
-    ("n_source_files", pa.int32()),
-]
-FINDING_COLUMNS = [
-    ("dataset", pa.string()), ("patient_id", pa.string()), ("study_uid", pa.string()), ("image_uid", pa.string()),
-    ("variant", pa.string()), ("roi", pa.string()), ("source", pa.string()), ("xmin", pa.float64()),
-    ("ymin", pa.float64()), ("xmax", pa.float64()), ("ymax", pa.float64()), ("mask_path", pa.string()),
-    ("phase", pa.string()), ("voxels", pa.int64()), ("label", pa.string()), ("labels_native", pa.string()),
-    ("box_frame", pa.string()), ("box_flipped", pa.bool_()), ("repairs", pa.string()),
-]
-FILE_COLUMNS = [("path", pa.string()), ("bytes", pa.int64()), ("sha256", pa.string()),
-                ("source_sha256", pa.string()), ("stage", pa.string()), ("package_version", pa.string())]
-REJECT_COLUMNS = [("dataset", pa.string()), ("stage", pa.string()), ("path", pa.string()), ("reason", pa.string())]
-TABLES = {"images": IMAGE_COLUMNS, "volumes": VOLUME_COLUMNS, "findings": FINDING_COLUMNS, "files": FILE_COLUMNS,
-          "rejects": REJECT_COLUMNS}
+#: The conversion's per-shard tables and their schemas (schemas/restricted, and the catalog's `files`).
+TABLES = {"images": "convert_images", "volumes": "convert_volumes", "findings": "convert_findings",
+          "files": "files", "rejects": "native_rejects"}
 
 
 @dataclass(frozen=True)
 class ConvertOptions:
-    """What config says about conversion."""
+    """What config says about conversion (defaults from the config schema)."""
 
-    png_level: int = mammo.DEFAULT_PNG_LEVEL
-    gzip_level: int = mri.DEFAULT_GZIP_LEVEL
-    variants: tuple[mammo.VariantSpec, ...] = ()
-    threads: int = 1  # volumes of a study are compressed in parallel (zlib-ng releases the GIL)
+    png_level: int
+    gzip_level: int
+    variants: tuple[mammo.VariantSpec, ...]
+    threads: int  # volumes of a study are compressed in parallel (zlib-ng releases the GIL)
 
     @classmethod
     def from_config(cls, block: dict | None, threads: int = 1) -> "ConvertOptions":
-        block = block or {}
-        return cls(png_level=int(block.get("png_compression", mammo.DEFAULT_PNG_LEVEL)),
-                   gzip_level=int(block.get("gzip_level", mri.DEFAULT_GZIP_LEVEL)),
-                   variants=tuple(mammo.VariantSpec.from_config(v) for v in block.get("mammo_variants", [])),
+        block = section("convert", block)
+        return cls(png_level=int(block["png_compression"]), gzip_level=int(block["gzip_level"]),
+                   variants=tuple(mammo.VariantSpec.from_config(v) for v in block["mammo_variants"]),
                    threads=max(1, threads))
 
 
@@ -94,7 +59,8 @@ class Output:
         """Write a curated file atomically and list it; return its path relative to the results folder."""
         write_bytes(path, data)
         rel = path.relative_to(self.results).as_posix()
-        self.rows["files"].append({"path": rel, "bytes": len(data), "sha256": hashlib.sha256(data).hexdigest(),
+        self.rows["files"].append({"dataset": self.dataset, "path": rel, "bytes": len(data),
+                                   "sha256": hashlib.sha256(data).hexdigest(),
                                    "source_sha256": source_sha256, "stage": "convert",
                                    "package_version": __version__})
         return rel
@@ -103,11 +69,9 @@ class Output:
         self.rows["rejects"].append({"dataset": self.dataset, "stage": "convert", "path": path, "reason": reason})
 
     def write_tables(self, folder: Path) -> None:
-        for name, columns in TABLES.items():
-            schema = pa.schema(columns)
-            rows = sorted(self.rows[name], key=lambda r: tuple(str(r.get(c[0]) or "") for c in columns))
-            write_parquet_if_changed(folder / f"{name}.parquet", pa.Table.from_pylist(rows, schema=schema),
-                                     PRIVATE_FILE)
+        """The shard's tables into `folder` (restricted: they name native paths)."""
+        for name, schema in TABLES.items():
+            write_table(folder / f"{name}.parquet", schema, pd.DataFrame(self.rows[name]), private=True)
 
 
 def _text(ds, keyword: str) -> str | None:
@@ -240,7 +204,7 @@ def convert_study_files(files: list[Path], target_dir: Path, mask_dir: Path, out
         except mri.ConversionError as exc:
             out.reject(f"{row['native_patient_id']}:{row['roi']}", str(exc))
     for mask, source_sha in found:
-        data = mri.nifti_bytes(mask.data, mask.volume.affine, level=options.gzip_level)
+        data = mri.nifti_bytes(mask.data, mask.volume.affine, options.gzip_level)
         rel = out.write_file(mask_dir / f"{mask.roi}.nii.gz", data, source_sha)
         out.rows["findings"].append({
             "dataset": out.dataset, "patient_id": (ids or {}).get("patient_id", _text(mask.volume.header, "PatientID")),
@@ -299,15 +263,17 @@ def to_nifti(in_dir: Path, out_dir: Path, options: ConvertOptions) -> Output:
         target = Path(out_dir) if len(by_study) == 1 else Path(out_dir) / study
         convert_study_files(paths, target, target, out, options)
     if not headers and not out.rows["rejects"]:
-        raise FileNotFoundError(f"no DICOM images under {in_dir}")
+        raise BreastcurateError(f"no DICOM images under {in_dir}")
     return out
 
 
 # --- one pipeline shard --------------------------------------------------------------------------------------------
 
-def convert_shard(dataset: str, deid_dir: Path, raw_root: Path, results: Path, out_dir: Path,
-                  options: ConvertOptions) -> Output:
-    """De-identified DICOM of one shard → curated images/volumes/masks; tables into `out_dir` (restricted)."""
+def convert_shard(dataset: str, deid_dir: Path, raw_root: Path, results: Path, tables_dir: Path, images_dir: Path,
+                  masks_dir: Path, options: ConvertOptions) -> Output:
+    """De-identified DICOM of one shard → curated files under `images_dir` (mammograms, or MRI phases) and
+    `masks_dir`; the shard's tables into `tables_dir` (restricted). Curated paths in the tables are relative to
+    `results`."""
     adapter = get_adapter(dataset)
     results, deid_dir = Path(results), Path(deid_dir)
     out = Output(dataset=dataset, results=results)
@@ -320,8 +286,7 @@ def convert_shard(dataset: str, deid_dir: Path, raw_root: Path, results: Path, o
             source = dicom / row.deid_path
             try:
                 ds = pydicom.dcmread(source, force=True)
-                target = results / "curated" / "images" / dataset / row.patient_id / str(ds.StudyInstanceUID) / \
-                    str(ds.SOPInstanceUID)
+                target = Path(images_dir) / row.patient_id / str(ds.StudyInstanceUID) / str(ds.SOPInstanceUID)
                 convert_mammogram(source, ds, target, out, options, boxes_by_path.get(row.path),
                                   {"patient_id": row.patient_id, "source_path": row.path})
             except Exception as exc:
@@ -350,8 +315,10 @@ def convert_shard(dataset: str, deid_dir: Path, raw_root: Path, results: Path, o
             first_study.setdefault(patient, study)
         for (patient, study), paths in sorted(studies.items()):
             box_rows = boxes.get(patient, []) if first_study[patient] == study else []
-            convert_study_files(paths, results / "curated" / "volumes" / dataset / patient / study,
-                                results / "curated" / "masks" / dataset / patient / study, out, options,
+            convert_study_files(paths, Path(images_dir) / patient / study, Path(masks_dir) / patient / study, out,
+                                options,
                                 {"patient_id": patient, "native_paths": native_paths}, box_rows, roles)
-    out.write_tables(Path(out_dir))
+    for folder in (images_dir, masks_dir):  # declared outputs, even when the shard has no file for them
+        make_dirs(folder)
+    out.write_tables(Path(tables_dir))
     return out

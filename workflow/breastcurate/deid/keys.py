@@ -7,12 +7,14 @@ import hmac
 import os
 from pathlib import Path
 
+from ..errors import BreastcurateError
+
 #: The public demo key: fine for synthetic demo data, never for real data (and said so when used).
 DEMO_KEY = b"breastcurate-public-demo-key-not-secret"
 SECRET_ENV = "BREASTCURATE_SECRET"
 
 
-class MissingSecret(RuntimeError):
+class MissingSecret(BreastcurateError):
     """No pseudonymization key was given for data that needs one."""
 
 

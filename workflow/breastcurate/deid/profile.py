@@ -8,6 +8,8 @@ from functools import cache
 
 import yaml
 
+from ..config import section
+from ..errors import BreastcurateError
 from ..layout import SCHEMAS
 
 TABLE = SCHEMAS / "deid" / "annex_e_table_e1_1.csv"
@@ -29,8 +31,6 @@ OPTIONS = {
     "clean_graphics": ("cleanGraphOpt", "113103", "Clean Graphics Option"),
 }
 BASIC = ("113100", "Basic Application Confidentiality Profile")
-DEFAULT_OPTIONS = {"retain_longitudinal_modified_dates": True, "retain_patient_characteristics": True,
-                   "clean_descriptors": True, "retain_safe_private": True}
 #: Compound actions of the table, resolved without IOD type information: keep the element present but empty
 #: where allowed (Z), else a dummy (D); UIDs are always remapped.
 COMPOUND = {"X/Z": "Z", "X/D": "D", "Z/D": "Z", "X/Z/D": "Z", "X/Z/U*": "U"}
@@ -69,11 +69,11 @@ def _resolve(row: dict[str, str], options: tuple[str, ...]) -> str:
 
 
 @cache
-def load_profile(options: tuple[str, ...] = tuple(sorted(k for k, v in DEFAULT_OPTIONS.items() if v))) -> Profile:
+def load_profile(options: tuple[str, ...]) -> Profile:
     """Build the profile for the enabled `options` (config keys of OPTIONS)."""
     unknown = set(options) - set(OPTIONS)
     if unknown:
-        raise ValueError(f"unknown de-identification option(s): {', '.join(sorted(unknown))}")
+        raise BreastcurateError(f"unknown de-identification option(s): {', '.join(sorted(unknown))}")
     ordered = tuple(o for o in OPTIONS if o in options)
     by_tag: dict[int, str] = {}
     patterns: dict[tuple[int, int | None], str] = {}
@@ -96,7 +96,6 @@ def load_profile(options: tuple[str, ...] = tuple(sorted(k for k, v in DEFAULT_O
 
 
 def options_from_config(block: dict[str, bool] | None) -> tuple[str, ...]:
-    """Enabled options from a config block (defaults: DEFAULT_OPTIONS)."""
-    merged = dict(DEFAULT_OPTIONS)
-    merged.update(block or {})
+    """Enabled options from a config block (`deid.options`; the config schema's defaults for those it leaves out)."""
+    merged = section("deid", {"options": block or {}})["options"]
     return tuple(sorted(k for k, v in merged.items() if v))

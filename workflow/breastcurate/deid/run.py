@@ -2,30 +2,23 @@
 
 from __future__ import annotations
 
-import os
+from dataclasses import dataclass
 from pathlib import Path
 
-import pyarrow as pa
-import pyarrow.parquet as pq
+import pandas as pd
 import pydicom
 
-from ..atomic import atomic_path, write_parquet_if_changed
+from ..atomic import atomic_path, make_dirs
+from ..errors import BreastcurateError
 from ..idc import known_descriptions
+from ..inventory.run import inspect, write_inventory
 from ..sources import adapters, get_adapter
 from ..tables import write_table
 from .engine import Deidentifier, Outcome
 from .keys import Keyed
+from .phi_terms import TermLog
 from .profile import load_profile
 from .series import SeriesLog, raw_series_values
-
-PRIVATE_FILE, PRIVATE_DIR = 0o600, 0o700
-AUDIT_SCHEMA = pa.schema([("file", pa.string()), ("element", pa.string()), ("action", pa.string())])
-LINKAGE_SCHEMA = pa.schema([("dataset", pa.string()), ("native_patient_id", pa.string()), ("patient_id", pa.string()),
-                            ("native_accession", pa.string()), ("accession", pa.string()),
-                            ("date_offset_days", pa.int32())])
-FILEMAP_SCHEMA = pa.schema([("path", pa.string()), ("deid_path", pa.string()), ("patient_id", pa.string())])
-ISSUES_SCHEMA = pa.schema([("dataset", pa.string()), ("stage", pa.string()), ("path", pa.string()),
-                           ("reason", pa.string())])
 
 
 def make_deidentifier(key: bytes, source: str, options: tuple[str, ...]) -> Deidentifier:
@@ -43,7 +36,8 @@ def output_name(ds: pydicom.Dataset, outcome: Outcome) -> str:
 
 
 class Collector:
-    """Gathers audit, linkage, file map (native path → de-identified path), quarantine and reject rows, and writes them to the restricted folder."""
+    """Gathers audit, linkage, file map (native path → de-identified path), quarantine, reject rows and the PHI
+    values of the raw headers, and writes them to the restricted folder."""
 
     def __init__(self, source: str):
         self.source = source
@@ -54,6 +48,7 @@ class Collector:
         self.quarantine: list[dict] = []
         self.rejects: list[dict] = []
         self.filemap: list[dict] = []
+        self.terms = TermLog()
 
     def add(self, outcome: Outcome, rel_in: str, rel_out: str | None, raw: dict | None = None,
             ds: pydicom.Dataset | None = None) -> None:
@@ -73,40 +68,36 @@ class Collector:
     def reject(self, rel_in: str, reason: str) -> None:
         self.rejects.append({"dataset": self.source, "stage": "deid", "path": rel_in, "reason": reason})
 
-    def write(self, restricted: Path) -> None:
-        restricted.mkdir(parents=True, exist_ok=True)
-        os.chmod(restricted, PRIVATE_DIR)
-        tables = {
-            "audit.parquet": pa.Table.from_pylist(sorted(self.audit, key=lambda r: (r["file"], r["element"])),
-                                                  schema=AUDIT_SCHEMA),
-            "linkage.parquet": pa.Table.from_pylist([self.linkage[k] for k in sorted(self.linkage)],
-                                                    schema=LINKAGE_SCHEMA),
-            "quarantine.parquet": pa.Table.from_pylist(sorted(self.quarantine, key=lambda r: r["path"]),
-                                                       schema=ISSUES_SCHEMA),
-            "files.parquet": pa.Table.from_pylist(sorted(self.filemap, key=lambda r: r["path"]),
-                                                  schema=FILEMAP_SCHEMA),
-            "rejects.parquet": pa.Table.from_pylist(sorted(self.rejects, key=lambda r: r["path"]),
-                                                    schema=ISSUES_SCHEMA),
-        }
-        for name, table in tables.items():
-            write_parquet_if_changed(restricted / name, table, PRIVATE_FILE)
+    def write(self, restricted: Path, terms: Path | None = None) -> None:
+        """The shard's tables into `restricted` (always private, whatever its name); the PHI values into `terms`."""
+        make_dirs(restricted, private=True)
+        tables = {"audit": ("audit", self.audit), "linkage": ("linkage", list(self.linkage.values())),
+                  "quarantine": ("native_rejects", self.quarantine), "files": ("file_map", self.filemap),
+                  "rejects": ("native_rejects", self.rejects)}
+        for name, (schema, rows) in tables.items():
+            write_table(restricted / f"{name}.parquet", schema, pd.DataFrame(rows), private=True)
         if self.series is not None:
-            write_table(restricted / "series.parquet", "deid_series", self.series.rows(self.source), restricted=True)
+            write_table(restricted / "series.parquet", "deid_series", self.series.rows(self.source), private=True)
+        if terms is not None:
+            write_table(terms, "phi_terms", self.terms.rows(), private=True)
 
 
-def _process(deid: Deidentifier, source: Path, native_patient_id: str | None, rel_in: str, out_root: Path,
-             collector: Collector, mode: int | None) -> None:
+def _process(deid: Deidentifier, source: Path | pydicom.Dataset, native_patient_id: str | None, rel_in: str,
+             out_root: Path, collector: Collector) -> None:
+    """De-identify one file (a path, or a dataset already read) into `out_root`; every outcome goes to
+    `collector`."""
     try:
-        ds = pydicom.dcmread(source, force=True)
+        ds = source if isinstance(source, pydicom.Dataset) else pydicom.dcmread(source, force=True)
         if "SOPInstanceUID" not in ds:
             collector.reject(rel_in, "not a DICOM instance (no SOP Instance UID)")
             return
+        collector.terms.add(ds)
         raw = raw_series_values(ds) if collector.series is not None else None
         outcome = deid(ds, native_patient_id)
         rel_out = None if outcome.quarantined else output_name(ds, outcome)
         if rel_out:
             target = out_root / rel_out
-            with atomic_path(target, mode) as tmp:
+            with atomic_path(target) as tmp:
                 ds.save_as(tmp, enforce_file_format="TransferSyntaxUID" in getattr(ds, "file_meta", {}))
         collector.add(outcome, rel_in, rel_out, raw, ds)
     except Exception as exc:  # a corrupt file is a reject row, never a crashed run
@@ -118,27 +109,39 @@ def deidentify_folder(in_dir: Path, out_dir: Path, restricted: Path, key: bytes,
     """Every file under `in_dir` → de-identified into `out_dir`; audit, linkage and quarantine into `restricted`."""
     in_dir, out_dir, restricted = Path(in_dir), Path(out_dir), Path(restricted)
     if restricted.resolve().is_relative_to(out_dir.resolve()):
-        raise ValueError("the restricted folder must not be inside OUT (OUT is meant to be shared)")
+        raise BreastcurateError("the restricted folder must not be inside OUT (OUT is meant to be shared)")
     deid = make_deidentifier(key, source, options)
     collector = Collector(source)
     for path in sorted(p for p in in_dir.rglob("*") if p.is_file()):
-        _process(deid, path, None, path.relative_to(in_dir).as_posix(), out_dir, collector, None)
+        _process(deid, path, None, path.relative_to(in_dir).as_posix(), out_dir, collector)
     collector.write(restricted)
     return collector
 
 
-def deidentify_shard(dataset: str, inventory_shard: Path, raw_root: Path, out_dir: Path, key: bytes,
+@dataclass(frozen=True)
+class ShardOutputs:
+    """Where one pipeline shard's de-identification writes (all restricted)."""
+
+    deid: Path  # de-identified DICOM under dicom/, audit, linkage, quarantine, file map, rejects, series
+    inventory: Path  # the shard's inventory: every readable file's header fields and SHA-256
+    inventory_rejects: Path
+    terms: Path  # PHI values of the raw headers, for the PHI scan
+
+
+def deidentify_shard(dataset: str, listing: Path, raw_root: Path, out: ShardOutputs, key: bytes,
                      options: tuple[str, ...]) -> Collector:
-    """De-identify the files of one inventory shard into `out_dir/dicom` (restricted zone, mode 0600)."""
+    """Read each listed file of one shard once: inventory it (header fields, SHA-256, or a reject with the reason)
+    and de-identify it into `out.deid/dicom`."""
     get_adapter(dataset)
     deid = make_deidentifier(key, dataset, options)
     collector = Collector(dataset)
-    rows = pq.read_table(inventory_shard, columns=["path", "native_patient_id"]).to_pylist()
-    out_dir = Path(out_dir)
-    (out_dir / "dicom").mkdir(parents=True, exist_ok=True)
-    os.chmod(out_dir, PRIVATE_DIR)
-    for row in rows:
-        _process(deid, Path(raw_root) / row["path"], row["native_patient_id"], row["path"], out_dir / "dicom",
-                 collector, PRIVATE_FILE)
-    collector.write(out_dir)
+    make_dirs(out.deid / "dicom", private=True)
+    inventory = []
+    for listed in pd.read_parquet(listing).to_dict("records"):
+        row, ds = inspect(dataset, listed, (Path(raw_root) / listed["path"]).read_bytes())
+        inventory.append(row)
+        if ds is not None:
+            _process(deid, ds, listed["native_patient_id"], listed["path"], out.deid / "dicom", collector)
+    write_inventory(dataset, inventory, out.inventory, out.inventory_rejects)
+    collector.write(out.deid, out.terms)
     return collector

@@ -12,7 +12,12 @@ from pathlib import Path
 import numpy as np
 from pydicom.dataset import Dataset, FileDataset, FileMetaDataset
 from pydicom.sequence import Sequence
-from pydicom.uid import ExplicitVRLittleEndian, JPEG2000Lossless, PYDICOM_IMPLEMENTATION_UID, RLELossless
+from pydicom.uid import (
+    PYDICOM_IMPLEMENTATION_UID,
+    ExplicitVRLittleEndian,
+    JPEG2000Lossless,
+    RLELossless,
+)
 
 from ..atomic import atomic_path
 from .identity import Identity

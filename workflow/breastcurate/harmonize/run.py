@@ -13,6 +13,7 @@ import pandas as pd
 
 from ..codes import Codes
 from ..deid.keys import Keyed
+from ..layout import Layout
 from ..sources import get_adapter
 from ..tables import harmonized_tables, table_schema, write_table
 
@@ -61,13 +62,13 @@ def harmonize_dataset(dataset: str, results: Path, raw_root: Path, n_shards: int
     clinical = adapter.clinical(raw_root, codes)
     demographics = adapter.demographics(raw_root, codes)
     persons = pd.read_parquet(people)
-    excluded = _read(results / "restricted" / "inventory" / dataset / "rejects.parquet")
+    layout = Layout(results)
+    excluded = _read(layout.listing_rejects(dataset))
     excluded = set(excluded[excluded.stage == "select"].path) if len(excluded) else set()
     counts = {name: 0 for name in harmonized_tables()}
     seen = {"linkage": [], "images": [], "findings": [], "studies": []}
     for shard in range(n_shards):
-        convert = results / "restricted" / "convert" / dataset / f"shard-{shard}"
-        deid = results / "restricted" / "deid" / dataset / f"shard-{shard}"
+        convert, deid = layout.convert_tables(dataset, shard), layout.deid(dataset, shard)
         linkage = pd.read_parquet(deid / "linkage.parquet").drop_duplicates("patient_id")
         images, volumes = _read(convert / "images.parquet"), _read(convert / "volumes.parquet")
         findings = _findings(_read(convert / "findings.parquet"), images, finding_labels)
@@ -77,13 +78,13 @@ def harmonize_dataset(dataset: str, results: Path, raw_root: Path, n_shards: int
             "findings": findings,
             "volumes": _volumes(volumes),
             "series": _series(_read(deid / "series.parquet"), volumes, findings),
-            "files": _read(convert / "files.parquet").assign(dataset=dataset),
+            "files": _read(convert / "files.parquet"),
             "clinical": linkage[["patient_id", "native_patient_id"]].merge(clinical, on="native_patient_id"),
             "patients": linkage[["patient_id", "native_patient_id"]]
             .merge(demographics, on="native_patient_id", how="left")
             .merge(persons[persons.dataset == dataset][["patient_id", "person_id", "in_other_datasets"]],
                    on="patient_id", how="left"),
-            "rejects": _rejects(results, dataset, shard, codes if shard == 0 else None),
+            "rejects": _rejects(layout, dataset, shard, codes if shard == 0 else None),
             "studies": studies,
         }
         seen["linkage"].append(linkage)
@@ -91,20 +92,20 @@ def harmonize_dataset(dataset: str, results: Path, raw_root: Path, n_shards: int
         seen["findings"].append(findings)
         seen["studies"].append(studies)
         for name, frame in tables.items():
-            counts[name] += _write(results, dataset, adapter.license, name, shard, frame)
+            counts[name] += _write(layout, dataset, adapter.license, name, shard, frame)
     coverage = _coverage(dataset, adapter, raw_root, Keyed(key), clinical, demographics, image_labels, excluded,
                          {k: pd.concat(v, ignore_index=True) if v else pd.DataFrame() for k, v in seen.items()})
     for shard in range(n_shards):
-        counts["coverage"] += _write(results, dataset, adapter.license, "coverage", shard,
+        counts["coverage"] += _write(layout, dataset, adapter.license, "coverage", shard,
                                      coverage if shard == 0 else pd.DataFrame())
     return counts
 
 
-def _write(results: Path, dataset: str, license: str, name: str, shard: int, frame: pd.DataFrame) -> int:
+def _write(layout: Layout, dataset: str, license: str, name: str, shard: int, frame: pd.DataFrame) -> int:
     frame = frame.assign(dataset=dataset)
     if "license" in table_schema(name).names:
         frame = frame.assign(license=license)
-    write_table(results / "curated" / "tables" / name / f"dataset={dataset}" / f"part-{shard}.parquet", name, frame)
+    write_table(layout.table_part(name, dataset, shard), name, frame)
     return len(frame)
 
 
@@ -189,14 +190,14 @@ def _studies(images: pd.DataFrame, volumes: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
-def _rejects(results: Path, dataset: str, shard: int, codes: Codes | None) -> pd.DataFrame:
+def _rejects(layout: Layout, dataset: str, shard: int, codes: Codes | None) -> pd.DataFrame:
     """Rejects of every stage, inputs named by the SHA-256 of their native path; dataset-level ones in part 0."""
     rows = []
-    sources = [results / "restricted" / "deid" / dataset / f"shard-{shard}" / name
-               for name in ("quarantine.parquet", "rejects.parquet")]
-    sources.append(results / "restricted" / "convert" / dataset / f"shard-{shard}" / "rejects.parquet")
+    deid = layout.deid(dataset, shard)
+    sources = [layout.inventory_rejects(dataset, shard), deid / "quarantine.parquet", deid / "rejects.parquet",
+               layout.convert_tables(dataset, shard) / "rejects.parquet"]
     if codes is not None:
-        sources.append(results / "restricted" / "inventory" / dataset / "rejects.parquet")
+        sources.append(layout.listing_rejects(dataset))
         rows += codes.rejects
     for source in sources:
         for row in _read(source).to_dict("records"):

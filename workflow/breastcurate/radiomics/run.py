@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..atomic import sha256_file, write_parquet_if_changed
-from ..tables import table_schema
+from ..atomic import sha256_file
+from ..errors import BreastcurateError
+from ..tables import write_table
 from . import extract as ex
 
 
@@ -41,16 +42,16 @@ def feature_rows(task: dict, features: dict[str, float], version: str, params_sh
              "params_sha256": params_sha} for name, value in sorted(features.items())]
 
 
-def shard_tasks(dataset: str, results: Path, shard: int, params: dict[str, Path], phases: list[str]) -> list[dict]:
-    """The ROIs of one shard: MRI masks × configured phases; mammogram boxes on the canonical PNG."""
-    tables = results / "curated" / "tables"
-    part = f"dataset={dataset}/part-{shard}.parquet"
-    findings = pd.read_parquet(tables / "findings" / part)
-    tasks = []
+def shard_tasks(dataset: str, results: Path, parts: dict[str, Path], params: dict[str, Path],
+                phases: list[str]) -> list[dict]:
+    """The ROIs of one shard (`parts`: its findings, volumes and images table parts): MRI masks × configured phases;
+    mammogram boxes on the canonical PNG. Curated paths in the tables are relative to `results`."""
+    findings = pd.read_parquet(parts["findings"])
+    tasks: list[dict] = []
     if findings.empty:
         return tasks
-    volumes = pd.read_parquet(tables / "volumes" / part)
-    images = pd.read_parquet(tables / "images" / part)
+    volumes = pd.read_parquet(parts["volumes"])
+    images = pd.read_parquet(parts["images"])
     for f in findings.itertuples(index=False):
         base = {"dataset": dataset, "patient_id": f.patient_id, "study_uid": f.study_uid, "finding_id": f.finding_id,
                 "roi": f.roi}
@@ -69,11 +70,11 @@ def shard_tasks(dataset: str, results: Path, shard: int, params: dict[str, Path]
     return tasks
 
 
-def radiomics_shard(dataset: str, results: Path, shard: int, params: dict[str, Path], phases: list[str],
-                    workers: int = 1) -> tuple[int, int]:
-    """Write curated/radiomics/dataset=<d>/part-<k>.parquet and this shard's radiomics rejects; return counts."""
+def radiomics_shard(dataset: str, results: Path, parts: dict[str, Path], params: dict[str, Path], phases: list[str],
+                    out: Path, rejects_out: Path, workers: int = 1) -> tuple[int, int]:
+    """Write the shard's features to `out` and its radiomics rejects to `rejects_out`; return their counts."""
     results = Path(results)
-    tasks = shard_tasks(dataset, results, shard, params, phases)
+    tasks = shard_tasks(dataset, results, parts, params, phases)
     ready = [t for t in tasks if "missing" not in t]
     rejects = [{"dataset": dataset, "stage": "radiomics", "item": t["finding_id"] + "/" + t["phase"],
                 "reason": t["missing"]} for t in tasks if "missing" in t]
@@ -86,10 +87,8 @@ def radiomics_shard(dataset: str, results: Path, shard: int, params: dict[str, P
                             "reason": reason})
         else:
             rows += feature_rows(task, features, version, shas[task["params"]])
-    write_parquet_if_changed(results / "curated" / "radiomics" / f"dataset={dataset}" / f"part-{shard}.parquet",
-                             table_schema("radiomics").to_arrow(pd.DataFrame(rows)))
-    write_parquet_if_changed(results / "curated" / "tables" / "rejects" / f"dataset={dataset}" /
-                             f"radiomics-{shard}.parquet", table_schema("rejects").to_arrow(pd.DataFrame(rejects)))
+    write_table(out, "radiomics", pd.DataFrame(rows))
+    write_table(rejects_out, "rejects", pd.DataFrame(rejects))
     return len(rows), len(rejects)
 
 
@@ -100,7 +99,7 @@ def radiomics_files(image: Path, mask: Path, params: Path, out: Path) -> int:
             "params": str(params)}
     _, features, reason = _task(task)
     if reason:
-        raise ValueError(f"{mask} on {image}: {reason}")
+        raise BreastcurateError(f"{mask} on {image}: {reason}")
     rows = feature_rows(task, features, ex.pyradiomics_version(), sha256_file(params))
-    write_parquet_if_changed(out, table_schema("radiomics").to_arrow(pd.DataFrame(rows)))
+    write_table(out, "radiomics", pd.DataFrame(rows))
     return len(rows)

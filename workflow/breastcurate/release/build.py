@@ -24,8 +24,10 @@ import pandas as pd
 import yaml
 
 from .. import __version__
-from ..atomic import parquet_bytes, sha256_file, write_bytes
+from ..atomic import make_dirs, parquet_bytes, publish_tree, sha256_file, write_bytes
 from ..catalog.build import JOINED_VIEWS
+from ..errors import BreastcurateError
+from ..layout import Layout
 from ..sources import get_adapter
 from ..splits.assign import load_versions, settings_hash
 from ..tables import read_table, table_names, table_schema
@@ -48,15 +50,16 @@ def release(version: str, results: Path, config_file: Path, versions_file: Path,
     results = Path(results)
     settings = load_versions(versions_file).get(version)
     if settings is None:
-        raise ValueError(f"no split version {version!r} in {versions_file}")
-    split_file = results / "curated" / "splits" / f"{version}.parquet"
+        raise BreastcurateError(f"no split version {version!r} in {versions_file}")
+    layout = Layout(results)
+    split_file = layout.split(version)
     if not split_file.exists():
-        raise FileNotFoundError(f"{split_file} does not exist: run the pipeline before releasing")
+        raise BreastcurateError(f"{split_file} does not exist: run the pipeline before releasing")
     splits = pd.read_parquet(split_file)
     keys = splits[["dataset", "patient_id", "split"]]
-    target = results / "releases" / version
-    (results / "releases").mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{version}.", dir=results / "releases"))
+    target = layout.release(version)
+    make_dirs(layout.releases)
+    staging = Path(tempfile.mkdtemp(prefix=f".{version}.", dir=layout.releases))
     try:
         rows = _write_content(staging, results, version, settings, splits, keys, config_file,
                               include_restricted_images)
@@ -64,9 +67,10 @@ def release(version: str, results: Path, config_file: Path, versions_file: Path,
         if (target / "manifest.json").exists():
             if (target / "manifest.json").read_bytes() == manifest:
                 return target, False
-            raise RuntimeError(f"release {version} already exists at {target} with different content; releases "
-                               "are immutable — choose a new version name")
+            raise BreastcurateError(f"release {version} already exists at {target} with different content; "
+                                    "releases are immutable — choose a new version name")
         write_bytes(staging / "manifest.json", manifest)
+        publish_tree(staging)  # made private by mkdtemp; a release is for sharing
         os.replace(staging, target)
         return target, True
     finally:

@@ -14,6 +14,7 @@ from tqdm import tqdm
 from ..acquire.s3 import Bucket
 from ..acquire.transfer import CHUNK, Http, Policy
 from ..atomic import sha256_file, write_bytes
+from ..errors import BreastcurateError
 from .build import make_catalog
 
 
@@ -77,14 +78,14 @@ def source_for(location: str) -> Source:
         return S3Source(location)
     if scheme in ("", "file"):
         return LocalSource(urlparse(location).path if scheme == "file" else location)
-    raise ValueError(f"unsupported source {location!r}: use a folder, http(s):// or s3://")
+    raise BreastcurateError(f"unsupported source {location!r}: use a folder, http(s):// or s3://")
 
 
 def safe_path(rel: str) -> str:
     """A manifest path must stay inside the target folder."""
     path = PurePosixPath(rel)
     if not rel or path.is_absolute() or "\\" in rel or ".." in path.parts or rel.startswith("~"):
-        raise ValueError(f"unsafe path in manifest: {rel!r} (absolute paths and '..' are refused)")
+        raise BreastcurateError(f"unsafe path in manifest: {rel!r} (absolute paths and '..' are refused)")
     return path.as_posix()
 
 
@@ -126,7 +127,7 @@ def pull(location: str, version: str, to: Path, split: str | None = None, datase
             source.fetch(f"{version}/{f['path']}", partial, bar.update)
             if sha256_file(partial) != f["sha256"]:
                 partial.unlink()
-                raise ValueError(f"{f['path']}: sha256 does not match the manifest (file removed; pull again)")
+                raise BreastcurateError(f"{f['path']}: sha256 does not match the manifest (file removed; pull again)")
             os.replace(partial, target)
             counts["fetched"] += 1
             counts["bytes"] += f["bytes"]

@@ -54,6 +54,9 @@ class DatasetAdapter:
     native_tables: ClassVar[Mapping[str, tuple[str, ...]]] = {}
     #: Native tables a mirror may lack (used when present).
     optional_tables: ClassVar[frozenset[str]] = frozenset()
+    #: The native tables that hold boxes or decide which images are kept (`image_boxes`, `volume_boxes`, `select`):
+    #: the listing and the conversion read these; the others only harmonization reads.
+    annotation_tables: ClassVar[tuple[str, ...]] = ()
 
     def candidate_files(self, root: Path) -> Iterator[Path]:
         """Every file under the image folders, in sorted order (non-DICOM ones end as rejects)."""
@@ -87,10 +90,11 @@ class DatasetAdapter:
                 return root / candidate
         return root / names[0]
 
-    def table_files(self, root: Path) -> list[Path]:
-        """Every native table file harmonization reads (declared inputs of the harmonize job)."""
-        paths = [self.table_path(root, name) for name in self.native_tables]
-        return [p for name, p in zip(self.native_tables, paths) if name not in self.optional_tables or p.exists()]
+    def table_files(self, root: Path, names: tuple[str, ...] | None = None) -> list[Path]:
+        """The files of the native tables `names` (default: all), as jobs that read them declare them."""
+        names = tuple(self.native_tables) if names is None else names
+        paths = [self.table_path(root, name) for name in names]
+        return [p for name, p in zip(names, paths) if name not in self.optional_tables or p.exists()]
 
     def select(self, root: Path, options: Mapping[str, Any]) -> dict[str, str]:
         """Mirror paths the config's `select` block leaves out, with the reason (MG datasets: image types, spot and

@@ -8,6 +8,7 @@ from pathlib import Path, PurePosixPath
 import pandas as pd
 
 from ..codes import Codes, native_text
+from ..errors import NativeTableError
 from ..nbia_names import DEFAULT_URL
 from ..roles import RoleRule
 from .base import VOLUME_BOX_COLUMNS, DatasetAdapter
@@ -37,7 +38,7 @@ def read_clinical(path: Path) -> pd.DataFrame:
     table = pd.read_excel(book, sheet_name=sheet, header=1, dtype=object).iloc[1:].reset_index(drop=True)
     table.columns = [" ".join(str(c).split()) for c in table.columns]
     if "Patient ID" not in table:
-        raise ValueError(f"{path.name}: no 'Patient ID' column in the second header row of sheet {sheet!r}")
+        raise NativeTableError(f"{path.name}: no 'Patient ID' column in the second header row of sheet {sheet!r}")
     table = table.map(lambda v: None if isinstance(v, str) and v.strip().upper() in MISSING else v)
     return table.dropna(subset=["Patient ID"])
 
@@ -58,6 +59,7 @@ class Duke(DatasetAdapter):
     download = {"transport": "nbia", "url": DEFAULT_URL, "collections": [COLLECTION], "modalities": ["MR"]}
     supplementary = (CLINICAL, BOXES)
     native_tables = {"clinical": (CLINICAL,), "boxes": (BOXES,)}
+    annotation_tables = ("boxes",)
     # Every SeriesDescription of the collection in IDC v25 (docs/sources/duke.md).
     descriptor_patterns = (
         r"(Ph\d/)?(ax|Ax) (dyn|3d dyn|dynamic|Vibrant MultiPhase)( (MP|pre|\d(st|nd|rd|th) pass?))?",
@@ -110,7 +112,7 @@ class Duke(DatasetAdapter):
         table.columns = [" ".join(str(c).split()) for c in table.columns]
         missing = [c for c in BOX_COLUMNS if c not in table]
         if missing:
-            raise ValueError(f"{BOXES}: missing column(s) {', '.join(missing)}")
+            raise NativeTableError(f"{BOXES}: missing column(s) {', '.join(missing)}")
         table = table.dropna(subset=BOX_COLUMNS).sort_values("Patient ID", kind="stable")
         as_int = {c: table[c].astype(int) for c in BOX_COLUMNS[1:]}
         return pd.DataFrame({"native_patient_id": table["Patient ID"].map(native_text), "roi": "box_0",

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from ..codes import Codes, native_text
+from ..errors import NativeTableError
 from .base import IMAGE_BOX_COLUMNS, DatasetAdapter
 
 CLINICAL = "tables/EMBED_OpenData_clinical.csv"
@@ -57,7 +58,7 @@ def _read(path: Path, used: list[str], required: list[str]) -> pd.DataFrame:
     table = pd.read_csv(path, dtype=str, usecols=lambda c: c in used, keep_default_na=True)
     missing = [c for c in required if c not in table]
     if missing:
-        raise ValueError(f"{path.name}: missing column(s) {', '.join(missing)}")
+        raise NativeTableError(f"{path.name}: missing column(s) {', '.join(missing)}")
     for column in used:
         if column not in table:
             table[column] = None
@@ -88,6 +89,7 @@ class Embed(DatasetAdapter):
                            r"[LR] (CC|MLO|XCCL|XCCM|ML|LM|LMO|FB|SIO|AT)( C-View)?( (SPOT|MAG|SPOT MAG))?",
                            r"NORMAL|HARDER|ROI SCREEN SAVE")
     native_tables = {"clinical": (CLINICAL,), "metadata": (METADATA,)}
+    annotation_tables = ("metadata",)
 
     def path_patient(self, relpath: PurePosixPath) -> str | None:
         """`empi_anon`: the folder under the cohort (images/cohort_k/<empi_anon>/…)."""
@@ -115,13 +117,13 @@ class Embed(DatasetAdapter):
         """FinalImageType outside `select.image_types`, and spot/magnification views unless `select.spot_mag`."""
         meta = self._metadata(root)
         kinds = meta.FinalImageType.map(lambda v: IMAGE_TYPE.get(_image_type_key(v) or "", "unknown"))
-        keep_types = set(options.get("image_types", ["2d", "synthetic2d"]))
+        keep_types = set(options["image_types"])
         spot = meta.spot_mag.map(_truthy)
         reasons: dict[str, str] = {}
         for path, kind, native, is_spot in zip(meta.path, kinds, meta.FinalImageType, spot):
             if kind not in keep_types:
                 reasons[path] = f"FinalImageType {native!r} ({kind}) is not in select.image_types"
-            elif is_spot and not options.get("spot_mag", False):
+            elif is_spot and not options["spot_mag"]:
                 reasons[path] = "spot compression or magnification view (select.spot_mag is false)"
         return reasons
 

@@ -8,6 +8,7 @@ from pathlib import Path, PurePosixPath
 import pandas as pd
 
 from ..codes import Codes, native_text
+from ..errors import NativeTableError
 from ..nbia_names import DEFAULT_URL
 from ..roles import RoleRule
 from .base import DatasetAdapter
@@ -70,7 +71,7 @@ class ISPY1(DatasetAdapter):
         clinical = next((t for t in sheets.values() if {"SUBJECTID", "HR Pos"} <= set(t.columns)), None)
         outcome = next((t for t in sheets.values() if {"SUBJECTID", "PCR"} <= set(t.columns)), None)
         if clinical is None or outcome is None:
-            raise ValueError(f"{path.name}: no sheet with SUBJECTID and HR Pos (clinical) and one with SUBJECTID and "
+            raise NativeTableError(f"{path.name}: no sheet with SUBJECTID and HR Pos (clinical) and one with SUBJECTID and "
                              f"PCR (outcomes); sheets: {', '.join(sheets)}")
         return clinical, outcome
 

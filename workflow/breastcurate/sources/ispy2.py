@@ -9,6 +9,7 @@ from pathlib import Path, PurePosixPath
 import pandas as pd
 
 from ..codes import Codes, native_text
+from ..errors import NativeTableError
 from ..nbia_names import DEFAULT_URL
 from ..roles import RoleRule
 from .base import DatasetAdapter
@@ -60,7 +61,7 @@ class ISPY2(DatasetAdapter):
         Research ID pairs when that file is in the mirror."""
         table = pd.read_excel(self.table_path(root, "clinical"), sheet_name=0, dtype=object)
         if "Patient_ID" not in table:
-            raise ValueError(f"{CLINICAL}: no Patient_ID column")
+            raise NativeTableError(f"{CLINICAL}: no Patient_ID column")
         table["number"] = table.Patient_ID.map(native_text)
         rows = [table.assign(native_patient_id=prefix + table.number) for prefix in PREFIXES]
         ancillary = self.table_path(root, "ancillary")

@@ -12,6 +12,7 @@ from pathlib import Path, PurePosixPath
 import pandas as pd
 
 from ..codes import Codes
+from ..errors import NativeTableError
 from .base import IMAGE_BOX_COLUMNS, DatasetAdapter
 
 BREAST_LEVEL = "breast-level_annotations.csv"
@@ -35,7 +36,7 @@ def _read(root: Path, name: str, columns: list[str]) -> pd.DataFrame:
     table = pd.read_csv(root / name, dtype=str)
     missing = [c for c in columns if c not in table]
     if missing:
-        raise ValueError(f"{name}: missing column(s) {', '.join(missing)}")
+        raise NativeTableError(f"{name}: missing column(s) {', '.join(missing)}")
     return table
 
 
@@ -63,6 +64,7 @@ class VinDrMammo(DatasetAdapter):
     download = {"transport": "physionet", "url": "https://physionet.org/files/vindr-mammo/1.0.0/"}
     descriptor_patterns = (r"MAMMO SCREENING BILATERAL", r"[LR] (CC|MLO)", r"NORMAL|HARDER|DEMO GAMMA")
     native_tables = {"breast_level": (BREAST_LEVEL,), "findings": (FINDINGS,)}
+    annotation_tables = ("findings",)
 
     def path_patient(self, relpath: PurePosixPath) -> str | None:
         """VinDr publishes no patient id: the study folder (one study per woman) stands for the patient."""

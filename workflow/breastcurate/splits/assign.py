@@ -19,14 +19,15 @@ import pandas as pd
 import yaml
 
 from ..atomic import write_bytes, write_parquet_if_changed
-from ..layout import SCHEMAS
+from ..errors import BreastcurateError
+from ..layout import SCHEMAS, Layout
 from ..tables import read_table, table_schema
 
 SPLITS = ("train", "val", "test")
 DEFAULTS = {"stratify": {}, "official_splits": True, "accepts_additions": True, "tolerance": 0.1, "min_stratum": 50}
 
 
-class FrozenSplitError(RuntimeError):
+class FrozenSplitError(BreastcurateError):
     """A run would change a released split version."""
 
 
@@ -37,12 +38,12 @@ def load_versions(path: Path) -> dict[str, dict]:
         jsonschema.validate(data, yaml.safe_load((SCHEMAS / "splits.schema.yaml").read_text()))
     except jsonschema.ValidationError as exc:
         where = "/".join(map(str, exc.absolute_path)) or "top level"
-        raise ValueError(f"{path}: {where}: {exc.message}") from None
+        raise BreastcurateError(f"{path}: {where}: {exc.message}") from None
     versions = {}
     for name, block in data["versions"].items():
         total = sum(block["ratios"].values())
         if abs(total - 1) > 1e-9:
-            raise ValueError(f"split version {name}: ratios sum to {total}, not 1")
+            raise BreastcurateError(f"split version {name}: ratios sum to {total}, not 1")
         versions[name] = {**DEFAULTS, **block}
     return versions
 
@@ -130,7 +131,7 @@ def report(settings: dict, assigned: pd.DataFrame) -> dict:
 
 def frozen_release(results: Path, version: str) -> tuple[pd.DataFrame, str] | None:
     """The released assignment of `version` and the settings hash it was released with, if it was released."""
-    folder = Path(results) / "releases" / version
+    folder = Layout(results).release(version)
     if not (folder / "release.json").exists():
         return None
     meta = json.loads((folder / "release.json").read_text())
@@ -162,8 +163,8 @@ def build_splits(results: Path, versions_file: Path) -> dict[str, pd.DataFrame]:
                 assigned = merged[merged.split_released.notna()]
         assigned = assigned.assign(version=version)
         schema = table_schema("splits")
-        write_parquet_if_changed(results / "curated" / "splits" / f"{version}.parquet", schema.to_arrow(assigned))
-        write_bytes(results / "curated" / "splits" / f"{version}.json",
+        write_parquet_if_changed(Layout(results).split(version), schema.to_arrow(assigned))
+        write_bytes(Layout(results).split_card(version),
                     json.dumps(report(settings, assigned), indent=2, sort_keys=True).encode() + b"\n")
         built[version] = assigned
     return built

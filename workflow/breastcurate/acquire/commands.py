@@ -1,0 +1,59 @@
+"""`breastcurate download` and `plan-download`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from ..commands import Registry
+from ..errors import BreastcurateError
+
+
+def _target(args: argparse.Namespace) -> tuple[dict, Path]:
+    """The dataset's config block and the results folder, from --settings/--results (pipeline) or --config."""
+    from ..config import load_config
+
+    if args.settings:
+        return json.loads(args.settings), Path(args.results or "results")
+    config = load_config(args.config)
+    if args.dataset not in config["datasets"]:
+        raise BreastcurateError(f"{args.dataset} is not configured in {args.config or 'config/config.yaml'}")
+    return config["datasets"][args.dataset], Path(args.results or config["results_dir"])
+
+
+def _download(args: argparse.Namespace) -> int:
+    from .run import download
+
+    block, results = _target(args)
+    counts = download(args.dataset, block, results, args.quiet)
+    print(f"{args.dataset}: {counts['items']} {counts['unit']} complete ({counts['fetched']} fetched, "
+          f"{counts['skipped']} already verified), {counts['files']} files; "
+          f"{counts['supplementary_fetched']} supplementary files fetched")
+    return 0
+
+
+def _plan_download(args: argparse.Namespace) -> int:
+    from .run import plan
+
+    block, results = _target(args)
+    p = plan(args.dataset, block, results)
+    print(f"{args.dataset}: {p['items']} {p['unit']}, {p['files']} files, {p['bytes']} bytes "
+          f"({p['bytes'] / 1e9:.2f} GB) in total")
+    print(f"to fetch: {p['todo_items']} {p['unit']}, {p['todo_files']} files, {p['todo_bytes']} bytes "
+          f"({p['todo_bytes'] / 1e9:.2f} GB), and {p['todo_supplementary']} of {p['supplementary']} supplementary files")
+    return 0
+
+
+def register(registry: Registry) -> None:
+    for name, func, text in (("download", _download, "fetch a dataset's native mirror (resumable, verified)"),
+                             ("plan-download", _plan_download, "print the series, files and bytes a download "
+                                                              "would fetch, fetching nothing")):
+        p = registry.add(name, text)
+        p.add_argument("dataset")
+        p.add_argument("--config", help="pipeline config (default config/config.yaml)")
+        p.add_argument("--results", help="results folder (default: the config's results_dir)")
+        p.add_argument("--settings", help=argparse.SUPPRESS)  # (pipeline) the dataset's config block as JSON
+        p.set_defaults(func=func)
+        if name == "download":
+            p.add_argument("--quiet", action="store_true", help="no progress bar")

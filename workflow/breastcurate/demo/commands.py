@@ -1,0 +1,27 @@
+"""`breastcurate demo-data`."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from ..commands import Registry
+
+
+def _demo_data(args: argparse.Namespace) -> int:
+    from ..sources import adapters
+    from .mirror import write_mirror
+
+    for dataset in args.dataset or sorted(adapters()):
+        target = write_mirror(Path(args.out), dataset, args.patients, args.seed)
+        print(f"{dataset}: demo mirror with {args.patients} patients at {target}")
+    return 0
+
+
+def register(registry: Registry) -> None:
+    p = registry.add("demo-data", "write synthetic native-layout mirrors of the datasets")
+    p.add_argument("--out", required=True, help="folder that receives one sub-folder per dataset")
+    p.add_argument("--patients", type=int, default=6, help="patients per dataset (default 6)")
+    p.add_argument("--seed", type=int, default=20261128, help="random seed (default 20261128)")
+    p.add_argument("--dataset", action="append", help="only this dataset (repeatable; default all)")
+    p.set_defaults(func=_demo_data)
