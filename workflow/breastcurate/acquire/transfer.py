@@ -3,26 +3,32 @@ bounded pool of workers behind one progress bar (files and bytes)."""
 
 from __future__ import annotations
 
-import email.utils
-import http.client
 import json
 import os
-import socket
 import sys
 import threading
 import time
-import urllib.error
-import urllib.request
+from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable
 
+import urllib3
 from tqdm import tqdm
 
 from ..errors import BreastcurateError
 
 CHUNK = 1 << 20
+#: Statuses worth another attempt: too many requests, and the server's own failures.
+RETRY_STATUS = (429, 500, 502, 503, 504)
+#: What a body cut short raises (urllib3 enforces Content-Length).
+CUT = (
+    urllib3.exceptions.ProtocolError,
+    urllib3.exceptions.ReadTimeoutError,
+    urllib3.exceptions.IncompleteRead,
+    TimeoutError,
+    ConnectionError,
+)
 
 
 @dataclass(frozen=True)
@@ -34,9 +40,10 @@ class Policy:
     timeout: float = 60.0
 
     @classmethod
-    def from_settings(cls, settings: dict) -> "Policy":
-        return cls(settings.get("retries", 5), settings.get("backoff_seconds", 1.0),
-                   settings.get("timeout_seconds", 60.0))
+    def from_settings(cls, settings: dict) -> Policy:
+        return cls(
+            settings.get("retries", 5), settings.get("backoff_seconds", 1.0), settings.get("timeout_seconds", 60.0)
+        )
 
 
 class AccessRefused(BreastcurateError, PermissionError):
@@ -48,102 +55,117 @@ class TransferError(BreastcurateError, OSError):
 
 
 class Retryable(OSError):
-    """A failure worth another attempt (timeout, dropped connection, 429, 5xx, corrupt payload)."""
-
-    def __init__(self, message: str, retry_after: float | None = None):
-        super().__init__(message)
-        self.retry_after = retry_after
+    """A failure worth another attempt (a transfer cut short, a corrupt payload); statuses and refused connections
+    are retried inside urllib3."""
 
 
 def with_retries(policy: Policy, what: str, attempt: Callable[[], object]):
-    """Call `attempt` until it succeeds; back off exponentially (or as Retry-After says) after a Retryable."""
+    """Call `attempt` until it succeeds; back off exponentially after a Retryable."""
     for n in range(policy.retries + 1):
         try:
             return attempt()
         except Retryable as exc:
             if n == policy.retries:
                 raise TransferError(f"{what}: {exc} (gave up after {n + 1} attempts)") from None
-            delay = policy.backoff * 2 ** n
-            time.sleep(min(exc.retry_after, 60.0) if exc.retry_after is not None else delay)
-
-
-def _retry_after(value: str | None) -> float | None:
-    """Seconds from a Retry-After header (delta-seconds or an HTTP date)."""
-    if not value:
-        return None
-    if value.strip().isdigit():
-        return float(value)
-    try:
-        return max(0.0, email.utils.parsedate_to_datetime(value).timestamp() - time.time())
-    except (TypeError, ValueError):
-        return None
+            delay = policy.backoff * 2**n
+            time.sleep(delay)
 
 
 class Http:
-    """HTTP(S) GET/HEAD/POST with retries; 401/403 become AccessRefused carrying the caller's hint."""
+    """HTTP(S) over one urllib3 connection pool, so connections are reused across 10⁵ requests. urllib3's Retry
+    retries refused connections, 429 and 5xx with exponential backoff and jitter, honouring Retry-After; a body cut
+    short is resumed with a Range request (`with_retries`). 401/403 become AccessRefused carrying the caller's hint;
+    the Authorization header is never logged and is dropped on a redirect to another host."""
 
-    def __init__(self, policy: Policy, auth_header: str | None = None, refused: dict[int, str] | None = None):
+    def __init__(
+        self, policy: Policy, auth_header: str | None = None, refused: dict[int, str] | None = None, pool_size: int = 16
+    ):
         self.policy = policy
         self._auth = auth_header  # never logged, never part of an error message
         self.refused = refused or {}
+        retry = urllib3.Retry(
+            total=policy.retries,
+            backoff_factor=policy.backoff,
+            backoff_jitter=policy.backoff / 2,
+            backoff_max=60.0,
+            status_forcelist=RETRY_STATUS,
+            allowed_methods=None,
+            respect_retry_after_header=True,
+            raise_on_status=False,
+        )
+        self.pool = urllib3.PoolManager(
+            maxsize=pool_size,
+            block=False,
+            retries=retry,
+            timeout=urllib3.Timeout(connect=policy.timeout, read=policy.timeout),
+        )
 
     def _open(self, url: str, offset: int = 0, method: str = "GET", data: bytes | None = None):
-        request = urllib.request.Request(url, data=data, method=method)
-        if self._auth:
-            request.add_unredirected_header("Authorization", self._auth)
+        headers = {"Authorization": self._auth} if self._auth else {}
         if offset:
-            request.add_header("Range", f"bytes={offset}-")
+            headers["Range"] = f"bytes={offset}-"
         try:
-            return urllib.request.urlopen(request, timeout=self.policy.timeout)
-        except urllib.error.HTTPError as exc:
-            exc.close()
-            if exc.code in (401, 403):
-                hint = self.refused.get(exc.code, "access refused")
-                raise AccessRefused(f"{url}: HTTP {exc.code}: {hint}") from None
-            if exc.code == 429 or exc.code >= 500:
-                raise Retryable(f"HTTP {exc.code}", _retry_after(exc.headers.get("Retry-After"))) from None
-            raise TransferError(f"{url}: HTTP {exc.code} {exc.reason}") from None
-        except (urllib.error.URLError, TimeoutError, socket.timeout, ConnectionError) as exc:
-            raise Retryable(str(getattr(exc, "reason", exc))) from None
+            response = self.pool.request(method, url, body=data, headers=headers, preload_content=False)
+        except urllib3.exceptions.MaxRetryError as exc:
+            raise TransferError(f"{url}: {exc.reason} (gave up after {self.policy.retries + 1} attempts)") from None
+        except urllib3.exceptions.HTTPError as exc:
+            raise Retryable(str(exc)) from None
+        if response.status < 400:
+            return response
+        response.drain_conn()
+        response.release_conn()
+        if response.status in (401, 403):
+            hint = self.refused.get(response.status, "access refused")
+            raise AccessRefused(f"{url}: HTTP {response.status}: {hint}")
+        if response.status in RETRY_STATUS:
+            raise TransferError(f"{url}: HTTP {response.status} (gave up after {self.policy.retries + 1} attempts)")
+        raise TransferError(f"{url}: HTTP {response.status} {response.reason}")
 
     def read(self, url: str, method: str = "GET", data: bytes | None = None) -> bytes:
         """The whole body of a (small) response."""
+
         def attempt() -> bytes:
-            with self._open(url, method=method, data=data) as response:
-                try:
-                    return response.read()
-                except (http.client.IncompleteRead, TimeoutError, ConnectionError) as exc:
-                    raise Retryable(f"response cut short ({exc})") from None
+            response = self._open(url, method=method, data=data)
+            try:
+                return response.read()
+            except CUT as exc:
+                raise Retryable(f"response cut short ({exc})") from None
+            finally:
+                response.release_conn()
+
         return with_retries(self.policy, url, attempt)
 
     def size(self, url: str) -> int | None:
         """Content-Length from a HEAD request (None when the server does not say)."""
+
         def attempt() -> int | None:
-            with self._open(url, method="HEAD") as response:
-                length = response.headers.get("Content-Length")
-                return int(length) if length is not None else None
+            response = self._open(url, method="HEAD")
+            response.release_conn()
+            length = response.headers.get("Content-Length")
+            return int(length) if length is not None else None
+
         return with_retries(self.policy, url, attempt)
 
     def fetch(self, url: str, part: Path, progress: Callable[[int], None] = lambda n: None) -> None:
         """Append `url` to `part`, resuming from its size with a Range request; retry until complete."""
+
         def attempt() -> None:
             offset = part.stat().st_size if part.exists() else 0
-            with self._open(url, offset) as response:
+            response = self._open(url, offset)
+            try:
                 if offset and response.status != 206:  # the server ignored the range: start over
                     progress(-offset)
                     part.unlink()
                 with open(part, "ab") as out:
                     try:
-                        for block in iter(lambda: response.read(CHUNK), b""):
+                        while block := response.read1(CHUNK):  # what arrived is kept, even if the body is cut
                             out.write(block)
                             progress(len(block))
-                    except (http.client.IncompleteRead, TimeoutError, ConnectionError, socket.timeout) as exc:
-                        partial = getattr(exc, "partial", b"")
-                        out.write(partial)
-                        progress(len(partial))
+                    except CUT:
                         raise Retryable(f"transfer cut after {out.tell()} bytes") from None
-                    if response.length:  # closed before Content-Length bytes arrived
-                        raise Retryable(f"transfer cut after {out.tell()} bytes")
+            finally:
+                response.release_conn()
+
         part.parent.mkdir(parents=True, exist_ok=True)
         with_retries(self.policy, url, attempt)
 
@@ -191,8 +213,16 @@ class Progress:
 
     def __post_init__(self) -> None:
         interactive = sys.stderr.isatty()
-        self.bar = tqdm(total=self.total_bytes, unit="B", unit_scale=True, file=sys.stderr, disable=self.quiet,
-                        desc=self.label, mininterval=0.5 if interactive else 30.0, dynamic_ncols=interactive)
+        self.bar = tqdm(
+            total=self.total_bytes,
+            unit="B",
+            unit_scale=True,
+            file=sys.stderr,
+            disable=self.quiet,
+            desc=self.label,
+            mininterval=0.5 if interactive else 30.0,
+            dynamic_ncols=interactive,
+        )
         self._show()
 
     def _show(self) -> None:
@@ -212,16 +242,19 @@ class Progress:
         self.bar.close()
 
 
-def transfer_all(tasks: Iterable[tuple[str, Callable[[], None]]], workers: int, progress: Progress, total: int,
-                 unit: str) -> None:
+def transfer_all(
+    tasks: Iterable[tuple[str, Callable[[], None]]], workers: int, progress: Progress, total: int, unit: str
+) -> None:
     """Run the tasks behind `progress`; if any failed, raise TransferError listing them (the others stay complete)."""
     try:
         failures = run_all(tasks, workers)
     finally:
         progress.close()
     if failures:
-        raise TransferError(f"{len(failures)} of {total} {unit} failed (the others are complete; rerun to retry):"
-                            "\n  " + "\n  ".join(failures[:20]))
+        raise TransferError(
+            f"{len(failures)} of {total} {unit} failed (the others are complete; rerun to retry):"
+            "\n  " + "\n  ".join(failures[:20])
+        )
 
 
 def run_all(tasks: Iterable[tuple[str, Callable[[], None]]], workers: int) -> list[str]:
@@ -244,8 +277,9 @@ def run_all(tasks: Iterable[tuple[str, Callable[[], None]]], workers: int) -> li
     return sorted(failures)
 
 
-def fetch_verified(fetch: Callable[[Path], None], part: Path, target: Path, verify: Callable[[Path], str | None],
-                   what: str) -> bool:
+def fetch_verified(
+    fetch: Callable[[Path], None], part: Path, target: Path, verify: Callable[[Path], str | None], what: str
+) -> bool:
     """Unless `target` already passes `verify` (None, or the problem), fetch into `part` (resuming), check it and
     rename it onto `target`; return whether anything was fetched. A failed check deletes the part and fetches once
     more from scratch; a second failure keeps nothing."""
