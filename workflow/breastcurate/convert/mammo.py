@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import io
 import json
+import struct
+import zlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -15,8 +16,9 @@ from pydicom.uid import (
     ExplicitVRLittleEndian,
     ImplicitVRLittleEndian,
 )
+from zlib_ng import zlib_ng
 
-#: zlib level of the curated PNGs: 1 is the fastest; every level is lossless.
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
 class UndecodableError(ValueError):
@@ -34,10 +36,15 @@ class VariantSpec:
     flip_to: str | None
 
     @classmethod
-    def from_config(cls, block: dict) -> "VariantSpec":
+    def from_config(cls, block: dict) -> VariantSpec:
         """From one `convert.mammo_variants` item, its defaults filled from the config schema."""
-        return cls(name=block["name"], bits=int(block["bits"]), voi=bool(block["voi"]), long_side=block["long_side"],
-                   flip_to=block["flip_to"])
+        return cls(
+            name=block["name"],
+            bits=int(block["bits"]),
+            voi=bool(block["voi"]),
+            long_side=block["long_side"],
+            flip_to=block["flip_to"],
+        )
 
 
 @dataclass(frozen=True)
@@ -63,13 +70,18 @@ def stored_values(ds: Dataset) -> np.ndarray:
         raise UndecodableError("no pixel data")
     if "TransferSyntaxUID" not in ds.file_meta:  # ACR-NEMA file without a meta header: the encoding it was read in
         implicit, little = ds.original_encoding
-        ds.file_meta.TransferSyntaxUID = {(True, True): ImplicitVRLittleEndian, (False, True): ExplicitVRLittleEndian,
-                                          (False, False): ExplicitVRBigEndian}[(bool(implicit), bool(little))]
+        ds.file_meta.TransferSyntaxUID = {
+            (True, True): ImplicitVRLittleEndian,
+            (False, True): ExplicitVRLittleEndian,
+            (False, False): ExplicitVRBigEndian,
+        }[(bool(implicit), bool(little))]
     try:
         arr = ds.pixel_array
     except Exception as exc:  # pydicom raises several types; all mean "no decoder could read it"
-        raise UndecodableError(f"no installed decoder reads transfer syntax "
-                               f"{ds.file_meta.get('TransferSyntaxUID', 'unknown')}: {str(exc)[:160]}") from exc
+        raise UndecodableError(
+            f"no installed decoder reads transfer syntax "
+            f"{ds.file_meta.get('TransferSyntaxUID', 'unknown')}: {str(exc)[:160]}"
+        ) from exc
     if arr.ndim != 2:
         raise UndecodableError(f"expected one 2-D grayscale frame, got shape {arr.shape}")
     return arr
@@ -120,11 +132,17 @@ def canonical(ds: Dataset) -> tuple[np.ndarray, dict]:
         values = (lo + hi) - modality if inverted else modality
         out = np.rint(np.asarray(values, dtype=np.float64) + offset)
     meta = {
-        "rows": int(stored.shape[0]), "columns": int(stored.shape[1]),
-        "photometric_native": photometric, "inverted": inverted, "bits_stored": int(ds.BitsStored),
-        "rescale_slope": float(ds.get("RescaleSlope", 1) or 1), "rescale_intercept": float(ds.get("RescaleIntercept", 0) or 0),
-        "value_offset": offset, "value_range": [lo + offset, hi + offset],
-        "windows": json.dumps(_windows(ds)), "voi_lut_function": str(ds.get("VOILUTFunction", "LINEAR") or "LINEAR"),
+        "rows": int(stored.shape[0]),
+        "columns": int(stored.shape[1]),
+        "photometric_native": photometric,
+        "inverted": inverted,
+        "bits_stored": int(ds.BitsStored),
+        "rescale_slope": float(ds.get("RescaleSlope", 1) or 1),
+        "rescale_intercept": float(ds.get("RescaleIntercept", 0) or 0),
+        "value_offset": offset,
+        "value_range": [lo + offset, hi + offset],
+        "windows": json.dumps(_windows(ds)),
+        "voi_lut_function": str(ds.get("VOILUTFunction", "LINEAR") or "LINEAR"),
         "voi_lut_sequence_items": len(ds.get("VOILUTSequence", [])),
     }
     return out.astype(np.uint16, copy=False), meta
@@ -170,11 +188,29 @@ def variant(ds: Dataset, image: np.ndarray, laterality: str | None, spec: Varian
     return arr, Transform(width=width, height=height, scale_x=sx, scale_y=sy, flipped=flipped)
 
 
+def _chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
 def encode_png(arr: np.ndarray, level: int) -> bytes:
-    """Lossless grayscale PNG (16-bit for uint16, 8-bit for uint8) with Pillow; no timestamps, so deterministic."""
-    buf = io.BytesIO()
-    Image.fromarray(np.ascontiguousarray(arr)).save(buf, format="PNG", compress_level=level)
-    return buf.getvalue()
+    """Lossless grayscale PNG, 16-bit for uint16 and 8-bit for uint8: every row filtered with Up (type 2), the rows
+    compressed by zlib-ng at `level`, and no ancillary chunk (so deterministic). At level 2 this is 2.4× faster than
+    Pillow's encoder at level 1 on a 4096×3328 mammogram, and smaller (README, Performance)."""
+    depth = 16 if arr.dtype == np.uint16 else 8
+    if depth == 8 and arr.dtype != np.uint8:
+        raise ValueError(f"cannot write {arr.dtype} as a grayscale PNG")
+    rows = np.ascontiguousarray(arr.astype(">u2") if depth == 16 else arr).view(np.uint8).reshape(arr.shape[0], -1)
+    filtered = np.empty((rows.shape[0], rows.shape[1] + 1), np.uint8)
+    filtered[:, 0] = 2
+    filtered[0, 1:] = rows[0]
+    np.subtract(rows[1:], rows[:-1], out=filtered[1:, 1:])
+    header = struct.pack(">IIBBBBB", arr.shape[1], arr.shape[0], depth, 0, 0, 0, 0)
+    return (
+        PNG_SIGNATURE
+        + _chunk(b"IHDR", header)
+        + _chunk(b"IDAT", zlib_ng.compress(filtered, level))
+        + _chunk(b"IEND", b"")
+    )
 
 
 def laterality_of(ds: Dataset) -> str | None:

@@ -25,8 +25,13 @@ from ..tables import write_table
 from . import mammo, masks, mri
 
 #: The conversion's per-shard tables and their schemas (schemas/restricted, and the catalog's `files`).
-TABLES = {"images": "convert_images", "volumes": "convert_volumes", "findings": "convert_findings",
-          "files": "files", "rejects": "native_rejects"}
+TABLES = {
+    "images": "convert_images",
+    "volumes": "convert_volumes",
+    "findings": "convert_findings",
+    "files": "files",
+    "rejects": "native_rejects",
+}
 
 
 @dataclass(frozen=True)
@@ -39,11 +44,14 @@ class ConvertOptions:
     threads: int  # volumes of a study are compressed in parallel (zlib-ng releases the GIL)
 
     @classmethod
-    def from_config(cls, block: dict | None, threads: int = 1) -> "ConvertOptions":
+    def from_config(cls, block: dict | None, threads: int = 1) -> ConvertOptions:
         block = section("convert", block)
-        return cls(png_level=int(block["png_compression"]), gzip_level=int(block["gzip_level"]),
-                   variants=tuple(mammo.VariantSpec.from_config(v) for v in block["mammo_variants"]),
-                   threads=max(1, threads))
+        return cls(
+            png_level=int(block["png_compression"]),
+            gzip_level=int(block["gzip_level"]),
+            variants=tuple(mammo.VariantSpec.from_config(v) for v in block["mammo_variants"]),
+            threads=max(1, threads),
+        )
 
 
 @dataclass
@@ -59,10 +67,17 @@ class Output:
         """Write a curated file atomically and list it; return its path relative to the results folder."""
         write_bytes(path, data)
         rel = path.relative_to(self.results).as_posix()
-        self.rows["files"].append({"dataset": self.dataset, "path": rel, "bytes": len(data),
-                                   "sha256": hashlib.sha256(data).hexdigest(),
-                                   "source_sha256": source_sha256, "stage": "convert",
-                                   "package_version": __version__})
+        self.rows["files"].append(
+            {
+                "dataset": self.dataset,
+                "path": rel,
+                "bytes": len(data),
+                "sha256": hashlib.sha256(data).hexdigest(),
+                "source_sha256": source_sha256,
+                "stage": "convert",
+                "package_version": __version__,
+            }
+        )
         return rel
 
     def reject(self, path: str, reason: str) -> None:
@@ -90,50 +105,105 @@ def _spacing(ds) -> float | None:
 
 # --- mammography -------------------------------------------------------------------------------------------------
 
-def convert_mammogram(source: Path, ds, target_stem: Path, out: Output, options: ConvertOptions,
-                      boxes: pd.DataFrame | None = None, ids: dict | None = None) -> None:
+
+def convert_mammogram(
+    source: Path,
+    ds,
+    target_stem: Path,
+    out: Output,
+    options: ConvertOptions,
+    boxes: pd.DataFrame | None = None,
+    ids: dict | None = None,
+) -> None:
     """One mammogram → `<stem>.png` and each variant `<stem>_<name>.png`; image and finding rows into `out`."""
     image, meta = mammo.canonical(ds)
     source_sha = sha256_file(source)
     laterality = mammo.laterality_of(ds)
     ids = ids or {}
-    base = {"dataset": out.dataset, "patient_id": ids.get("patient_id", _text(ds, "PatientID")),
-            "study_uid": _text(ds, "StudyInstanceUID"), "image_uid": _text(ds, "SOPInstanceUID"),
-            "source_path": ids.get("source_path", source.as_posix()), "study_date": _text(ds, "StudyDate"),
-            "laterality": laterality, "view": mammo.view_of(ds), "image_type": _text(ds, "ImageType"),
-            "series_description": _text(ds, "SeriesDescription"), "manufacturer": _text(ds, "Manufacturer"),
-            "model": _text(ds, "ManufacturerModelName"), "pixel_spacing_mm": _spacing(ds),
-            "patient_age": _text(ds, "PatientAge"), "patient_orientation": _text(ds, "PatientOrientation"),
-            **{k: meta[k] for k in ("photometric_native", "inverted", "bits_stored", "rescale_slope",
-                                    "rescale_intercept", "value_offset", "windows", "voi_lut_function",
-                                    "voi_lut_sequence_items")}}
+    base = {
+        "dataset": out.dataset,
+        "patient_id": ids.get("patient_id", _text(ds, "PatientID")),
+        "study_uid": _text(ds, "StudyInstanceUID"),
+        "image_uid": _text(ds, "SOPInstanceUID"),
+        "source_path": ids.get("source_path", source.as_posix()),
+        "study_date": _text(ds, "StudyDate"),
+        "laterality": laterality,
+        "view": mammo.view_of(ds),
+        "image_type": _text(ds, "ImageType"),
+        "series_description": _text(ds, "SeriesDescription"),
+        "manufacturer": _text(ds, "Manufacturer"),
+        "model": _text(ds, "ManufacturerModelName"),
+        "pixel_spacing_mm": _spacing(ds),
+        "patient_age": _text(ds, "PatientAge"),
+        "patient_orientation": _text(ds, "PatientOrientation"),
+        **{
+            k: meta[k]
+            for k in (
+                "photometric_native",
+                "inverted",
+                "bits_stored",
+                "rescale_slope",
+                "rescale_intercept",
+                "value_offset",
+                "windows",
+                "voi_lut_function",
+                "voi_lut_sequence_items",
+            )
+        },
+    }
     products = [("canonical", image, mammo.Transform(width=image.shape[1], height=image.shape[0]), False)]
     for spec in options.variants:
         arr, transform = mammo.variant(ds, image, laterality, spec)
         products.append((spec.name, arr, transform, spec.voi))
     for name, arr, transform, voi in products:
         stem = target_stem.name if name == "canonical" else f"{target_stem.name}_{name}"
-        rel = out.write_file(target_stem.with_name(f"{stem}.png"), mammo.encode_png(arr, options.png_level),
-                             source_sha)
-        out.rows["images"].append({**base, "variant": name, "path": rel, "rows": int(arr.shape[0]),
-                                   "columns": int(arr.shape[1]), "bit_depth": 16 if arr.dtype == np.uint16 else 8,
-                                   "voi_applied": voi, "flipped": transform.flipped, "scale_x": transform.scale_x,
-                                   "scale_y": transform.scale_y})
-        for box in (boxes.itertuples(index=False) if boxes is not None else []):
+        rel = out.write_file(target_stem.with_name(f"{stem}.png"), mammo.encode_png(arr, options.png_level), source_sha)
+        out.rows["images"].append(
+            {
+                **base,
+                "variant": name,
+                "path": rel,
+                "rows": int(arr.shape[0]),
+                "columns": int(arr.shape[1]),
+                "bit_depth": 16 if arr.dtype == np.uint16 else 8,
+                "voi_applied": voi,
+                "flipped": transform.flipped,
+                "scale_x": transform.scale_x,
+                "scale_y": transform.scale_y,
+            }
+        )
+        for box in boxes.itertuples(index=False) if boxes is not None else []:
             xmin, xmax, flipped = box.xmin, box.xmax, False
             if box.frame == "embed_png" and mammo.embed_png_flipped(ds):  # back to the stored pixel grid
                 xmin, xmax, flipped = image.shape[1] - box.xmax, image.shape[1] - box.xmin, True
             if not (0 <= xmin < xmax <= image.shape[1] and 0 <= box.ymin < box.ymax <= image.shape[0]):
                 if name == "canonical":
-                    out.reject(base["source_path"], f"{box.roi}: box ({xmin}, {box.ymin}, {xmax}, {box.ymax}) lies "
-                                                    f"outside the {image.shape[1]}×{image.shape[0]} image")
+                    out.reject(
+                        base["source_path"],
+                        f"{box.roi}: box ({xmin}, {box.ymin}, {xmax}, {box.ymax}) lies "
+                        f"outside the {image.shape[1]}×{image.shape[0]} image",
+                    )
                 continue
             x0, y0, x1, y1 = transform.box(xmin, box.ymin, xmax, box.ymax)
-            out.rows["findings"].append({
-                "dataset": out.dataset, "patient_id": base["patient_id"], "study_uid": base["study_uid"],
-                "image_uid": base["image_uid"], "variant": name, "roi": box.roi, "source": "box", "xmin": x0,
-                "ymin": y0, "xmax": x1, "ymax": y1, "label": None, "labels_native": box.labels,
-                "box_frame": box.frame, "box_flipped": flipped})
+            out.rows["findings"].append(
+                {
+                    "dataset": out.dataset,
+                    "patient_id": base["patient_id"],
+                    "study_uid": base["study_uid"],
+                    "image_uid": base["image_uid"],
+                    "variant": name,
+                    "roi": box.roi,
+                    "source": "box",
+                    "xmin": x0,
+                    "ymin": y0,
+                    "xmax": x1,
+                    "ymax": y1,
+                    "label": None,
+                    "labels_native": box.labels,
+                    "box_frame": box.frame,
+                    "box_flipped": flipped,
+                }
+            )
 
 
 def to_png(files: list[Path], out_dir: Path, options: ConvertOptions) -> Output:
@@ -145,8 +215,10 @@ def to_png(files: list[Path], out_dir: Path, options: ConvertOptions) -> Output:
             ds = pydicom.dcmread(path, force=True)
             before = len(out.rows["images"])
             convert_mammogram(path, ds, Path(out_dir) / path.stem, out, options)
-            write_bytes(Path(out_dir) / f"{path.stem}.json",
-                        json.dumps(out.rows["images"][before:], indent=2, sort_keys=True).encode() + b"\n")
+            write_bytes(
+                Path(out_dir) / f"{path.stem}.json",
+                json.dumps(out.rows["images"][before:], indent=2, sort_keys=True).encode() + b"\n",
+            )
         except Exception as exc:
             out.reject(path.as_posix(), _reason(exc))
     return out
@@ -160,23 +232,32 @@ def _reason(exc: Exception) -> str:
 
 # --- MRI ---------------------------------------------------------------------------------------------------------
 
-def convert_study_files(files: list[Path], target_dir: Path, mask_dir: Path, out: Output, options: ConvertOptions,
-                        ids: dict | None = None, box_rows: list | None = None,
-                        roles: dict[str, dict] | None = None) -> list[mri.Volume]:
+
+def convert_study_files(
+    files: list[Path],
+    target_dir: Path,
+    mask_dir: Path,
+    out: Output,
+    options: ConvertOptions,
+    ids: dict | None = None,
+    box_rows: list | None = None,
+    roles: dict[str, dict] | None = None,
+) -> list[mri.Volume]:
     """The MR files of one study → phases under `target_dir`, SEG and box masks under `mask_dir`. With `roles` (series
     UID → its row of the deid series table; the pipeline) only `dce` series become phases and only lesion-mask SEGs
     become masks; without (a plain folder) every volume is converted."""
     headers, unreadable = mri.read_headers(sorted(files))
-    for path, reason in unreadable:
-        out.reject(_source(path, ids), reason)
+    for failed, reason in unreadable:
+        out.reject(_source(failed, ids), reason)
     dce = None if roles is None else {uid for uid, r in roles.items() if r["role"] == "dce"}
     volumes, rejected = mri.build_volumes(headers, dce)
-    for path, reason in rejected:
-        out.reject(_source(path, ids), reason)
+    for failed, reason in rejected:
+        out.reject(_source(failed, ids), reason)
     shas = {str(p): sha256_file(p) for p, _ in headers}
     with ThreadPoolExecutor(options.threads) as pool:
-        encoded = list(pool.map(lambda v: mri.write_volume(v, mri.pre_phase(volumes, v.study_uid),
-                                                           options.gzip_level), volumes))
+        encoded = list(
+            pool.map(lambda v: mri.write_volume(v, mri.pre_phase(volumes, v.study_uid), options.gzip_level), volumes)
+        )
     for volume, (nii, meta) in zip(volumes, encoded):
         pre = mri.pre_phase(volumes, volume.study_uid)
         source_sha = hashlib.sha256("".join(sorted(shas[s] for s in volume.sources)).encode()).hexdigest()
@@ -198,19 +279,34 @@ def convert_study_files(files: list[Path], target_dir: Path, mask_dir: Path, out
         if pre is None:
             out.reject(f"{row['native_patient_id']}:{row['roi']}", "a lesion box without a converted pre phase")
             continue
+        x0, x1, y0, y1, z0, z1 = (int(row[k]) for k in ("x0", "x1", "y0", "y1", "z0", "z1"))
         try:
-            found.append((masks.box_mask(pre, row["roi"], *(int(row[k]) for k in ("x0", "x1", "y0", "y1", "z0", "z1")),
-                                         z_order=row.get("z_order", "position")), ""))
+            found.append(
+                (
+                    masks.box_mask(pre, row["roi"], x0, x1, y0, y1, z0, z1, z_order=row.get("z_order", "position")),
+                    "",
+                )
+            )
         except mri.ConversionError as exc:
             out.reject(f"{row['native_patient_id']}:{row['roi']}", str(exc))
     for mask, source_sha in found:
         data = mri.nifti_bytes(mask.data, mask.volume.affine, options.gzip_level)
         rel = out.write_file(mask_dir / f"{mask.roi}.nii.gz", data, source_sha)
-        out.rows["findings"].append({
-            "dataset": out.dataset, "patient_id": (ids or {}).get("patient_id", _text(mask.volume.header, "PatientID")),
-            "study_uid": mask.volume.study_uid, "roi": mask.roi, "source": mask.source, "mask_path": rel,
-            "phase": mask.volume.name, "voxels": int(mask.data.sum()), "label": mask.label or None,
-            "labels_native": "{}", "repairs": "; ".join(mask.repairs) or None})
+        out.rows["findings"].append(
+            {
+                "dataset": out.dataset,
+                "patient_id": (ids or {}).get("patient_id", _text(mask.volume.header, "PatientID")),
+                "study_uid": mask.volume.study_uid,
+                "roi": mask.roi,
+                "source": mask.source,
+                "mask_path": rel,
+                "phase": mask.volume.name,
+                "voxels": int(mask.data.sum()),
+                "label": mask.label or None,
+                "labels_native": "{}",
+                "repairs": "; ".join(mask.repairs) or None,
+            }
+        )
     return volumes
 
 
@@ -219,8 +315,7 @@ def _source(path, ids: dict | None) -> str:
     return mapping.get(str(path), str(path))
 
 
-def _volume_row(dataset: str, v: mri.Volume, pre: mri.Volume | None, rel: str, rel_json: str,
-                ids: dict | None) -> dict:
+def _volume_row(dataset: str, v: mri.Volume, pre: mri.Volume | None, rel: str, rel_json: str, ids: dict | None) -> dict:
     h = v.header
     zooms = np.sqrt((v.affine[:3, :3] ** 2).sum(axis=0))
 
@@ -231,18 +326,34 @@ def _volume_row(dataset: str, v: mri.Volume, pre: mri.Volume | None, rel: str, r
     offset = None
     if pre is not None and v.acquisition_seconds is not None and pre.acquisition_seconds is not None:
         offset = round(v.acquisition_seconds - pre.acquisition_seconds, 3)
-    return {"dataset": dataset, "patient_id": (ids or {}).get("patient_id", _text(h, "PatientID")),
-            "study_uid": v.study_uid, "series_uid": v.series_uid, "phase": v.name, "path": rel,
-            "sidecar_path": rel_json, "study_date": _text(h, "StudyDate"),
-            "series_description": _text(h, "SeriesDescription"), "manufacturer": _text(h, "Manufacturer"),
-            "model": _text(h, "ManufacturerModelName"), "patient_age": _text(h, "PatientAge"),
-            "field_strength_t": num("MagneticFieldStrength"),
-            "repetition_time_ms": num("RepetitionTime"), "echo_time_ms": num("EchoTime"),
-            "flip_angle_deg": num("FlipAngle"), "temporal_position": v.temporal_position,
-            "acquisition_offset_s": offset, "size_x": int(v.data.shape[0]), "size_y": int(v.data.shape[1]),
-            "size_z": int(v.data.shape[2]), "spacing_x_mm": round(float(zooms[0]), 6),
-            "spacing_y_mm": round(float(zooms[1]), 6), "spacing_z_mm": round(float(zooms[2]), 6),
-            "orientation": "".join(nib.aff2axcodes(v.affine)), "n_source_files": len(v.sources)}
+    return {
+        "dataset": dataset,
+        "patient_id": (ids or {}).get("patient_id", _text(h, "PatientID")),
+        "study_uid": v.study_uid,
+        "series_uid": v.series_uid,
+        "phase": v.name,
+        "path": rel,
+        "sidecar_path": rel_json,
+        "study_date": _text(h, "StudyDate"),
+        "series_description": _text(h, "SeriesDescription"),
+        "manufacturer": _text(h, "Manufacturer"),
+        "model": _text(h, "ManufacturerModelName"),
+        "patient_age": _text(h, "PatientAge"),
+        "field_strength_t": num("MagneticFieldStrength"),
+        "repetition_time_ms": num("RepetitionTime"),
+        "echo_time_ms": num("EchoTime"),
+        "flip_angle_deg": num("FlipAngle"),
+        "temporal_position": v.temporal_position,
+        "acquisition_offset_s": offset,
+        "size_x": int(v.data.shape[0]),
+        "size_y": int(v.data.shape[1]),
+        "size_z": int(v.data.shape[2]),
+        "spacing_x_mm": round(float(zooms[0]), 6),
+        "spacing_y_mm": round(float(zooms[1]), 6),
+        "spacing_z_mm": round(float(zooms[2]), 6),
+        "orientation": "".join(nib.aff2axcodes(v.affine)),
+        "n_source_files": len(v.sources),
+    }
 
 
 def to_nifti(in_dir: Path, out_dir: Path, options: ConvertOptions) -> Output:
@@ -252,11 +363,11 @@ def to_nifti(in_dir: Path, out_dir: Path, options: ConvertOptions) -> Output:
     files = sorted(p for p in Path(in_dir).rglob("*") if p.is_file())
     by_study: dict[str, list[Path]] = defaultdict(list)
     headers, unreadable = mri.read_headers(files)
-    for path, reason in unreadable:
+    for failed, reason in unreadable:
         if reason.startswith(mri.NOT_DICOM):
-            out.skipped.append(f"{path}: {reason}")
+            out.skipped.append(f"{failed}: {reason}")
         else:
-            out.reject(str(path), reason)
+            out.reject(failed, reason)
     for path, ds in headers:
         by_study[str(ds.StudyInstanceUID)].append(path)
     for study, paths in sorted(by_study.items()):
@@ -269,8 +380,17 @@ def to_nifti(in_dir: Path, out_dir: Path, options: ConvertOptions) -> Output:
 
 # --- one pipeline shard --------------------------------------------------------------------------------------------
 
-def convert_shard(dataset: str, deid_dir: Path, raw_root: Path, results: Path, tables_dir: Path, images_dir: Path,
-                  masks_dir: Path, options: ConvertOptions) -> Output:
+
+def convert_shard(
+    dataset: str,
+    deid_dir: Path,
+    raw_root: Path,
+    results: Path,
+    tables_dir: Path,
+    images_dir: Path,
+    masks_dir: Path,
+    options: ConvertOptions,
+) -> Output:
     """De-identified DICOM of one shard → curated files under `images_dir` (mammograms, or MRI phases) and
     `masks_dir`; the shard's tables into `tables_dir` (restricted). Curated paths in the tables are relative to
     `results`."""
@@ -287,21 +407,31 @@ def convert_shard(dataset: str, deid_dir: Path, raw_root: Path, results: Path, t
             try:
                 ds = pydicom.dcmread(source, force=True)
                 target = Path(images_dir) / row.patient_id / str(ds.StudyInstanceUID) / str(ds.SOPInstanceUID)
-                convert_mammogram(source, ds, target, out, options, boxes_by_path.get(row.path),
-                                  {"patient_id": row.patient_id, "source_path": row.path})
+                convert_mammogram(
+                    source,
+                    ds,
+                    target,
+                    out,
+                    options,
+                    boxes_by_path.get(row.path),
+                    {"patient_id": row.patient_id, "source_path": row.path},
+                )
             except Exception as exc:
                 out.reject(row.path, _reason(exc))
     else:
         linkage = pq.read_table(deid_dir / "linkage.parquet").to_pandas()
         pseudonym = dict(zip(linkage.native_patient_id, linkage.patient_id))
-        series = pd.read_parquet(deid_dir / "series.parquet") if (deid_dir / "series.parquet").exists() else \
-            pd.DataFrame(columns=["series_uid", "role", "lesion_mask"])
+        series = (
+            pd.read_parquet(deid_dir / "series.parquet")
+            if (deid_dir / "series.parquet").exists()
+            else pd.DataFrame(columns=["series_uid", "role", "lesion_mask"])
+        )
         roles = {r["series_uid"]: r for r in series.to_dict("records")}
         wanted = {uid for uid, r in roles.items() if r["role"] == "dce" or r["lesion_mask"]}
-        boxes: dict[str, list] = defaultdict(list)
-        for row in adapter.volume_boxes(Path(raw_root)).to_dict("records"):
-            if row["native_patient_id"] in pseudonym:
-                boxes[pseudonym[row["native_patient_id"]]].append(row)
+        patient_boxes: dict[str, list] = defaultdict(list)
+        for box in adapter.volume_boxes(Path(raw_root)).to_dict("records"):
+            if box["native_patient_id"] in pseudonym:
+                patient_boxes[pseudonym[box["native_patient_id"]]].append(box)
         studies: dict[tuple[str, str], list[Path]] = defaultdict(list)
         native_paths = {}
         for row in filemap.itertuples(index=False):
@@ -310,14 +440,21 @@ def convert_shard(dataset: str, deid_dir: Path, raw_root: Path, results: Path, t
                 continue
             studies[(patient, study)].append(dicom / row.deid_path)
             native_paths[str(dicom / row.deid_path)] = row.path
-        first_study = {}  # box tables (Duke) describe a patient's one DCE study
+        first_study: dict[str, str] = {}  # box tables (Duke) describe a patient's one DCE study
         for patient, study in sorted(studies):
             first_study.setdefault(patient, study)
         for (patient, study), paths in sorted(studies.items()):
-            box_rows = boxes.get(patient, []) if first_study[patient] == study else []
-            convert_study_files(paths, Path(images_dir) / patient / study, Path(masks_dir) / patient / study, out,
-                                options,
-                                {"patient_id": patient, "native_paths": native_paths}, box_rows, roles)
+            box_rows = patient_boxes.get(patient, []) if first_study[patient] == study else []
+            convert_study_files(
+                paths,
+                Path(images_dir) / patient / study,
+                Path(masks_dir) / patient / study,
+                out,
+                options,
+                {"patient_id": patient, "native_paths": native_paths},
+                box_rows,
+                roles,
+            )
     for folder in (images_dir, masks_dir):  # declared outputs, even when the shard has no file for them
         make_dirs(folder)
     out.write_tables(Path(tables_dir))
