@@ -20,6 +20,8 @@ BENCHMARKS = {  # name → (script, arguments, the ratio key and its target)
     "radiomics_roi": ("radiomics_roi.py", ["5"], "seconds per DCE lesion ROI (≈30×30×20 voxels, two phases)"),
     "dag_scale": ("dag_scale.py", [], "snakemake -n < 60 s for 10⁶ files / 10⁵ patients; jobs independent of files"),
     "harmonize_embed": ("harmonize_embed.py", [], "EMBED adapter table functions on 81,776 + 480,323 rows < 60 s"),
+    "phi_scan": ("phi_scan.py", [], "scan ≤ 10 % of to-png / to-nifti time per full-size file"),
+    "pipeline": ("pipeline.py", ["1"], "all five open corpora ≤ 6 h on one 32-core node; peak RSS ≤ mem_mb"),
 }
 
 
@@ -28,10 +30,16 @@ def main() -> None:
     for name, (script, args, target) in BENCHMARKS.items():
         proc = subprocess.run([sys.executable, str(HERE / script), *args], capture_output=True, text=True)
         lines = proc.stdout.strip().splitlines()
-        results[name] = {"target": target, **(json.loads(lines[-1]) if proc.returncode == 0 and lines
-                                               else {"error": proc.stderr.strip()[-500:]})}
-    machine = {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
-               "python": platform.python_version(), "system": platform.platform()}
+        results[name] = {
+            "target": target,
+            **(json.loads(lines[-1]) if proc.returncode == 0 and lines else {"error": proc.stderr.strip()[-500:]}),
+        }
+    machine = {
+        "cpu": platform.processor() or platform.machine(),
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+        "system": platform.platform(),
+    }
     print(json.dumps({"machine": machine, "benchmarks": results}))
 
 

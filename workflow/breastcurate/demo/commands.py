@@ -13,7 +13,7 @@ def _demo_data(args: argparse.Namespace) -> int:
     from .mirror import write_mirror
 
     for dataset in args.dataset or sorted(adapters()):
-        target = write_mirror(Path(args.out), dataset, args.patients, args.seed)
+        target = write_mirror(Path(args.out), dataset, args.patients, args.seed, args.full_size)
         print(f"{dataset}: demo mirror with {args.patients} patients at {target}")
     return 0
 
@@ -24,4 +24,9 @@ def register(registry: Registry) -> None:
     p.add_argument("--patients", type=int, default=6, help="patients per dataset (default 6)")
     p.add_argument("--seed", type=int, default=20261128, help="random seed (default 20261128)")
     p.add_argument("--dataset", action="append", help="only this dataset (repeatable; default all)")
+    p.add_argument(
+        "--full-size",
+        action="store_true",
+        help="images at real sizes: 4096×3328 mammograms, 512×512 MRI with real slice counts",
+    )
     p.set_defaults(func=_demo_data)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import datetime as dt
 import hashlib
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -14,6 +16,7 @@ from pydicom.dataset import Dataset, FileDataset, FileMetaDataset
 from pydicom.sequence import Sequence
 from pydicom.uid import (
     PYDICOM_IMPLEMENTATION_UID,
+    UID,
     ExplicitVRLittleEndian,
     JPEG2000Lossless,
     RLELossless,
@@ -28,6 +31,24 @@ MR_IMAGE = "1.2.840.10008.5.1.4.1.1.4"
 SEGMENTATION = "1.2.840.10008.5.1.4.1.1.66.4"
 SECONDARY_CAPTURE = "1.2.840.10008.5.1.4.1.1.7"
 COMPRESSED = {"j2k": JPEG2000Lossless, "rle": RLELossless}
+
+#: Real sizes for `demo.full_size` (the cost benchmark, benchmarks/pipeline.py): full-field mammograms at the
+#: 4096×3328 matrix of a 70 µm detector (Hologic Selenia Dimensions; the size issue #16 measured), and MRI at 512×512
+#: in-plane with each collection's median slices per DCE phase in IDC v25 (DCESpec.full_slices).
+FULL_FIELD = (4096, 3328, 0.07)
+FULL_MATRIX = 512
+_SIZE = {"full": False}
+
+
+@contextlib.contextmanager
+def full_size(enabled: bool = True) -> Iterator[None]:
+    """Within this block, demo images are written at real sizes (mammograms 4096×3328, MRI 512×512 × real slices)."""
+    before = _SIZE["full"]
+    _SIZE["full"] = enabled
+    try:
+        yield
+    finally:
+        _SIZE["full"] = before
 
 
 def uid(*parts: object) -> str:
@@ -60,8 +81,8 @@ class StudyContext:
 def new_file(sop_class: str, sop_uid: str) -> FileDataset:
     """An empty file dataset with correct file meta information."""
     meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = sop_class
-    meta.MediaStorageSOPInstanceUID = sop_uid
+    meta.MediaStorageSOPClassUID = UID(sop_class)
+    meta.MediaStorageSOPInstanceUID = UID(sop_uid)
     meta.TransferSyntaxUID = ExplicitVRLittleEndian
     meta.ImplementationClassUID = PYDICOM_IMPLEMENTATION_UID
     meta.ImplementationVersionName = "BRCURATE_DEMO"
@@ -72,8 +93,15 @@ def new_file(sop_class: str, sop_uid: str) -> FileDataset:
     return ds
 
 
-def add_patient_study(ds: Dataset, ctx: StudyContext, series_uid: str, series_number: int,
-                      series_description: str, modality: str, series_time: str) -> None:
+def add_patient_study(
+    ds: Dataset,
+    ctx: StudyContext,
+    series_uid: str,
+    series_number: int,
+    series_description: str,
+    modality: str,
+    series_time: str,
+) -> None:
     """Patient, study, series and equipment modules, with fake PHI in the places real files hide it."""
     who = ctx.identity
     ds.PatientName = who.dicom_name
@@ -111,8 +139,7 @@ def add_patient_study(ds: Dataset, ctx: StudyContext, series_uid: str, series_nu
     ds.SeriesDescription = series_description
     ds.BodyPartExamined = "BREAST"
     ds.RequestAttributesSequence = Sequence([_request(ctx)])
-    ds.ProcedureCodeSequence = Sequence([_code("77067" if modality == "MG" else "77049", "C4",
-                                               ctx.study_description)])
+    ds.ProcedureCodeSequence = Sequence([_code("77067" if modality == "MG" else "77049", "C4", ctx.study_description)])
     ds.BurnedInAnnotation = "NO"
     # A vendor private block that echoes identifying values, as real scanners do.
     block = ds.private_block(0x0029, "BRCURATE DEMO PRIVATE", create=True)
@@ -158,18 +185,22 @@ def set_pixels(ds: Dataset, array: np.ndarray, bits_stored: int) -> None:
     ds.PixelData = np.ascontiguousarray(array, dtype="<u2").tobytes()
 
 
-def save(ds: FileDataset, path: Path, compression: str | None = None) -> None:
+def save(ds: Dataset, path: Path, compression: str | None = None) -> None:
     """Write `ds` to `path` atomically, optionally in a lossless compressed transfer syntax."""
     if compression:
-        ds.compress(COMPRESSED[compression], encoding_plugin="pylibjpeg" if compression == "j2k" else "",
-                    generate_instance_uid=False)
+        ds.compress(
+            COMPRESSED[compression],
+            encoding_plugin="pylibjpeg" if compression == "j2k" else "",
+            generate_instance_uid=False,
+        )
     with atomic_path(path) as tmp, warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # VinDr's MD5 "UIDs" are invalid on purpose
         ds.save_as(tmp, enforce_file_format=True)
 
 
-def mr_geometry(ds: Dataset, orientation: list[float], position: list[float], spacing: tuple[float, float],
-                thickness: float) -> None:
+def mr_geometry(
+    ds: Dataset, orientation: list[float], position: list[float], spacing: tuple[float, float], thickness: float
+) -> None:
     """Image plane module."""
     ds.ImageOrientationPatient = [round(v, 6) for v in orientation]
     ds.ImagePositionPatient = [round(v, 4) for v in position]
@@ -179,9 +210,18 @@ def mr_geometry(ds: Dataset, orientation: list[float], position: list[float], sp
     ds.SliceLocation = round(float(np.dot(np.cross(orientation[:3], orientation[3:]), position)), 4)
 
 
-def segmentation(ctx: StudyContext, source_slices: list[Dataset], mask: np.ndarray, seg_uid: str, series_uid: str,
-                 series_number: int, label: str, description: str, style: str = "standard",
-                 further_sources: list[Dataset] | None = None) -> Dataset:
+def segmentation(
+    ctx: StudyContext,
+    source_slices: list[Dataset],
+    mask: np.ndarray,
+    seg_uid: str,
+    series_uid: str,
+    series_number: int,
+    label: str,
+    description: str,
+    style: str = "standard",
+    further_sources: list[Dataset] | None = None,
+) -> Dataset:
     """A DICOM SEG over `source_slices` (sorted as `mask`'s first axis), one segment, written with highdicom.
 
     `style="standard"`: BINARY, as highdicom writes it (the I-SPY2 analysis mask). `style="ispy1"`: FRACTIONAL and
@@ -193,22 +233,38 @@ def segmentation(ctx: StudyContext, source_slices: list[Dataset], mask: np.ndarr
 
     fractional = style == "ispy1"
     segment = hd.seg.SegmentDescription(
-        segment_number=1, segment_label=label,
+        segment_number=1,
+        segment_label=label,
         segmented_property_category=codes.SCT.MorphologicallyAbnormalStructure,
-        segmented_property_type=codes.SCT.Tumor, algorithm_type=hd.seg.SegmentAlgorithmTypeValues.SEMIAUTOMATIC,
+        segmented_property_type=codes.SCT.Tumor,
+        algorithm_type=hd.seg.SegmentAlgorithmTypeValues.SEMIAUTOMATIC,
         algorithm_identification=hd.AlgorithmIdentificationSequence(
-            name="VOLSER" if not fractional else "PE threshold", version="1", family=codes.DCM.Segmentation))
+            name="VOLSER" if not fractional else "PE threshold", version="1", family=codes.DCM.Segmentation
+        ),
+    )
     pixels = mask.astype(np.float32) if fractional else mask.astype(bool)
     seg = hd.seg.Segmentation(
-        source_images=source_slices, pixel_array=pixels,
-        segmentation_type=hd.seg.SegmentationTypeValues.FRACTIONAL if fractional else
-        hd.seg.SegmentationTypeValues.BINARY,
-        fractional_type=hd.seg.SegmentationFractionalTypeValues.OCCUPANCY, max_fractional_value=255,
-        segment_descriptions=[segment], series_instance_uid=series_uid, series_number=series_number,
-        sop_instance_uid=seg_uid, instance_number=1, manufacturer=ctx.manufacturer,
-        manufacturer_model_name=ctx.model, software_versions="VOLSER 1.0", device_serial_number="SN-DEMO-0001",
-        content_label="VOLSER" if not fractional else "PE_VOIMASK", content_description=label[:64],
-        content_creator_name=ctx.identity.performing, omit_empty_frames=False)
+        source_images=source_slices,
+        pixel_array=pixels,
+        segmentation_type=hd.seg.SegmentationTypeValues.FRACTIONAL
+        if fractional
+        else hd.seg.SegmentationTypeValues.BINARY,
+        fractional_type=hd.seg.SegmentationFractionalTypeValues.OCCUPANCY,
+        max_fractional_value=255,
+        segment_descriptions=[segment],
+        series_instance_uid=series_uid,
+        series_number=series_number,
+        sop_instance_uid=seg_uid,
+        instance_number=1,
+        manufacturer=ctx.manufacturer,
+        manufacturer_model_name=ctx.model,
+        software_versions="VOLSER 1.0",
+        device_serial_number="SN-DEMO-0001",
+        content_label="VOLSER" if not fractional else "PE_VOIMASK",
+        content_description=label[:64],
+        content_creator_name=ctx.identity.performing,
+        omit_empty_frames=False,
+    )
     _make_deterministic(seg, ctx, seg_uid)
     seg.SeriesDescription = description
     seg.StudyDescription = ctx.study_description
@@ -220,17 +276,18 @@ def segmentation(ctx: StudyContext, source_slices: list[Dataset], mask: np.ndarr
         seg.DerivationDescription = "Background Threshold, VOI limits, PE threshold 70"
         keep = [item for item in seg.DimensionIndexSequence if item.DimensionIndexPointer != 0x0062000B]
         position = [i for i, item in enumerate(seg.DimensionIndexSequence) if item.DimensionIndexPointer != 0x0062000B]
-        seg.DimensionIndexSequence = Sequence(keep)
+        seg.DimensionIndexSequence = Sequence(keep)  # type: ignore[assignment]  # highdicom types it narrowly
         sources = Sequence()
         for src in list(source_slices) + list(further_sources or []):
             item = Dataset()
             item.ReferencedSOPClassUID = src.SOPClassUID
             item.ReferencedSOPInstanceUID = src.SOPInstanceUID
             item.SpatialLocationsPreserved = "YES"
-            item.PurposeOfReferenceCodeSequence = Sequence([_code("121322", "DCM",
-                                                                  "Source image for image processing operation")])
+            item.PurposeOfReferenceCodeSequence = Sequence(
+                [_code("121322", "DCM", "Source image for image processing operation")]
+            )
             sources.append(item)
-        seg.SourceImageSequence = sources
+        seg.SourceImageSequence = sources  # type: ignore[assignment]
         shared = seg.SharedFunctionalGroupsSequence[0]
         identification = shared.get("SegmentIdentificationSequence")
         if identification is not None:  # per frame, as in the real files
@@ -285,6 +342,19 @@ class DCESpec:
     bits_stored: int = 12
     #: InstanceNumber 1 at the far end of the slice normal: instance order is the reverse of position order.
     reverse_instances: bool = False
+    #: Slices at real size (`full_size`): the collection's median per DCE phase; None keeps the demo's count.
+    full_slices: int | None = None
+
+    def __post_init__(self) -> None:
+        """At real size: FULL_MATRIX in-plane over the same field of view, `full_slices` over the same slab."""
+        if not _SIZE["full"]:
+            return
+        nz, ny, nx = self.shape
+        scale = FULL_MATRIX / ny
+        slices = self.full_slices or nz
+        self.shape = (slices, FULL_MATRIX, int(round(nx * scale)))
+        self.spacing = (self.spacing[0] / scale, self.spacing[1] / scale)
+        self.thickness = self.thickness * nz / slices
 
 
 @dataclass
@@ -305,8 +375,19 @@ def _add_seconds(hhmmss: str, seconds: float) -> str:
     return base.strftime("%H%M%S") + ".000000"
 
 
-def _mr_slice(ctx: StudyContext, spec: DCESpec, sop_uid: str, series_uid: str, number: int, description: str,
-              series_time: str, frame_uid: str, k: int, pixels: np.ndarray, image_type: list[str]) -> FileDataset:
+def _mr_slice(
+    ctx: StudyContext,
+    spec: DCESpec,
+    sop_uid: str,
+    series_uid: str,
+    number: int,
+    description: str,
+    series_time: str,
+    frame_uid: str,
+    k: int,
+    pixels: np.ndarray,
+    image_type: list[str],
+) -> FileDataset:
     """One MR slice at position k along the slice normal, with the study's fake PHI."""
     ds = new_file(MR_IMAGE, sop_uid)
     add_patient_study(ds, ctx, series_uid, number, description, "MR", series_time)
@@ -353,9 +434,19 @@ def write_dce(ctx: StudyContext, spec: DCESpec, rng: np.random.Generator, path_f
         for k in range(nz):
             number = _instance(spec, k)
             instance = p * nz + number if spec.single_series else number
-            ds = _mr_slice(ctx, spec, uid(series_uids[s], "sop", p, k), series_uids[s], spec.series_numbers[s],
-                           spec.series_descriptions[s], _add_seconds(ctx.study_time, 120 + spec.times_s[s]),
-                           frame_uid, k, volume[k], ["ORIGINAL", "PRIMARY", "OTHER"])
+            ds = _mr_slice(
+                ctx,
+                spec,
+                uid(series_uids[s], "sop", p, k),
+                series_uids[s],
+                spec.series_numbers[s],
+                spec.series_descriptions[s],
+                _add_seconds(ctx.study_time, 120 + spec.times_s[s]),
+                frame_uid,
+                k,
+                volume[k],
+                ["ORIGINAL", "PRIMARY", "OTHER"],
+            )
             ds.InstanceNumber = instance
             ds.AcquisitionNumber = p + 1
             ds.AcquisitionTime = ds.ContentTime = acq_time
@@ -371,15 +462,35 @@ def write_dce(ctx: StudyContext, spec: DCESpec, rng: np.random.Generator, path_f
     return DCE(phases, box, mask, kept[0], kept[1], frame_uid)
 
 
-def write_volume_series(ctx: StudyContext, spec: DCESpec, volume: np.ndarray, number: int, description: str,
-                        image_type: list[str], time_s: float, frame_uid: str, path_for) -> None:
+def write_volume_series(
+    ctx: StudyContext,
+    spec: DCESpec,
+    volume: np.ndarray,
+    number: int,
+    description: str,
+    image_type: list[str],
+    time_s: float,
+    frame_uid: str,
+    path_for,
+) -> None:
     """One single-volume MR series (a derived map or another sequence) in `spec`'s geometry; `path_for(instance)`."""
     series_uid = uid(ctx.study_uid, "series", number)
     acq_time = _add_seconds(ctx.study_time, 120 + time_s)
     for k in range(volume.shape[0]):
         instance = _instance(spec, k)
-        ds = _mr_slice(ctx, spec, uid(series_uid, "sop", k), series_uid, number, description, acq_time, frame_uid, k,
-                       volume[k], image_type)
+        ds = _mr_slice(
+            ctx,
+            spec,
+            uid(series_uid, "sop", k),
+            series_uid,
+            number,
+            description,
+            acq_time,
+            frame_uid,
+            k,
+            volume[k],
+            image_type,
+        )
         ds.InstanceNumber = instance
         ds.AcquisitionTime = ds.ContentTime = acq_time
         save(ds, path_for(instance))
@@ -414,9 +525,21 @@ VIEW_CODES = {"CC": ("399162004", "cranio-caudal"), "MLO": ("399368009", "medio-
 ORIENTATION = {("L", "CC"): ["A", "R"], ("R", "CC"): ["P", "L"], ("L", "MLO"): ["A", "FR"], ("R", "MLO"): ["P", "FL"]}
 
 
-def mammogram(ctx: StudyContext, rng: np.random.Generator, vendor: MammoVendor, series_uid: str, sop_uid: str,
-              series_number: int, instance: int, laterality: str, view: str, with_lesion: bool,
-              image_type: list[str], series_description: str, view_modifier: str | None = None):
+def mammogram(
+    ctx: StudyContext,
+    rng: np.random.Generator,
+    vendor: MammoVendor,
+    series_uid: str,
+    sop_uid: str,
+    series_number: int,
+    instance: int,
+    laterality: str,
+    view: str,
+    with_lesion: bool,
+    image_type: list[str],
+    series_description: str,
+    view_modifier: str | None = None,
+):
     """A full-field digital mammogram (For Presentation) and its lesion box in the stored pixel grid.
     `view_modifier` (e.g. 'SPOT COMPRESSION', 'MAGNIFICATION') makes it a diagnostic special view."""
     max_value = (1 << vendor.bits_stored) - 1
@@ -436,8 +559,8 @@ def mammogram(ctx: StudyContext, rng: np.random.Generator, vendor: MammoVendor, 
         item = Dataset()
         item.CodeValue, item.CodingSchemeDesignator, item.CodeMeaning = "R-102D6", "SRT", view_modifier.title()
         ds.ViewCodeSequence[0].ViewModifierCodeSequence = Sequence([item])
-    ds.ImagerPixelSpacing = [vendor.spacing_mm, vendor.spacing_mm]
-    ds.PixelSpacing = [vendor.spacing_mm, vendor.spacing_mm]
+    spacing = FULL_FIELD[2] if _SIZE["full"] else vendor.spacing_mm
+    ds.ImagerPixelSpacing = ds.PixelSpacing = [spacing, spacing]
     ds.KVP = round(float(rng.uniform(26, 32)), 1)
     ds.BodyPartThickness = int(rng.integers(35, 75))
     ds.CompressionForce = int(rng.integers(60, 140))
@@ -467,20 +590,56 @@ def mammogram(ctx: StudyContext, rng: np.random.Generator, vendor: MammoVendor, 
 def _phantom_mammogram(rng, vendor, laterality, max_value, with_lesion):
     from .phantom import mammogram as phantom
 
-    return phantom(rng, vendor.rows, vendor.cols, laterality, max_value, with_lesion)
+    rows, cols = FULL_FIELD[:2] if _SIZE["full"] else (vendor.rows, vendor.cols)
+    return phantom(rng, rows, cols, laterality, max_value, with_lesion)
 
 
 #: The attributes VinDr-Mammo kept (the project's tags.csv); deidentification.py pops every other top-level one.
 VINDR_KEPT = {
-    "PatientSex", "PatientAge", "PatientSize", "PatientWeight", "Rows", "Columns", "PixelSpacing",
-    "ImagerPixelSpacing", "PixelPaddingValue", "PixelPaddingRangeLimit", "BitsAllocated", "BitsStored", "HighBit",
-    "PixelRepresentation", "PresentationLUTShape", "SmallestImagePixelValue", "LargestImagePixelValue",
-    "WindowCenter", "WindowWidth", "WindowCenterWidthExplanation", "VOILUTFunction", "VOILUTSequence",
-    "RescaleIntercept", "RescaleSlope", "RescaleType", "PixelData", "PhotometricInterpretation",
-    "LossyImageCompression", "LossyImageCompressionRatio", "LossyImageCompressionMethod", "SamplesPerPixel",
-    "NumberOfFrames", "SOPInstanceUID", "SeriesInstanceUID", "StudyInstanceUID", "Modality", "BodyPartExamined",
-    "PresentationIntentType", "Manufacturer", "ManufacturerModelName", "Laterality", "ImageLaterality",
-    "ViewPosition"}
+    "PatientSex",
+    "PatientAge",
+    "PatientSize",
+    "PatientWeight",
+    "Rows",
+    "Columns",
+    "PixelSpacing",
+    "ImagerPixelSpacing",
+    "PixelPaddingValue",
+    "PixelPaddingRangeLimit",
+    "BitsAllocated",
+    "BitsStored",
+    "HighBit",
+    "PixelRepresentation",
+    "PresentationLUTShape",
+    "SmallestImagePixelValue",
+    "LargestImagePixelValue",
+    "WindowCenter",
+    "WindowWidth",
+    "WindowCenterWidthExplanation",
+    "VOILUTFunction",
+    "VOILUTSequence",
+    "RescaleIntercept",
+    "RescaleSlope",
+    "RescaleType",
+    "PixelData",
+    "PhotometricInterpretation",
+    "LossyImageCompression",
+    "LossyImageCompressionRatio",
+    "LossyImageCompressionMethod",
+    "SamplesPerPixel",
+    "NumberOfFrames",
+    "SOPInstanceUID",
+    "SeriesInstanceUID",
+    "StudyInstanceUID",
+    "Modality",
+    "BodyPartExamined",
+    "PresentationIntentType",
+    "Manufacturer",
+    "ManufacturerModelName",
+    "Laterality",
+    "ImageLaterality",
+    "ViewPosition",
+}
 
 
 def md5_hex(value: str) -> str:
@@ -493,9 +652,9 @@ def vindr_release(ds: FileDataset) -> None:
     series and SOP UIDs by their MD5 hex digests, and set two file-meta UIDs to '1.2.3.4'."""
     with warnings.catch_warnings():  # MD5 hex strings are not valid UIDs: that is the point
         warnings.simplefilter("ignore")
-        ds.file_meta.ImplementationClassUID = "1.2.3.4"
-        ds.file_meta.MediaStorageSOPClassUID = "1.2.3.4"
-        ds.file_meta.MediaStorageSOPInstanceUID = md5_hex(str(ds.file_meta.MediaStorageSOPInstanceUID))
+        ds.file_meta.ImplementationClassUID = UID("1.2.3.4")
+        ds.file_meta.MediaStorageSOPClassUID = UID("1.2.3.4")
+        ds.file_meta.MediaStorageSOPInstanceUID = UID(md5_hex(str(ds.file_meta.MediaStorageSOPInstanceUID)))
         for keyword in ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID"):
             setattr(ds, keyword, md5_hex(str(getattr(ds, keyword))))
     for elem in list(ds):
@@ -508,7 +667,7 @@ def roi_screenshot(ctx: StudyContext, source: Dataset, box: Box2D, series_uid: s
     (EMBED's ROI_SS / ROI_SSC images)."""
     pixels = source.pixel_array.astype(np.float64)
     pixels = np.rint(255 * pixels / max(float(pixels.max()), 1.0)).astype(np.uint8)
-    y, x = np.mgrid[0:pixels.shape[0], 0:pixels.shape[1]]
+    y, x = np.mgrid[0 : pixels.shape[0], 0 : pixels.shape[1]]
     cy, cx = (box.ymin + box.ymax) / 2, (box.xmin + box.xmax) / 2
     radius = max(box.ymax - box.ymin, box.xmax - box.xmin) * 0.7
     ring = np.abs(np.hypot(y - cy, x - cx) - radius) < 1.5

@@ -1,0 +1,209 @@
+"""The whole pipeline at real image sizes, projected to the five open corpora on one 32-core node.
+
+Runs the real Snakefile on a demo at real sizes (`demo.full_size`: 4096×3328 mammograms; 512×512 MRI with each
+collection's median slices per DCE phase) with PATIENTS patients per dataset, reads Snakemake's benchmark records
+(CPU seconds and peak memory of every job), turns them into CPU seconds per unit of work per dataset and stage
+(per file read, per mammogram or DCE slice converted, per study described), and multiplies by the real counts:
+VinDr-Mammo 20,000 images and EMBED's open 480,323 (reference/datasets.md), and for the MRI collections the files,
+DCE slices and studies that IDC's pinned index lists (I-SPY2 with ACRIN-6698). The projection assumes the node's
+32 cores stay busy (shards are many and independent) and that storage keeps up; downloading is not included.
+
+    python benchmarks/pipeline.py [PATIENTS]     # default 1 (two shards: one of each dataset stays empty)
+
+Last line: {"projected_hours_32_cores": {dataset: h, "total": h}, "peak_rss_mb": {stage: {...}}, ...}
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import pandas as pd
+import yaml
+from breastcurate import idc
+from breastcurate.layout import Layout
+from breastcurate.roles import assign_all
+from breastcurate.sources import adapters, get_adapter
+
+REPO = Path(__file__).resolve().parents[1]
+CORES = 32
+TARGET_HOURS = 6.0
+MG_IMAGES = {"vindr_mammo": 20_000, "embed": 480_323}
+#: Shards of the real corpora, sized as the README advises (1–5 GB of DICOM each): every per-shard job pays the
+#: fixed cost of a job (interpreter, imports, reading its tables) once.
+REAL_SHARDS = {"vindr_mammo": 200, "embed": 4000, "duke": 150, "ispy1": 40, "ispy2": 600}
+#: Per-shard stages and their unit of work: files read, images or DCE slices converted, studies described.
+PER_SHARD = {"deidentify": "file", "convert": "converted", "radiomics": "study", "check_shard": "file"}
+PER_DATASET = ("list_files", "merge_phi_terms", "harmonize", "qc")  # table work: their cost at scale is measured
+GLOBAL = ("link_people", "splits", "catalog", "scan_global", "checks", "qc_summary")  # by harmonize_embed, dag_scale
+
+
+def real_counts() -> dict[str, dict[str, int]]:
+    """Files, converted units and studies of the real corpora (the MRI ones from IDC's pinned index)."""
+    counts = {d: {"file": n, "converted": n, "study": n // 4} for d, n in MG_IMAGES.items()}
+    for dataset in ("duke", "ispy1", "ispy2"):
+        adapter = get_adapter(dataset)
+        total = {"file": 0, "converted": 0, "study": 0}
+        for collection in adapter.idc_collections:
+            series = idc.series_infos(collection)
+            roles = assign_all(series, adapter.role_rules)
+            total["file"] += sum(s.instances for s in series)
+            total["converted"] += sum(s.instances for s in series if roles[s.series_uid].role == "dce")
+            total["study"] += len({s.study_uid for s in series})
+        counts[dataset] = total
+    return counts
+
+
+def shard_units(results: Path, n_shards: int) -> dict[tuple[str, int], dict[str, int]]:
+    """The units of work of every demo shard."""
+    layout, out = Layout(results), {}
+    for dataset in sorted(adapters()):
+        manifest = json.loads(layout.manifest(dataset).read_text())
+        for k in range(n_shards):
+            images = pd.read_parquet(layout.table_part("images", dataset, k))
+            series = pd.read_parquet(layout.table_part("series", dataset, k))
+            if get_adapter(dataset).modality == "MG":
+                converted = int((images.variant == "canonical").sum()) if len(images) else 0
+            else:
+                converted = int(series[series.role == "dce"].n_instances.sum()) if len(series) else 0
+            out[(dataset, k)] = {
+                "file": manifest["shards"][k]["files"],
+                "converted": converted,
+                "study": len(pd.read_parquet(layout.table_part("studies", dataset, k))),
+            }
+    return out
+
+
+def benchmark_records(results: Path) -> list[dict]:
+    """Every job's record: stage, dataset and shard (when it has them), CPU seconds, peak RSS (MB)."""
+    rows = []
+    for path in sorted((Layout(results).restricted / "benchmarks").glob("*/*.tsv")):
+        with open(path) as handle:
+            record = next(csv.DictReader(handle, delimiter="\t"))
+        dataset = next(
+            (d for d in sorted(adapters(), key=len, reverse=True) if path.stem == d or path.stem.startswith(f"{d}-")),
+            None,
+        )
+        shard = int(path.stem.rsplit("-", 1)[1]) if dataset and path.stem != dataset else None
+        rows.append(
+            {
+                "stage": path.parent.name,
+                "dataset": dataset,
+                "shard": shard,
+                "cpu_s": float(record["cpu_time"]),
+                "max_rss_mb": float(record["max_rss"] or 0),
+            }
+        )
+    return rows
+
+
+def declared_memory(log: str) -> dict[str, int]:
+    """mem_mb each rule asks for, from the run's job listing."""
+    found = {}
+    for block in re.split(r"\n\[[^\]]*\]\n", log):
+        rule = re.search(r"^(?:local)?(?:rule|checkpoint) (\w+):", block, re.M)
+        memory = re.search(r"mem_mb=(\d+)", block)
+        if rule and memory:
+            found[rule.group(1)] = int(memory.group(1))
+    return found
+
+
+def project(records: list[dict], units: dict, real: dict) -> tuple[dict, dict]:
+    """Per dataset and per-shard stage: the fixed CPU cost of a job (its empty shard's, else the stage's cheapest
+    job) and the marginal CPU seconds per unit; and the projected hours on CORES cores."""
+    model: dict = defaultdict(dict)
+    hours: dict[str, float] = {}
+    for dataset in sorted(adapters()):
+        total = 0.0
+        for stage, unit in PER_SHARD.items():
+            jobs = [r for r in records if r["stage"] == stage and r["dataset"] == dataset]
+            stage_jobs = [r for r in records if r["stage"] == stage]
+            empty = [r["cpu_s"] for r in jobs if units[(dataset, r["shard"])][unit] == 0]
+            fixed = min(empty) if empty else min(r["cpu_s"] for r in stage_jobs)
+            work = sum(units[(dataset, r["shard"])][unit] for r in jobs)
+            marginal = max(0.0, sum(r["cpu_s"] for r in jobs) - fixed * len(jobs)) / max(work, 1)
+            model[dataset][stage] = {"fixed_s": round(fixed, 3), f"s_per_{unit}": round(marginal, 5)}
+            total += marginal * real[dataset][unit] + fixed * REAL_SHARDS[dataset]
+        total += sum(r["cpu_s"] for r in records if r["stage"] in PER_DATASET and r["dataset"] == dataset)
+        hours[dataset] = round(total / CORES / 3600, 3)
+    hours["global"] = round(sum(r["cpu_s"] for r in records if r["stage"] in GLOBAL) / CORES / 3600, 3)
+    hours["total"] = round(sum(hours.values()), 3)
+    return dict(model), hours
+
+
+def main(patients: int = 1) -> None:
+    shards = 2  # with one patient per dataset, one shard of each dataset is empty: it shows a job's fixed cost
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        config = yaml.safe_load((REPO / "config/config.yaml").read_text())
+        config.update(n_shards=shards, demo={"patients": patients, "seed": 11, "full_size": True})
+        (work / "config.yaml").write_text(yaml.safe_dump(config))
+        start = time.perf_counter()
+        proc = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "snakemake",
+                "-s",
+                str(REPO / "Snakefile"),
+                "--directory",
+                str(work),
+                "--configfile",
+                str(work / "config.yaml"),
+                "--cores",
+                str(os.cpu_count() or 1),
+            ],
+            capture_output=True,
+            text=True,
+        )
+        wall = time.perf_counter() - start
+        if proc.returncode != 0:
+            raise SystemExit(proc.stdout[-3000:] + proc.stderr[-3000:])
+        records = benchmark_records(work / "results")
+        units = shard_units(work / "results", shards)
+        memory = declared_memory(proc.stdout + proc.stderr)
+    real = real_counts()
+    model, hours = project(records, units, real)
+    peaks: dict[str, float] = defaultdict(float)
+    for r in records:
+        rule = r["stage"]
+        if rule == "convert":
+            rule = "convert_mg" if get_adapter(r["dataset"]).modality == "MG" else "convert_mr"
+        peaks[rule] = max(peaks[rule], r["max_rss_mb"])
+    peak_rss = {
+        rule: {
+            "peak_rss_mb": round(mb, 1),
+            "mem_mb": memory.get(rule),
+            "fits": rule == "demo_data" or (memory.get(rule) is not None and mb <= memory[rule]),
+        }
+        for rule, mb in sorted(peaks.items())
+    }
+    print(
+        json.dumps(
+            {
+                "machine_cores": os.cpu_count(),
+                "demo_patients_per_dataset": patients,
+                "demo_wall_s": round(wall, 1),
+                "real_units": real,
+                "real_shards": REAL_SHARDS,
+                "cpu_model": model,
+                "projected_hours_32_cores": hours,
+                "peak_rss_mb": peak_rss,
+                "target": f"all five ≤ {TARGET_HOURS} h on {CORES} cores; every stage's peak RSS ≤ its mem_mb "
+                "(the demo generator itself is not a stage of a real run)",
+                "met": hours["total"] <= TARGET_HOURS and all(p["fits"] for p in peak_rss.values()),
+            }
+        )
+    )
+
+
+if __name__ == "__main__":
+    main(*(int(a) for a in sys.argv[1:]))
