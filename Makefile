@@ -4,7 +4,7 @@ VENV   := .venv
 STAMP  := $(VENV)/.installed
 CORES  ?= all
 
-.PHONY: demo test clean dry-run bench
+.PHONY: demo test lint clean dry-run bench
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON) (Python 3.11+) on PATH, or set PYTHON=..."; exit 1; }
@@ -21,6 +21,16 @@ dry-run: $(STAMP)
 
 test: $(STAMP)
 	$(VENV)/bin/python -m pytest
+
+# The gates .ci/run applies before the tests: lint and format (ruff), the rules (snakefmt, snakemake --lint) and
+# types (mypy).
+lint: $(STAMP)
+	$(VENV)/bin/python -m pip install --quiet -e '.[lint]'
+	$(VENV)/bin/ruff check workflow tests benchmarks
+	$(VENV)/bin/ruff format --check workflow tests benchmarks
+	$(VENV)/bin/snakefmt --check Snakefile rules
+	$(VENV)/bin/snakemake --lint
+	$(VENV)/bin/mypy
 
 bench: $(STAMP)
 	$(VENV)/bin/python -m pip install --quiet -e '.[bench]'

@@ -27,6 +27,17 @@ check_datasets(config)
 
 
 include: "rules/common.smk"
+
+
+onstart:
+    LAYOUT.prepare(config["restricted_group"])
+
+
+wildcard_constraints:
+    dataset="|".join(DATASETS) if DATASETS else "none",
+    shard=r"\d+",
+
+
 include: "rules/acquire.smk"
 include: "rules/inventory.smk"
 include: "rules/deid.smk"
@@ -37,6 +48,7 @@ include: "rules/checks.smk"
 
 
 rule all:
+    default_target: True
     input:
         expand(LAYOUT.manifest("{dataset}"), dataset=DATASETS),
         LAYOUT.catalog,
@@ -46,4 +58,3 @@ rule all:
         LAYOUT.checks_passed,
         expand(LAYOUT.qc("{dataset}") / "counts.csv", dataset=DATASETS),
         LAYOUT.qc_summary / "checks.csv",
-    default_target: True

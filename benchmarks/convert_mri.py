@@ -86,22 +86,37 @@ def main(size: int = 512, slices: int = 160, phases: int = 5) -> None:
         def ours() -> None:
             out = Output(dataset="bench", results=tmp / "ours")
             files = sorted(p for s in series for p in s.iterdir())
-            convert_study_files(files, tmp / "ours", tmp / "ours", out,
-                                ConvertOptions.from_config({"gzip_level": LEVEL}, threads=os.cpu_count() or 1))
+            convert_study_files(
+                files,
+                tmp / "ours",
+                tmp / "ours",
+                out,
+                ConvertOptions.from_config({"gzip_level": LEVEL}, threads=os.cpu_count() or 1),
+            )
             assert len(out.rows["volumes"]) == phases, out.rows["rejects"][:3]
 
         seconds["breastcurate"] = timed(ours)
         dcm2niix = shutil.which("dcm2niix") or str(Path(sys.executable).with_name("dcm2niix"))
         (tmp / "d2n").mkdir()
-        seconds["dcm2niix"] = timed(lambda: subprocess.run(
-            [dcm2niix, "-z", "i", f"-{LEVEL}", "-b", "y", "-o", str(tmp / "d2n"), str(tmp / "in")],
-            check=True, capture_output=True))
+        seconds["dcm2niix"] = timed(
+            lambda: subprocess.run(
+                [dcm2niix, "-z", "i", f"-{LEVEL}", "-b", "y", "-o", str(tmp / "d2n"), str(tmp / "in")],
+                check=True,
+                capture_output=True,
+            )
+        )
         try:
             import dicom2nifti
 
             (tmp / "d2nii").mkdir()
-            seconds["dicom2nifti"] = timed(lambda: [dicom2nifti.dicom_series_to_nifti(
-                str(s), str(tmp / "d2nii" / f"{s.name}.nii.gz"), reorient_nifti=False) for s in series])
+            seconds["dicom2nifti"] = timed(
+                lambda: [
+                    dicom2nifti.dicom_series_to_nifti(
+                        str(s), str(tmp / "d2nii" / f"{s.name}.nii.gz"), reorient_nifti=False
+                    )
+                    for s in series
+                ]
+            )
         except Exception as exc:  # recorded, not fatal: the comparison is informative
             seconds["dicom2nifti"] = f"failed: {type(exc).__name__}"
         import SimpleITK as sitk
@@ -113,8 +128,18 @@ def main(size: int = 512, slices: int = 160, phases: int = 5) -> None:
                 sitk.WriteImage(reader.Execute(), str(tmp / f"sitk_{s.name}.nii.gz"), True, LEVEL)
 
         seconds["simpleitk"] = timed(simpleitk)
-    print(json.dumps({"size": size, "slices": slices, "phases": phases, "gzip_level": LEVEL, "seconds": seconds,
-                      "ratio": round(seconds["breastcurate"] / seconds["dcm2niix"], 2)}))
+    print(
+        json.dumps(
+            {
+                "size": size,
+                "slices": slices,
+                "phases": phases,
+                "gzip_level": LEVEL,
+                "seconds": seconds,
+                "ratio": round(seconds["breastcurate"] / seconds["dcm2niix"], 2),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -46,10 +46,16 @@ def synthetic_listing(work: Path, files: int, patients: int, shards: int) -> dic
         manifest = {"dataset": dataset, "n_shards": shards, "listed": n, "excluded": 0, "unlisted": 0, "shards": []}
         for k in range(shards):
             rows = np.flatnonzero(shard == k)
-            frame = pd.DataFrame({"dataset": dataset, "shard": k, "native_patient_id": [f"{dataset}-{p}" for p in
-                                                                                      patient[rows]],
-                                  "path": [f"images/{p}/{r}.dcm" for p, r in zip(patient[rows], rows)],
-                                  "bytes": 30_000_000, "mtime_ns": 0})
+            frame = pd.DataFrame(
+                {
+                    "dataset": dataset,
+                    "shard": k,
+                    "native_patient_id": [f"{dataset}-{p}" for p in patient[rows]],
+                    "path": [f"images/{p}/{r}.dcm" for p, r in zip(patient[rows], rows)],
+                    "bytes": 30_000_000,
+                    "mtime_ns": 0,
+                }
+            )
             write_table(layout.listing(dataset, k), "listing", frame)
             manifest["shards"].append({"shard": k, "files": len(rows)})
         write_table(layout.listing_rejects(dataset), "native_rejects", [])
@@ -65,13 +71,29 @@ def plan(files: int, patients: int, shards: int) -> dict:
         per_dataset = synthetic_listing(work, files, patients, shards)
         (work / "key").write_text("0" * 64)
         config = yaml.safe_load((REPO / "config/config.yaml").read_text())
-        config.update(n_shards=shards, deid={"secret_file": str(work / "key")},
-                      datasets={d: {"source": "local", "path": str(work / "mirror" / d)} for d in per_dataset})
+        config.update(
+            n_shards=shards,
+            deid={"secret_file": str(work / "key")},
+            datasets={d: {"source": "local", "path": str(work / "mirror" / d)} for d in per_dataset},
+        )
         (work / "config.yaml").write_text(yaml.safe_dump(config))
         start = time.perf_counter()
-        proc = subprocess.run([sys.executable, "-m", "snakemake", "-n", "-s", str(REPO / "Snakefile"),
-                               "--directory", str(work), "--configfile", str(work / "config.yaml")],
-                              capture_output=True, text=True)
+        proc = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "snakemake",
+                "-n",
+                "-s",
+                str(REPO / "Snakefile"),
+                "--directory",
+                str(work),
+                "--configfile",
+                str(work / "config.yaml"),
+            ],
+            capture_output=True,
+            text=True,
+        )
         seconds = time.perf_counter() - start
     if proc.returncode != 0:
         raise SystemExit(proc.stdout[-2000:] + proc.stderr[-2000:])
@@ -81,12 +103,20 @@ def plan(files: int, patients: int, shards: int) -> dict:
     per_shard = sum(stats.get(stage, 0) for stage in PER_SHARD_STAGES)
     if per_shard != expected:
         raise SystemExit(f"per-shard jobs {per_shard} != datasets × shards × stages = {expected}: {stats}")
-    return {"files": files, "patients": patients, "datasets": len(per_dataset), "shards": shards, "jobs": jobs,
-            "per_shard_jobs": per_shard, "seconds": round(seconds, 2), "jobs_by_rule": stats}
+    return {
+        "files": files,
+        "patients": patients,
+        "datasets": len(per_dataset),
+        "shards": shards,
+        "jobs": jobs,
+        "per_shard_jobs": per_shard,
+        "seconds": round(seconds, 2),
+        "jobs_by_rule": stats,
+    }
 
 
 def main() -> None:
-    files, patients, shards = (int(a) for a in (sys.argv[1:] + ["1000000", "100000", "200"][len(sys.argv) - 1:]))
+    files, patients, shards = (int(a) for a in (sys.argv[1:] + ["1000000", "100000", "200"][len(sys.argv) - 1 :]))
     small = plan(1000, min(patients, 100), shards)
     print(f"1,000 files: {small['jobs']} jobs planned in {small['seconds']} s", file=sys.stderr)
     big = plan(files, patients, shards)

@@ -44,8 +44,17 @@ def main(n: int = 6, rounds: int = 3) -> None:
                 _process(deid, path, None, path.name, out / "deid", collector, None)
             ours.append(time.perf_counter() - start)
             shutil.rmtree(out)
-    print(json.dumps({"files": n, "rounds": rounds, "deid_s": round(min(ours), 3),
-                      "pydicom_rw_s": round(min(bare), 3), "ratio": round(min(ours) / min(bare), 2)}))
+    print(
+        json.dumps(
+            {
+                "files": n,
+                "rounds": rounds,
+                "deid_s": round(min(ours), 3),
+                "pydicom_rw_s": round(min(bare), 3),
+                "ratio": round(min(ours) / min(bare), 2),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -15,10 +15,32 @@ def make_files(folder: Path, n: int, seed: int, tag: str) -> list[Path]:
     for k in range(n):
         rng = rng_for(seed, tag, k)
         who = make_identity(rng)
-        ctx = g.StudyContext(who, who.mrn, g.uid("bench", k), who.first_study, "101010.000000", accession(rng),
-                             "MAMMO SCREENING BILATERAL", vendor.manufacturer, vendor.model, "MAMMO-RM1")
-        ds, _ = g.mammogram(ctx, rng, vendor, g.uid("bench", k, "s"), g.uid("bench", k, "i"), 1, 1, "L", "CC",
-                            True, ["ORIGINAL", "PRIMARY"], "L CC")
+        ctx = g.StudyContext(
+            who,
+            who.mrn,
+            g.uid("bench", k),
+            who.first_study,
+            "101010.000000",
+            accession(rng),
+            "MAMMO SCREENING BILATERAL",
+            vendor.manufacturer,
+            vendor.model,
+            "MAMMO-RM1",
+        )
+        ds, _ = g.mammogram(
+            ctx,
+            rng,
+            vendor,
+            g.uid("bench", k, "s"),
+            g.uid("bench", k, "i"),
+            1,
+            1,
+            "L",
+            "CC",
+            True,
+            ["ORIGINAL", "PRIMARY"],
+            "L CC",
+        )
         paths.append(folder / f"{k}.dcm")
         g.save(ds, paths[-1])
     return paths

@@ -26,7 +26,7 @@ def lesion_case(seed: int) -> tuple[list[sitk.Image], sitk.Image]:
     rng = np.random.default_rng(seed)
     shape = (60, 128, 128)  # slices, rows, columns
     background = ndimage.gaussian_filter(rng.standard_normal(shape), 3) * 60 + 400
-    z, y, x = np.mgrid[:shape[0], :shape[1], :shape[2]]
+    z, y, x = np.mgrid[: shape[0], : shape[1], : shape[2]]
     lesion = ((z - 30) / 10) ** 2 + ((y - 64) / 15) ** 2 + ((x - 64) / 15) ** 2 <= 1  # ≈ 30×30×20 voxels
     phases = []
     for gain in (0, 500):
@@ -47,8 +47,17 @@ def main(rois: int = 5) -> None:
         for image in phases:
             n_features = len(ex.extract(image, mask, Path(PARAMS)))
         times.append(time.perf_counter() - start)
-    print(json.dumps({"rois": rois, "phases": 2, "lesion_voxels": int(sitk.GetArrayViewFromImage(mask).sum()),
-                      "seconds_per_roi": round(statistics.median(times), 3), "features_per_phase": n_features}))
+    print(
+        json.dumps(
+            {
+                "rois": rois,
+                "phases": 2,
+                "lesion_voxels": int(sitk.GetArrayViewFromImage(mask).sum()),
+                "seconds_per_roi": round(statistics.median(times), 3),
+                "features_per_phase": n_features,
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -6,40 +6,42 @@
 rule demo_data:
     output:
         directory(LAYOUT.raw("{dataset}")),
-    wildcard_constraints:
-        dataset=nonempty(DEMO_DATASETS),
-    params:
-        out=LAYOUT.raw("{dataset}").parent,
-        patients=config["demo"]["patients"],
-        seed=config["demo"]["seed"],
     log:
         LAYOUT.log("demo_data", "{dataset}"),
     benchmark:
         LAYOUT.benchmark("demo_data", "{dataset}")
+    wildcard_constraints:
+        dataset=nonempty(DEMO_DATASETS),
+    conda:
+        "../environment.yml"
     resources:
-        mem_mb=1000,
+        mem_mb=4000,
         runtime=30,
+    params:
+        out=LAYOUT.raw("{dataset}").parent,
+        patients=config["demo"]["patients"],
+        seed=config["demo"]["seed"],
+        size="--full-size" if config["demo"]["full_size"] else "",
     shell:
-        "{PY} -m breastcurate demo-data --out {params.out:q} --dataset {wildcards.dataset}"
-        " --patients {params.patients} --seed {params.seed} > {log} 2>&1"
-
-
-def download_settings(wildcards):
-    return shlex.quote(as_json(config["datasets"][wildcards.dataset]))
+        "python -m breastcurate demo-data --out {params.out:q} --dataset {wildcards.dataset}"
+        " --patients {params.patients} --seed {params.seed} {params.size} > {log} 2>&1"
 
 
 rule download:
     output:
         LAYOUT.download_report("{dataset}"),
-    wildcard_constraints:
-        dataset=nonempty(DOWNLOAD_DATASETS),
-    params:
-        settings=download_settings,
     log:
         LAYOUT.log("download", "{dataset}"),
+    wildcard_constraints:
+        dataset=nonempty(DOWNLOAD_DATASETS),
+    conda:
+        "../environment.yml"
     resources:
         mem_mb=2000,
         runtime=7 * 24 * 60,
+    params:
+        results=results_param,
+        settings=download_settings,
     shell:
-        "{PY} -m breastcurate download {wildcards.dataset} --results {RESULTS:q} --settings {params.settings}"
+        "python -m breastcurate download {wildcards.dataset} --results {params.results:q} --settings {params.settings}"
         " > {log} 2>&1"

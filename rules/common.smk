@@ -13,7 +13,9 @@ from breastcurate.sources import get_adapter
 from breastcurate.splits.assign import load_versions
 from breastcurate.tables import harmonized_tables
 
-PY = sys.executable
+# Jobs run `python -m breastcurate …`: the interpreter that runs Snakemake comes first on their PATH (with
+# --use-conda, the rule's environment's does).
+shell.prefix(f'export PATH={shlex.quote(os.path.dirname(sys.executable))}:"$PATH"; ')
 LAYOUT = Layout(config["results_dir"].rstrip("/"))
 RESULTS = str(LAYOUT.root)
 DATASETS = sorted(config["datasets"])
@@ -41,13 +43,9 @@ if config["restricted_group"]:
 os.umask(0o027 if config["restricted_group"] else 0o077)
 
 
-onstart:
-    LAYOUT.prepare(config["restricted_group"])
-
-
-wildcard_constraints:
-    dataset="|".join(DATASETS) if DATASETS else "none",
-    shard=r"\d+",
+def results_param(wildcards):
+    """The results folder, for the commands that find a dataset's many table parts through the Layout."""
+    return RESULTS
 
 
 def nonempty(names):
@@ -111,3 +109,83 @@ def select_param(wildcards):
 
 def shard_paths(method, dataset, shards=SHARDS):
     return [str(method(dataset, k)) for k in shards]
+
+
+# --- input functions and values the rules files use (the rules files hold rules only) ---------------------------
+
+
+def download_settings(wildcards):
+    return shlex.quote(as_json(config["datasets"][wildcards.dataset]))
+
+
+def curated_folders(dataset, shard):
+    """The curated folders the conversion of one shard writes."""
+    modality = get_adapter(dataset).modality
+    return [str(p) for p in LAYOUT.shard_outputs(dataset, shard, modality)]
+
+
+def shard_folders(wildcards):
+    return curated_folders(wildcards.dataset, wildcards.shard)
+
+
+def dataset_folders(wildcards):
+    return [f for k in SHARDS for f in curated_folders(wildcards.dataset, k)]
+
+
+def shard_terms(wildcards):
+    return shard_paths(LAYOUT.phi_terms, wildcards.dataset)
+
+
+def all_linkage(wildcards):
+    return [str(LAYOUT.deid(d, k)) for d in DATASETS for k in SHARDS]
+
+
+def harmonize_inputs(wildcards):
+    d = wildcards.dataset
+    return {
+        "convert": shard_paths(LAYOUT.convert_tables, d),
+        "deid": shard_paths(LAYOUT.deid, d),
+        "rejects": [*shard_paths(LAYOUT.inventory_rejects, d), str(LAYOUT.listing_rejects(d))],
+        "people": str(LAYOUT.people()),
+        "native": native_tables(wildcards),
+        "manifest": str(LAYOUT.manifest(d)),  # decided afresh after the listing checkpoint (see convert_mg)
+    }
+
+
+def all_parts(tables=TABLES):
+    return [str(LAYOUT.table_part(t, d, k)) for t in tables for d in DATASETS for k in SHARDS]
+
+
+def released_versions(wildcards):
+    """Releases of the declared split versions (a released version is frozen: splits read it)."""
+    return [
+        str(LAYOUT.release(v) / name)
+        for v in SPLIT_VERSIONS
+        for name in ("release.json", "splits.parquet")
+        if (LAYOUT.release(v) / "release.json").exists()
+    ]
+
+
+SHARD_SCANNED = [t for t in TABLES if t != "coverage"]  # coverage is dataset-wide: the global scan reads it
+
+
+def check_shard_inputs(wildcards):
+    d, k = wildcards.dataset, wildcards.shard
+    return {
+        "folders": shard_folders(wildcards),
+        "tables": [
+            *[str(LAYOUT.table_part(t, d, k)) for t in SHARD_SCANNED],
+            str(LAYOUT.radiomics(d, k)),
+            str(LAYOUT.radiomics_rejects(d, k)),
+        ],
+        "files": str(LAYOUT.table_part("files", d, k)),
+        "terms": [str(LAYOUT.phi_terms(d, k)), str(LAYOUT.phi_dataset_terms(d))],
+    }
+
+
+GLOBAL_SCANNED = [
+    *[str(LAYOUT.split(v)) for v in SPLIT_VERSIONS],
+    *[str(LAYOUT.split_card(v)) for v in SPLIT_VERSIONS],
+    *all_parts(["coverage", "rejects"]),
+    *[str(LAYOUT.radiomics_rejects(d, k)) for d in DATASETS for k in SHARDS],
+]

@@ -2,14 +2,6 @@
 # so a patient removed from the input disappears on rerun); its tables, which name native paths, stay restricted.
 
 
-def convert_shell(images):
-    return (
-        "{PY} -m breastcurate convert-shard {wildcards.dataset} --deid {input.deid} --raw {params.raw:q}"
-        " --results {RESULTS:q} --tables {output.tables} --images {output." + images + "} --masks {output.masks}"
-        " --options {params.options:q} --threads {threads} > {log} 2>&1"
-    )
-
-
 rule convert_mg:
     input:
         deid=LAYOUT.deid("{dataset}", "{shard}"),
@@ -21,21 +13,26 @@ rule convert_mg:
         tables=directory(LAYOUT.convert_tables("{dataset}", "{shard}")),
         images=directory(LAYOUT.images("{dataset}", "{shard}")),
         masks=directory(LAYOUT.masks("{dataset}", "{shard}")),
-    wildcard_constraints:
-        dataset=nonempty(MG_DATASETS),
-    params:
-        raw=raw_root_param,
-        options=as_json(config["convert"]),
-    threads: 2
     log:
         LAYOUT.log("convert", "{dataset}-{shard}"),
     benchmark:
         LAYOUT.benchmark("convert", "{dataset}-{shard}")
+    wildcard_constraints:
+        dataset=nonempty(MG_DATASETS),
+    conda:
+        "../environment.yml"
+    threads: 2
     resources:
         mem_mb=4000,
         runtime=240,
+    params:
+        results=results_param,
+        raw=raw_root_param,
+        options=as_json(config["convert"]),
     shell:
-        convert_shell("images")
+        "python -m breastcurate convert-shard {wildcards.dataset} --deid {input.deid} --raw {params.raw:q}"
+        " --results {params.results:q} --tables {output.tables} --images {output.images} --masks {output.masks}"
+        " --options {params.options:q} --threads {threads} > {log} 2>&1"
 
 
 rule convert_mr:
@@ -49,32 +46,23 @@ rule convert_mr:
         tables=directory(LAYOUT.convert_tables("{dataset}", "{shard}")),
         volumes=directory(LAYOUT.volumes("{dataset}", "{shard}")),
         masks=directory(LAYOUT.masks("{dataset}", "{shard}")),
-    wildcard_constraints:
-        dataset=nonempty(MR_DATASETS),
-    params:
-        raw=raw_root_param,
-        options=as_json(config["convert"]),
-    threads: 2
     log:
         LAYOUT.log("convert", "{dataset}-{shard}"),
     benchmark:
         LAYOUT.benchmark("convert", "{dataset}-{shard}")
+    wildcard_constraints:
+        dataset=nonempty(MR_DATASETS),
+    conda:
+        "../environment.yml"
+    threads: 2
     resources:
         mem_mb=8000,
         runtime=240,
+    params:
+        results=results_param,
+        raw=raw_root_param,
+        options=as_json(config["convert"]),
     shell:
-        convert_shell("volumes")
-
-
-def curated_folders(dataset, shard):
-    """The curated folders the conversion of one shard writes."""
-    modality = get_adapter(dataset).modality
-    return [str(p) for p in LAYOUT.shard_outputs(dataset, shard, modality)]
-
-
-def shard_folders(wildcards):
-    return curated_folders(wildcards.dataset, wildcards.shard)
-
-
-def dataset_folders(wildcards):
-    return [f for k in SHARDS for f in curated_folders(wildcards.dataset, k)]
+        "python -m breastcurate convert-shard {wildcards.dataset} --deid {input.deid} --raw {params.raw:q}"
+        " --results {params.results:q} --tables {output.tables} --images {output.volumes} --masks {output.masks}"
+        " --options {params.options:q} --threads {threads} > {log} 2>&1"

@@ -12,27 +12,25 @@ rule deidentify:
         inventory=LAYOUT.inventory_shard("{dataset}", "{shard}"),
         rejects=LAYOUT.inventory_rejects("{dataset}", "{shard}"),
         terms=LAYOUT.phi_terms("{dataset}", "{shard}"),
+    log:
+        LAYOUT.log("deidentify", "{dataset}-{shard}"),
+    benchmark:
+        LAYOUT.benchmark("deidentify", "{dataset}-{shard}")
+    conda:
+        "../environment.yml"
+    resources:
+        mem_mb=2000,
+        runtime=240,
     params:
         raw=raw_root_param,
         key=deid_key_args(),
         options=" ".join(
             f"--option {k}" if v else f"--no-option {k}" for k, v in sorted(config["deid"]["options"].items())
         ),
-    log:
-        LAYOUT.log("deidentify", "{dataset}-{shard}"),
-    benchmark:
-        LAYOUT.benchmark("deidentify", "{dataset}-{shard}")
-    resources:
-        mem_mb=2000,
-        runtime=240,
     shell:
-        "{PY} -m breastcurate deidentify-shard {wildcards.dataset} --listing {input} --raw {params.raw:q}"
+        "python -m breastcurate deidentify-shard {wildcards.dataset} --listing {input} --raw {params.raw:q}"
         " --out {output.deid} --inventory {output.inventory} --inventory-rejects {output.rejects}"
         " --terms {output.terms} {params.key} {params.options} > {log} 2>&1"
-
-
-def shard_terms(wildcards):
-    return shard_paths(LAYOUT.phi_terms, wildcards.dataset)
 
 
 checkpoint merge_phi_terms:
@@ -42,5 +40,12 @@ checkpoint merge_phi_terms:
         update(str(LAYOUT.phi_dataset_terms("{dataset}"))),
     log:
         LAYOUT.log("merge_phi_terms", "{dataset}"),
+    benchmark:
+        LAYOUT.benchmark("merge_phi_terms", "{dataset}")
+    conda:
+        "../environment.yml"
+    resources:
+        mem_mb=2000,
+        runtime=30,
     shell:
-        "{PY} -m breastcurate merge-phi-terms {input} --out {output} > {log} 2>&1"
+        "python -m breastcurate merge-phi-terms {input} --out {output} > {log} 2>&1"

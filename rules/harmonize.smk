@@ -4,33 +4,24 @@
 # shards whose parts changed.
 
 
-def all_linkage(wildcards):
-    return [str(LAYOUT.deid(d, k)) for d in DATASETS for k in SHARDS]
-
-
 rule link_people:
     input:
         all_linkage,
     output:
         LAYOUT.people(),
-    params:
-        linkage=[str(LAYOUT.deid(d, k) / "linkage.parquet") for d in DATASETS for k in SHARDS],
     log:
         LAYOUT.log("link_people", "all"),
+    benchmark:
+        LAYOUT.benchmark("link_people", "all")
+    conda:
+        "../environment.yml"
+    resources:
+        mem_mb=2000,
+        runtime=30,
+    params:
+        linkage=[str(LAYOUT.deid(d, k) / "linkage.parquet") for d in DATASETS for k in SHARDS],
     shell:
-        "{PY} -m breastcurate link-people {params.linkage} --out {output} > {log} 2>&1"
-
-
-def harmonize_inputs(wildcards):
-    d = wildcards.dataset
-    return {
-        "convert": shard_paths(LAYOUT.convert_tables, d),
-        "deid": shard_paths(LAYOUT.deid, d),
-        "rejects": shard_paths(LAYOUT.inventory_rejects, d) + [str(LAYOUT.listing_rejects(d))],
-        "people": str(LAYOUT.people()),
-        "native": native_tables(wildcards),
-        "manifest": str(LAYOUT.manifest(d)),  # decided afresh after the listing checkpoint (see convert_mg)
-    }
+        "python -m breastcurate link-people {params.linkage} --out {output} > {log} 2>&1"
 
 
 checkpoint harmonize:
@@ -38,34 +29,23 @@ checkpoint harmonize:
         unpack(harmonize_inputs),
     output:
         [update(str(LAYOUT.table_part(table, "{dataset}", k))) for table in TABLES for k in SHARDS],
-    params:
-        raw=raw_root_param,
-        n_shards=config["n_shards"],
-        key=deid_key_args(),
     log:
         LAYOUT.log("harmonize", "{dataset}"),
     benchmark:
         LAYOUT.benchmark("harmonize", "{dataset}")
+    conda:
+        "../environment.yml"
     resources:
         mem_mb=4000,
         runtime=120,
+    params:
+        results=results_param,
+        raw=raw_root_param,
+        n_shards=config["n_shards"],
+        key=deid_key_args(),
     shell:
-        "{PY} -m breastcurate harmonize {wildcards.dataset} --results {RESULTS:q} --raw {params.raw:q}"
+        "python -m breastcurate harmonize {wildcards.dataset} --results {params.results:q} --raw {params.raw:q}"
         " --n-shards {params.n_shards} --people {input.people} {params.key} > {log} 2>&1"
-
-
-def all_parts(tables=TABLES):
-    return [str(LAYOUT.table_part(t, d, k)) for t in tables for d in DATASETS for k in SHARDS]
-
-
-def released_versions(wildcards):
-    """Releases of the declared split versions (a released version is frozen: splits read it)."""
-    return [
-        str(LAYOUT.release(v) / name)
-        for v in SPLIT_VERSIONS
-        for name in ("release.json", "splits.parquet")
-        if (LAYOUT.release(v) / "release.json").exists()
-    ]
 
 
 rule splits:
@@ -78,8 +58,17 @@ rule splits:
         cards=[str(LAYOUT.split_card(v)) for v in SPLIT_VERSIONS],
     log:
         LAYOUT.log("splits", "all"),
+    benchmark:
+        LAYOUT.benchmark("splits", "all")
+    conda:
+        "../environment.yml"
+    resources:
+        mem_mb=4000,
+        runtime=60,
+    params:
+        results=results_param,
     shell:
-        "{PY} -m breastcurate splits --results {RESULTS:q} --versions {input.versions:q} > {log} 2>&1"
+        "python -m breastcurate splits --results {params.results:q} --versions {input.versions:q} > {log} 2>&1"
 
 
 rule catalog:
@@ -92,5 +81,14 @@ rule catalog:
         LAYOUT.catalog,
     log:
         LAYOUT.log("catalog", "all"),
+    benchmark:
+        LAYOUT.benchmark("catalog", "all")
+    conda:
+        "../environment.yml"
+    resources:
+        mem_mb=2000,
+        runtime=30,
+    params:
+        results=results_param,
     shell:
-        "{PY} -m breastcurate catalog --results {RESULTS:q} > {log} 2>&1"
+        "python -m breastcurate catalog --results {params.results:q} > {log} 2>&1"

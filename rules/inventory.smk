@@ -13,19 +13,21 @@ checkpoint list_files:
         listings=[update(str(LAYOUT.listing("{dataset}", k))) for k in SHARDS],
         rejects=update(str(LAYOUT.listing_rejects("{dataset}"))),
         manifest=update(str(LAYOUT.manifest("{dataset}"))),
-    params:
-        root=raw_root_param,
-        salt=config["shard_salt"],
-        select=select_param,
-    threads: config["inventory_workers"]
     log:
         LAYOUT.log("list_files", "{dataset}"),
     benchmark:
         LAYOUT.benchmark("list_files", "{dataset}")
+    conda:
+        "../environment.yml"
+    threads: config["inventory_workers"]
     resources:
         mem_mb=2000,
         runtime=120,
+    params:
+        root=raw_root_param,
+        salt=config["shard_salt"],
+        select=select_param,
     shell:
-        "{PY} -m breastcurate list-files {wildcards.dataset} {params.root:q} --listing {output.listings}"
+        "python -m breastcurate list-files {wildcards.dataset} {params.root:q} --listing {output.listings}"
         " --rejects {output.rejects} --manifest {output.manifest} --salt {params.salt:q}"
         " --select {params.select:q} --workers {threads} > {log} 2>&1"

@@ -12,18 +12,21 @@ rule radiomics:
     output:
         features=LAYOUT.radiomics("{dataset}", "{shard}"),
         rejects=LAYOUT.radiomics_rejects("{dataset}", "{shard}"),
-    params:
-        phases=" ".join(f"--phase {p}" for p in config["radiomics"]["phases"]),
-    threads: 2
     log:
         LAYOUT.log("radiomics", "{dataset}-{shard}"),
     benchmark:
         LAYOUT.benchmark("radiomics", "{dataset}-{shard}")
+    conda:
+        "../environment.yml"
+    threads: 2
     resources:
         mem_mb=4000,
         runtime=240,
+    params:
+        results=results_param,
+        phases=" ".join(f"--phase {p}" for p in config["radiomics"]["phases"]),
     shell:
-        "{PY} -m breastcurate radiomics-shard {wildcards.dataset} --results {RESULTS:q} --findings {input.findings}"
+        "python -m breastcurate radiomics-shard {wildcards.dataset} --results {params.results:q} --findings {input.findings}"
         " --volumes {input.volumes} --images {input.images} --params-mr {input.params_mr:q}"
         " --params-mg {input.params_mg:q} {params.phases} --out {output.features} --rejects {output.rejects}"
         " --threads {threads} > {log} 2>&1"

@@ -12,9 +12,20 @@ import numpy as np
 from PIL import Image
 from system import apt_install
 
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         "--enable-logging=stderr", "--v=0", "--virtual-time-budget=5000", "--window-size=1280,900"]
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--enable-logging=stderr",
+    "--v=0",
+    "--virtual-time-budget=5000",
+    "--window-size=1280,900",
+]
 
 
 def chromium() -> str:
@@ -24,11 +35,14 @@ def chromium() -> str:
 def render(url: str, screenshot: Path) -> list[str]:
     """Open `url`, save a screenshot; return the console error lines Chromium logged."""
     with tempfile.TemporaryDirectory() as profile:
-        proc = subprocess.run([chromium(), *FLAGS, f"--user-data-dir={profile}", f"--screenshot={screenshot}", url],
-                              capture_output=True, text=True, timeout=180)
+        proc = subprocess.run(
+            [chromium(), *FLAGS, f"--user-data-dir={profile}", f"--screenshot={screenshot}", url],
+            capture_output=True,
+            text=True,
+            timeout=180,
+        )
     assert screenshot.exists(), proc.stderr[-2000:]
-    return [line for line in proc.stderr.splitlines()
-            if "CONSOLE" in line and re.search(r"Uncaught|Error|error", line)]
+    return [line for line in proc.stderr.splitlines() if "CONSOLE" in line and re.search(r"Uncaught|Error|error", line)]
 
 
 def non_blank(screenshot: Path) -> bool:

@@ -43,11 +43,22 @@ def write_config(workdir: Path, **overrides) -> Path:
     return path
 
 
-def snakemake(workdir: Path, *args: str, check: bool = True, timeout: int = 900,
-              snakefile: Path = REPO / "Snakefile") -> subprocess.CompletedProcess:
+def snakemake(
+    workdir: Path, *args: str, check: bool = True, timeout: int = 900, snakefile: Path = REPO / "Snakefile"
+) -> subprocess.CompletedProcess:
     """Run the workflow with `workdir` as working directory and its config.yaml."""
-    cmd = [sys.executable, "-m", "snakemake", "-s", str(snakefile), "--directory", str(workdir),
-           "--configfile", str(workdir / "config.yaml"), *args]
+    cmd = [
+        sys.executable,
+        "-m",
+        "snakemake",
+        "-s",
+        str(snakefile),
+        "--directory",
+        str(workdir),
+        "--configfile",
+        str(workdir / "config.yaml"),
+        *args,
+    ]
     env = {k: v for k, v in os.environ.items() if k != "BREASTCURATE_SECRET"}
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
     if check and proc.returncode != 0:
@@ -67,11 +78,11 @@ def demo_run(tmp_path_factory):
 
 
 def copy_checkout(target: Path) -> Path:
-    """The workflow's files (Snakefile, rules, config, schemas, report templates) copied to `target`, as a clone
-    would hold them; returns its Snakefile."""
+    """The workflow's files (Snakefile, conda environment, rules, config, schemas, report templates) copied to
+    `target`, as a clone would hold them; returns its Snakefile."""
     import shutil
 
-    for name in ("Snakefile", "rules", "config", "schemas", "workflow/report"):
+    for name in ("Snakefile", "environment.yml", "rules", "config", "schemas", "workflow/report"):
         source, dest = REPO / name, target / name
         dest.parent.mkdir(parents=True, exist_ok=True)
         if source.is_dir():

@@ -8,9 +8,9 @@ import contextlib
 import os
 import socket
 import threading
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Callable
 from urllib.parse import parse_qs, unquote, urlparse
 
 
@@ -82,7 +82,7 @@ class Handler(BaseHTTPRequestHandler):
             self._status(404)
             return
         if not head and self._take(self.server.corrupt, target):
-            data = data[: len(data) // 2] + bytes(b ^ 0xFF for b in data[len(data) // 2:])
+            data = data[: len(data) // 2] + bytes(b ^ 0xFF for b in data[len(data) // 2 :])
         start, status = 0, 200
         header = self.headers.get("Range")
         if header and header.startswith("bytes=") and self.server.ranges_ok:
@@ -105,8 +105,11 @@ class Handler(BaseHTTPRequestHandler):
 
 
 @contextlib.contextmanager
-def http_server(root: Path | None = None, routes: dict[str, Callable[[dict], bytes]] | None = None,
-                users: dict[str, str] | None = None):
+def http_server(
+    root: Path | None = None,
+    routes: dict[str, Callable[[dict], bytes]] | None = None,
+    users: dict[str, str] | None = None,
+):
     """Yield (server, base URL); set server.faults/cuts/corrupt/forbidden to inject trouble."""
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     server.daemon_threads = True
@@ -141,9 +144,13 @@ def s3_server():
     port = free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
-    env = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1",
-           "AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}",
-           "AWS_EC2_METADATA_DISABLED": "true"}  # never ask 169.254.169.254 for credentials
+    env = {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}",
+        "AWS_EC2_METADATA_DISABLED": "true",
+    }  # never ask 169.254.169.254 for credentials
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
     try:
@@ -188,10 +195,18 @@ class FakeNBIA:
             ds = dcmread(files[0], stop_before_pixels=True)
             uid = str(ds.SeriesInstanceUID)
             self.zips[uid] = zip_bytes({f.name: f.read_bytes() for f in files})
-            self.rows.append({"SeriesInstanceUID": uid, "StudyInstanceUID": str(ds.StudyInstanceUID),
-                              "PatientID": str(ds.PatientID), "Modality": str(ds.Modality), "Collection": collection,
-                              "SeriesDescription": str(ds.get("SeriesDescription", "")), "ImageCount": len(files),
-                              "FileSize": sum(f.stat().st_size for f in files)})
+            self.rows.append(
+                {
+                    "SeriesInstanceUID": uid,
+                    "StudyInstanceUID": str(ds.StudyInstanceUID),
+                    "PatientID": str(ds.PatientID),
+                    "Modality": str(ds.Modality),
+                    "Collection": collection,
+                    "SeriesDescription": str(ds.get("SeriesDescription", "")),
+                    "ImageCount": len(files),
+                    "FileSize": sum(f.stat().st_size for f in files),
+                }
+            )
 
     def routes(self, base: str = "/nbia-api/services/v4") -> dict[str, Callable[[dict], bytes]]:
         import json

@@ -17,9 +17,10 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
 import yaml
 from conftest import DEMO_SHARDS, REPO, snakemake, write_config
-from system import apt_install, unavailable
+from system import apt_install, in_ci, unavailable
 
 DATASETS = ["vindr_mammo"]
 
@@ -35,17 +36,37 @@ def _node_line(slurmd: str, host: str) -> str:
 
 
 def _config(state: Path, munge_socket: Path, host: str, node: str) -> str:
-    return "\n".join([
-        "ClusterName=breastcurate-test", f"SlurmctldHost={host}(127.0.0.1)", "SlurmUser=root",
-        "AuthType=auth/munge", "CredType=cred/munge", f"AuthInfo=socket={munge_socket}",
-        "ProctrackType=proctrack/linuxproc", "TaskPlugin=task/none", "MpiDefault=none",
-        "SelectType=select/cons_tres", "SelectTypeParameters=CR_Core_Memory", "DefMemPerCPU=100", "MinJobAge=600",
-        "AccountingStorageType=accounting_storage/none", "JobAcctGatherType=jobacct_gather/none",
-        "JobCompType=jobcomp/none", "MailProg=/bin/true", "ReturnToService=2",
-        f"StateSaveLocation={state}/ctld", f"SlurmdSpoolDir={state}/spool",
-        f"SlurmctldPidFile={state}/slurmctld.pid", f"SlurmdPidFile={state}/slurmd.pid",
-        f"SlurmctldLogFile={state}/slurmctld.log", f"SlurmdLogFile={state}/slurmd.log",
-        node, f"PartitionName=debug Nodes={host} Default=YES MaxTime=INFINITE State=UP", ""])
+    return "\n".join(
+        [
+            "ClusterName=breastcurate-test",
+            f"SlurmctldHost={host}(127.0.0.1)",
+            "SlurmUser=root",
+            "AuthType=auth/munge",
+            "CredType=cred/munge",
+            f"AuthInfo=socket={munge_socket}",
+            "ProctrackType=proctrack/linuxproc",
+            "TaskPlugin=task/none",
+            "MpiDefault=none",
+            "SelectType=select/cons_tres",
+            "SelectTypeParameters=CR_Core_Memory",
+            "DefMemPerCPU=100",
+            "MinJobAge=600",
+            "AccountingStorageType=accounting_storage/none",
+            "JobAcctGatherType=jobacct_gather/none",
+            "JobCompType=jobcomp/none",
+            "MailProg=/bin/true",
+            "ReturnToService=2",
+            f"StateSaveLocation={state}/ctld",
+            f"SlurmdSpoolDir={state}/spool",
+            f"SlurmctldPidFile={state}/slurmctld.pid",
+            f"SlurmdPidFile={state}/slurmd.pid",
+            f"SlurmctldLogFile={state}/slurmctld.log",
+            f"SlurmdLogFile={state}/slurmd.log",
+            node,
+            f"PartitionName=debug Nodes={host} Default=YES MaxTime=INFINITE State=UP",
+            "",
+        ]
+    )
 
 
 def _stop(pid_file: Path) -> None:
@@ -63,10 +84,14 @@ def _stop(pid_file: Path) -> None:
 @contextlib.contextmanager
 def single_node_slurm(state: Path):
     """Start munged, slurmctld and slurmd; yield when the node is idle; stop them all and restore slurm.conf."""
+    if not in_ci():
+        pytest.skip(
+            "the SLURM test starts daemons and writes /etc/slurm/slurm.conf: it runs in CI only (CI=true, "
+            "as .ci/run sets it)"
+        )
     if os.geteuid() != 0:
         unavailable("starting a test SLURM needs root (it writes /etc/slurm/slurm.conf)")
-    tools = apt_install(["slurmctld", "slurmd", "slurm-client", "munge"],
-                        ["slurmctld", "slurmd", "sinfo", "munged"])
+    tools = apt_install(["slurmctld", "slurmd", "slurm-client", "munge"], ["slurmctld", "slurmd", "sinfo", "munged"])
     host = socket.gethostname().split(".")[0]
     munge_dir = state / "munge"
     munge_dir.mkdir(parents=True)
@@ -81,9 +106,19 @@ def single_node_slurm(state: Path):
     CONF.write_text(_config(state, munge_dir / "munge.socket.2", host, _node_line(tools["slurmd"], host)))
     pids = [munge_dir / "munged.pid", state / "slurmctld.pid", state / "slurmd.pid"]
     try:
-        subprocess.run([tools["munged"], "--force", f"--socket={munge_dir}/munge.socket.2", f"--key-file={key}",
-                        f"--pid-file={pids[0]}", f"--log-file={munge_dir}/munged.log",
-                        f"--seed-file={munge_dir}/munged.seed"], check=True, capture_output=True)
+        subprocess.run(
+            [
+                tools["munged"],
+                "--force",
+                f"--socket={munge_dir}/munge.socket.2",
+                f"--key-file={key}",
+                f"--pid-file={pids[0]}",
+                f"--log-file={munge_dir}/munged.log",
+                f"--seed-file={munge_dir}/munged.seed",
+            ],
+            check=True,
+            capture_output=True,
+        )
         subprocess.run([tools["slurmctld"], "-c"], check=True, capture_output=True)  # -c: no old state
         subprocess.run([tools["slurmd"], "-N", host], check=True, capture_output=True)
         for _ in range(100):
@@ -92,8 +127,10 @@ def single_node_slurm(state: Path):
                 break
             time.sleep(0.2)
         else:
-            unavailable(f"the test SLURM node did not come up (sinfo says {out!r}): "
-                        f"{(state / 'slurmctld.log').read_text()[-500:] if (state / 'slurmctld.log').exists() else ''}")
+            unavailable(
+                f"the test SLURM node did not come up (sinfo says {out!r}): "
+                f"{(state / 'slurmctld.log').read_text()[-500:] if (state / 'slurmctld.log').exists() else ''}"
+            )
         yield {"partition": "debug", "host": host}
     finally:
         if shutil.which("scancel"):
@@ -109,8 +146,9 @@ def single_node_slurm(state: Path):
 def profile_for_this_node(partition: str, folder: Path) -> Path:
     """profiles/slurm, sized down to a 2-core node and told to poll with squeue (there is no slurmdbd here)."""
     config = yaml.safe_load((REPO / "profiles/slurm/config.yaml").read_text())
-    config.update({"jobs": 4, "latency-wait": 5, "slurm-status-command": "squeue",
-                   "slurm-init-seconds-before-status-checks": 2})
+    config.update(
+        {"jobs": 4, "latency-wait": 5, "slurm-status-command": "squeue", "slurm-init-seconds-before-status-checks": 2}
+    )
     config["default-resources"]["slurm_partition"] = partition
     config["set-threads"] = {rule: min(n, 2) for rule, n in config["set-threads"].items()}
     for resources in config["set-resources"].values():
@@ -121,8 +159,8 @@ def profile_for_this_node(partition: str, folder: Path) -> Path:
 
 
 class BackgroundRun(threading.Thread):
-    """Start a single-node SLURM, run the demo pipeline of DATASETS (2 patients, seed 11, DEMO_SHARDS shards: the session's
-    demo run) through the SLURM profile, record the run and SLURM's job table, stop SLURM."""
+    """Start a single-node SLURM, run the demo pipeline of DATASETS (2 patients, seed 11, DEMO_SHARDS shards: the
+    session's demo run) through the SLURM profile, record the run and SLURM's job table, stop SLURM."""
 
     def __init__(self, root: Path):
         super().__init__(daemon=True)
@@ -136,10 +174,15 @@ class BackgroundRun(threading.Thread):
             with single_node_slurm(self.root / "state") as cluster:
                 profile = profile_for_this_node(cluster["partition"], self.root / "profile")
                 self.work.mkdir()
-                write_config(self.work, n_shards=DEMO_SHARDS, demo={"patients": 2, "seed": 11},
-                             datasets={d: {"source": "demo"} for d in DATASETS})
+                write_config(
+                    self.work,
+                    n_shards=DEMO_SHARDS,
+                    demo={"patients": 2, "seed": 11},
+                    datasets={d: {"source": "demo"} for d in DATASETS},
+                )
                 self.proc = snakemake(self.work, "--profile", str(profile), check=False, timeout=1500)
-                self.jobs = subprocess.run(["scontrol", "show", "job", "-o"], capture_output=True,
-                                           text=True).stdout.splitlines()
+                self.jobs = subprocess.run(
+                    ["scontrol", "show", "job", "-o"], capture_output=True, text=True
+                ).stdout.splitlines()
         except BaseException as exc:  # pytest's skip/fail too: re-raised by the test
             self.error = exc

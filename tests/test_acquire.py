@@ -36,8 +36,10 @@ def tree(root: Path) -> dict[str, str]:
 
 
 def duke_block(url: str, mirror: Path, **extra) -> dict:
-    files = [{"url": f"{url}/supplementary/{name}", "path": name, "sha256": sha256(mirror / name)}
-             for name in ("Clinical_and_Other_Features.xlsx", "Annotation_Boxes.xlsx")]
+    files = [
+        {"url": f"{url}/supplementary/{name}", "path": name, "sha256": sha256(mirror / name)}
+        for name in ("Clinical_and_Other_Features.xlsx", "Annotation_Boxes.xlsx")
+    ]
     return {"source": "download", "download": {"url": f"{url}/nbia-api/services/v4", "files": files, **FAST, **extra}}
 
 
@@ -75,7 +77,10 @@ def download(work: Path, dataset: str, check: bool = True, **env):
 def test_nbia_download_plans_resumes_and_retries(mirrors, tmp_path):
     duke = mirrors / "duke"
     nbia = FakeNBIA(duke, "Duke-Breast-Cancer-MRI")
-    routes = {**nbia.routes(), **{f"/supplementary/{p.name}": (lambda q, p=p: p.read_bytes()) for p in duke.glob("*.xlsx")}}
+    routes = {
+        **nbia.routes(),
+        **{f"/supplementary/{p.name}": (lambda q, p=p: p.read_bytes()) for p in duke.glob("*.xlsx")},
+    }
     uids = sorted(nbia.zips)
     cut_uid, corrupt_uid = uids[0], uids[1]
     with http_server(routes=routes) as (server, url):
@@ -123,7 +128,10 @@ def test_nbia_refuses_zip_slip_and_links(mirrors, tmp_path):
     uids = sorted(nbia.zips)
     nbia.zips[uids[0]] = zip_bytes({"1-01.dcm": b"x", "../../../escaped.dcm": b"evil"})
     nbia.zips[uids[1]] = zip_bytes({"1-01.dcm": b"x"}, links={"1-02.dcm": "/etc/passwd"})
-    routes = {**nbia.routes(), **{f"/supplementary/{p.name}": (lambda q, p=p: p.read_bytes()) for p in duke.glob("*.xlsx")}}
+    routes = {
+        **nbia.routes(),
+        **{f"/supplementary/{p.name}": (lambda q, p=p: p.read_bytes()) for p in duke.glob("*.xlsx")},
+    }
     with http_server(routes=routes) as (server, url):
         config_for(tmp_path, {"duke": duke_block(url, duke)}, results_dir=str(tmp_path / "results"))
         proc = download(tmp_path, "duke", check=False)
@@ -148,8 +156,14 @@ def test_physionet_credentials_checksums_and_resume(mirrors, tmp_path):
 
         missing = download(tmp_path, "vindr_mammo", check=False, **nobody)
         assert missing.returncode == 1 and "$PHYSIONET_USERNAME" in missing.stderr and "~/.netrc" in missing.stderr
-        wrong = download(tmp_path, "vindr_mammo", check=False, PHYSIONET_USERNAME="reader",
-                         PHYSIONET_PASSWORD="guess", NETRC=nobody["NETRC"])
+        wrong = download(
+            tmp_path,
+            "vindr_mammo",
+            check=False,
+            PHYSIONET_USERNAME="reader",
+            PHYSIONET_PASSWORD="guess",
+            NETRC=nobody["NETRC"],
+        )
         assert wrong.returncode == 1 and "HTTP 401" in wrong.stderr and "$PHYSIONET_USERNAME" in wrong.stderr
         assert "guess" not in wrong.stderr + wrong.stdout
         netrc.write_text(f"machine 127.0.0.1 login nodua password {PASSWORD}\n")
@@ -223,16 +237,31 @@ def test_s3_download_verifies_etags_and_names_credentials(mirrors, tmp_path):
         Bucket("s3://embed-open/open", Policy()).fetch(csv, target)
         assert target.read_bytes() == b"X" * 10 + data[10:]  # appended from the offset with a ranged GET
 
-        gone = download(tmp_path, "embed", check=False, AWS_ACCESS_KEY_ID=None, AWS_SECRET_ACCESS_KEY=None,
-                        AWS_SHARED_CREDENTIALS_FILE=str(tmp_path / "none"), AWS_CONFIG_FILE=str(tmp_path / "none"))
+        gone = download(
+            tmp_path,
+            "embed",
+            check=False,
+            AWS_ACCESS_KEY_ID=None,
+            AWS_SECRET_ACCESS_KEY=None,
+            AWS_SHARED_CREDENTIALS_FILE=str(tmp_path / "none"),
+            AWS_CONFIG_FILE=str(tmp_path / "none"),
+        )
         assert gone.returncode == 1 and "no AWS credentials found" in gone.stderr
 
-    denied = ('<?xml version="1.0" encoding="UTF-8"?><Error><Code>AccessDenied</Code>'
-              '<Message>Access Denied</Message></Error>').encode()
+    denied = (
+        b'<?xml version="1.0" encoding="UTF-8"?><Error><Code>AccessDenied</Code>'
+        b"<Message>Access Denied</Message></Error>"
+    )
     with http_server(routes={"/embed-open": lambda q: denied}) as (server, url):
         server.faults["/"] = [403] * 20
-        proc = download(tmp_path, "embed", check=False, AWS_ENDPOINT_URL=url, AWS_ACCESS_KEY_ID="AKIAEXAMPLE",
-                        AWS_SECRET_ACCESS_KEY="wrong-secret")
+        proc = download(
+            tmp_path,
+            "embed",
+            check=False,
+            AWS_ENDPOINT_URL=url,
+            AWS_ACCESS_KEY_ID="AKIAEXAMPLE",
+            AWS_SECRET_ACCESS_KEY="wrong-secret",
+        )
     assert proc.returncode == 1 and "S3 refused access" in proc.stderr and "AWS_ACCESS_KEY_ID" in proc.stderr
     assert "wrong-secret" not in proc.stderr
 
@@ -244,16 +273,23 @@ def test_pipeline_runs_downloaded_datasets_like_the_demo(mirrors, demo_run, tmp_
     duke = mirrors / "duke"
     nbia = FakeNBIA(duke, "Duke-Breast-Cancer-MRI")
     physionet_tree(mirrors / "vindr_mammo", tmp_path / "site")
-    routes = {**nbia.routes(), **{f"/supplementary/{p.name}": (lambda q, p=p: p.read_bytes()) for p in duke.glob("*.xlsx")}}
-    with http_server(routes=routes) as (_, url), \
-            http_server(tmp_path / "site", users={"reader": PASSWORD}) as (_, physionet):
+    routes = {
+        **nbia.routes(),
+        **{f"/supplementary/{p.name}": (lambda q, p=p: p.read_bytes()) for p in duke.glob("*.xlsx")},
+    }
+    with (
+        http_server(routes=routes) as (_, url),
+        http_server(tmp_path / "site", users={"reader": PASSWORD}) as (_, physionet),
+    ):
         vindr = {"source": "download", "download": {"url": f"{physionet}/files/vindr-mammo/1.0.0/", **FAST}}
-        config_for(tmp_path, {"duke": duke_block(url, duke), "vindr_mammo": vindr},
-                   demo={"patients": 2, "seed": 11})
+        config_for(tmp_path, {"duke": duke_block(url, duke), "vindr_mammo": vindr}, demo={"patients": 2, "seed": 11})
         os.environ.update(PHYSIONET_USERNAME="reader", PHYSIONET_PASSWORD=PASSWORD)
         try:
-            targets = [f"results/curated/radiomics/dataset={d}/part-{k}.parquet"  # needs every table part too
-                       for d in ("duke", "vindr_mammo") for k in range(DEMO_SHARDS)]
+            targets = [
+                f"results/curated/radiomics/dataset={d}/part-{k}.parquet"  # needs every table part too
+                for d in ("duke", "vindr_mammo")
+                for k in range(DEMO_SHARDS)
+            ]
             snakemake(tmp_path, "--cores", "2", *targets)
         finally:
             os.environ.pop("PHYSIONET_USERNAME"), os.environ.pop("PHYSIONET_PASSWORD")

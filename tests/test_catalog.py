@@ -9,7 +9,7 @@ import shutil
 import pandas as pd
 import pyarrow.parquet as pq
 from breastcurate.layout import Layout
-from conftest import REPO, run_cli
+from conftest import DEMO_SHARDS, REPO, run_cli
 
 DATASETS = ["duke", "embed", "ispy1", "ispy2", "vindr_mammo"]
 MG, MR = ["embed", "vindr_mammo"], ["duke", "ispy1", "ispy2"]
@@ -68,8 +68,19 @@ def test_unknown_code_becomes_null_and_a_reject(demo_run, tmp_path):
     table = pd.read_csv(clinical, dtype=str)
     table["tissueden"] = "7"  # not an EMBED code
     table.to_csv(clinical, index=False)
-    run_cli("harmonize", "embed", "--results", str(results), "--raw", str(raw), "--n-shards", "3",
-            "--people", str(results / "restricted/people.parquet"), "--demo-key")
+    run_cli(
+        "harmonize",
+        "embed",
+        "--results",
+        str(results),
+        "--raw",
+        str(raw),
+        "--n-shards",
+        str(DEMO_SHARDS),
+        "--people",
+        str(results / "restricted/people.parquet"),
+        "--demo-key",
+    )
     images = pd.concat(pd.read_parquet(p) for p in (results / "curated/tables/images/dataset=embed").glob("*.parquet"))
     assert images.density.isna().all() and (images.density_native == "7").all()
     rejects = pd.read_parquet(results / "curated/tables/rejects/dataset=embed/part-0.parquet")
@@ -115,8 +126,11 @@ def test_tables_hold_pseudonyms_and_relative_paths(demo_run):
 
 
 def test_same_person_in_two_datasets_is_linked(tmp_path):
-    rows = [("duke", "TCIA-0001", "P-aaaa000000000001"), ("ispy2", "TCIA-0001", "P-bbbb000000000002"),
-            ("ispy2", "TCIA-0002", "P-cccc000000000003")]
+    rows = [
+        ("duke", "TCIA-0001", "P-aaaa000000000001"),
+        ("ispy2", "TCIA-0001", "P-bbbb000000000002"),
+        ("ispy2", "TCIA-0002", "P-cccc000000000003"),
+    ]
     paths = []
     for i, (dataset, native, pseudonym) in enumerate(rows):
         frame = pd.DataFrame({"dataset": [dataset], "native_patient_id": [native], "patient_id": [pseudonym]})

@@ -29,8 +29,14 @@ def test_checks_pass_on_the_demo_and_write_data_docs(demo_run):
     assert json.loads((checks / "checks.json").read_text())["passed"]
     summary = json.loads((checks / "summary.json").read_text())
     names = {v["name"].split(" (")[0] for v in summary["validations"]}
-    assert {"table images", "table splits", "table radiomics", "check references", "check mask_grids",
-            "check phi_scan"} <= names
+    assert {
+        "table images",
+        "table splits",
+        "table radiomics",
+        "check references",
+        "check mask_grids",
+        "check phi_scan",
+    } <= names
     assert (work / "results" / summary["data_docs"]).exists()
 
 
@@ -46,8 +52,9 @@ def baseline(demo_run, tmp_path_factory):
     for name in ("images", "volumes"):
         (layout.curated / name).symlink_to(demo.curated / name)
     datasets = sorted(p.name for p in (demo.curated / "masks").iterdir())
-    evidence = Evidence.read([demo.manifest(d) for d in datasets], sorted((demo.checks / "shards").rglob("*.json")),
-                             [demo.global_scan])
+    evidence = Evidence.read(
+        [demo.manifest(d) for d in datasets], sorted((demo.checks / "shards").rglob("*.json")), [demo.global_scan]
+    )
     return results, evidence
 
 
@@ -77,34 +84,52 @@ def _mutate(check: str, results, t: dict, evidence: Evidence, tmp_path) -> Evide
         nib.save(nib.Nifti1Image(np.zeros((5, 5, 5), np.uint8), nib.load(path).affine), path)
     elif check == "one_split_per_person":  # one person in two splits
         splits = t["splits"]
-        t["splits"] = pd.concat([splits, splits.iloc[[0]].assign(split="test" if splits.split.iloc[0] != "test"
-                                                                  else "train")])
+        t["splits"] = pd.concat(
+            [splits, splits.iloc[[0]].assign(split="test" if splits.split.iloc[0] != "test" else "train")]
+        )
     elif check == "splits_non_empty":  # a dataset large enough for every split, with everyone in train
         patients = t["patients"][t["patients"].dataset == "duke"]
-        more = pd.concat([patients.iloc[[0]].assign(patient_id=f"P-{k:016x}", person_id=f"P-{k:016x}")
-                          for k in range(30)], ignore_index=True)
+        more = pd.concat(
+            [patients.iloc[[0]].assign(patient_id=f"P-{k:016x}", person_id=f"P-{k:016x}") for k in range(30)],
+            ignore_index=True,
+        )
         t["patients"] = pd.concat([t["patients"], more], ignore_index=True)
         template = t["splits"][t["splits"].dataset == "duke"].iloc[[0]]
         added = pd.concat([template.assign(patient_id=p, person_id=p) for p in more.patient_id], ignore_index=True)
         splits = pd.concat([t["splits"], added], ignore_index=True)
         t["splits"] = splits.assign(split=splits.split.where(splits.dataset != "duke", "train"))
     elif check == "reject_rates":  # a reject for every input of duke's convert stage
-        extra = pd.DataFrame([{"dataset": "duke", "stage": "convert", "item": f"sha256:{i:064x}", "reason": "broken"}
-                              for i in range(500)])
+        extra = pd.DataFrame(
+            [
+                {"dataset": "duke", "stage": "convert", "item": f"sha256:{i:064x}", "reason": "broken"}
+                for i in range(500)
+            ]
+        )
         t["rejects"] = pd.concat([t["rejects"], extra], ignore_index=True)
     elif check == "coverage":  # a join that covers too little
         t["coverage"].loc[t["coverage"].index[0], "coverage"] = 0.0
     elif check == "phi_scan":  # a shard with no clean scan on record
         return replace(evidence, shards={**evidence.shards, "duke/shard-9": {}})
     elif check == "parquet_types":  # bits_stored written as text
-        part = next(p for p in sorted((results / "curated/tables/images").rglob("*.parquet"))
-                    if len(pd.read_parquet(p)))
+        part = next(
+            p for p in sorted((results / "curated/tables/images").rglob("*.parquet")) if len(pd.read_parquet(p))
+        )
         pd.read_parquet(part).astype({"bits_stored": str}).to_parquet(part, index=False)
     return evidence
 
 
-CHECKS = ["references", "curated_files", "boxes_inside_images", "mask_grids", "one_split_per_person",
-          "splits_non_empty", "reject_rates", "coverage", "phi_scan", "parquet_types"]
+CHECKS = [
+    "references",
+    "curated_files",
+    "boxes_inside_images",
+    "mask_grids",
+    "one_split_per_person",
+    "splits_non_empty",
+    "reject_rates",
+    "coverage",
+    "phi_scan",
+    "parquet_types",
+]
 
 
 def test_every_check_has_a_mutation_test():

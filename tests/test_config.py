@@ -16,13 +16,16 @@ def _config(tmp_path, mutate):
     return path
 
 
-@pytest.mark.parametrize("mutate, message", [
-    (lambda c: c.update(n_shard=3), "Additional properties are not allowed ('n_shard'"),
-    (lambda c: c.update(n_shards=0), "'n_shards': 0 is less than the minimum of 1"),
-    (lambda c: c["datasets"]["duke"].update(source="ftp"), "'datasets.duke.source': 'ftp' is not one of"),
-    (lambda c: c["datasets"].update(mias={"source": "demo"}), "'datasets.mias': unknown dataset"),
-    (lambda c: c["datasets"].update(duke={"source": "local"}), "'datasets.duke': 'path' is a required property"),
-])
+@pytest.mark.parametrize(
+    "mutate, message",
+    [
+        (lambda c: c.update(n_shard=3), "Additional properties are not allowed ('n_shard'"),
+        (lambda c: c.update(n_shards=0), "'n_shards': 0 is less than the minimum of 1"),
+        (lambda c: c["datasets"]["duke"].update(source="ftp"), "'datasets.duke.source': 'ftp' is not one of"),
+        (lambda c: c["datasets"].update(mias={"source": "demo"}), "'datasets.mias': unknown dataset"),
+        (lambda c: c["datasets"].update(duke={"source": "local"}), "'datasets.duke': 'path' is a required property"),
+    ],
+)
 def test_invalid_config_names_key_and_reason(tmp_path, mutate, message):
     path = _config(tmp_path, mutate)
     with pytest.raises(ConfigError) as err:

@@ -17,24 +17,36 @@ from pydicom.pixels import apply_modality_lut, apply_voi_lut
 DATA = Path(__file__).parent / "data" / "convert"
 
 # (input, dcm2niix reference, number of volumes)
-REFERENCE_CASES = [
-    ("dcm_qa_nih/In/20180918GE/mr_0004", "dcm_qa_nih/Ref/DCM2NIIX_regression_test_4", 10),
-    ("dcm_qa_ge_subset/In/SliceTimingMPh/2_fMRI_Multiphase_Des", "dcm_qa_ge_subset/Ref/fMRI_Multiphase_Des_2", 10),
-    ("dcm_qa_orientation_subset/In/ax/axasc35", "dcm_qa_orientation_subset/Ref/ax_asc_35sl_6", 2),
-    ("dcm_qa_orientation_subset/In/sag/sagasc35", "dcm_qa_orientation_subset/Ref/sag_asc_35sl_22", 2),
-    ("dcm_qa_enh_subset/In/Siemens/XA10", "dcm_qa_enh_subset/Ref/Siemens_REST1_w_SMS_PF7-8_6", 4),
-] + [(f"dcm_qa_ts/In/{i}.dcm", "dcm_qa_ts/Ref/1", 1) for i in range(1, 10)] + [
-    ("dcm_qa_12bit/In/12bitUnsigned.dcm", "dcm_qa_12bit/Ref/2", 1),
-    ("dcm_qa_12bit/In/12bitUnsigned_0x0F0F.dcm", "dcm_qa_12bit/Ref/3", 1),
-    ("dcm_qa_12bit/In/12bitSigned_0x0F0F.dcm", "dcm_qa_12bit/Ref/4", 1),
-]
+REFERENCE_CASES = (
+    [
+        ("dcm_qa_nih/In/20180918GE/mr_0004", "dcm_qa_nih/Ref/DCM2NIIX_regression_test_4", 10),
+        ("dcm_qa_ge_subset/In/SliceTimingMPh/2_fMRI_Multiphase_Des", "dcm_qa_ge_subset/Ref/fMRI_Multiphase_Des_2", 10),
+        ("dcm_qa_orientation_subset/In/ax/axasc35", "dcm_qa_orientation_subset/Ref/ax_asc_35sl_6", 2),
+        ("dcm_qa_orientation_subset/In/sag/sagasc35", "dcm_qa_orientation_subset/Ref/sag_asc_35sl_22", 2),
+        ("dcm_qa_enh_subset/In/Siemens/XA10", "dcm_qa_enh_subset/Ref/Siemens_REST1_w_SMS_PF7-8_6", 4),
+    ]
+    + [(f"dcm_qa_ts/In/{i}.dcm", "dcm_qa_ts/Ref/1", 1) for i in range(1, 10)]
+    + [
+        ("dcm_qa_12bit/In/12bitUnsigned.dcm", "dcm_qa_12bit/Ref/2", 1),
+        ("dcm_qa_12bit/In/12bitUnsigned_0x0F0F.dcm", "dcm_qa_12bit/Ref/3", 1),
+        ("dcm_qa_12bit/In/12bitSigned_0x0F0F.dcm", "dcm_qa_12bit/Ref/4", 1),
+    ]
+)
 
 
 def _phases(out: Path) -> list[Path]:
     """Output volumes in acquisition order (pre, post_1, …, or the one series_N volume)."""
     files = list(out.glob("*.nii.gz"))
-    return sorted(files, key=lambda p: -1 if p.name.startswith("pre") else
-                  int(p.name.split("_")[1].split(".")[0]) if p.name.startswith("post_") else 0)
+    return sorted(
+        files,
+        key=lambda p: (
+            -1
+            if p.name.startswith("pre")
+            else int(p.name.split("_")[1].split(".")[0])
+            if p.name.startswith("post_")
+            else 0
+        ),
+    )
 
 
 @pytest.mark.parametrize("case, ref, n", REFERENCE_CASES, ids=[c[0].split("/In/")[-1] for c in REFERENCE_CASES])
@@ -66,8 +78,14 @@ def test_sidecar_matches_reference_keys(tmp_path, case, ref):
     run_cli("to-nifti", str(DATA / case), "--out", str(tmp_path))
     ours = json.loads((tmp_path / "pre.json").read_text())
     theirs = json.loads((DATA / f"{ref}.json").read_text())
-    for key in ("RepetitionTime", "EchoTime", "FlipAngle", "SeriesNumber", "MagneticFieldStrength",
-                "ManufacturersModelName"):
+    for key in (
+        "RepetitionTime",
+        "EchoTime",
+        "FlipAngle",
+        "SeriesNumber",
+        "MagneticFieldStrength",
+        "ManufacturersModelName",
+    ):
         assert ours[key] == pytest.approx(theirs[key]) if isinstance(theirs[key], float) else ours[key] == theirs[key]
     np.testing.assert_allclose(ours["ImageOrientationPatientDICOM"], theirs["ImageOrientationPatientDICOM"], atol=1e-5)
     assert ours["Phase"] == "pre" and ours["AcquisitionTimeOffset"] == 0
@@ -101,13 +119,22 @@ def _broken_copy(tmp_path: Path, edit) -> Path:
     return out
 
 
-@pytest.mark.parametrize("edit, reason", [
-    (lambda d: d[3].pop(4), "missing slices"),
-    (lambda d: setattr(d[5][4][1], "ImagePositionPatient",
-                       [*d[5][4][1].ImagePositionPatient[:2], float(d[5][4][1].ImagePositionPatient[2]) + 1.3]),
-     "uneven slice spacing"),
-    (lambda d: setattr(d[7][2][1], "PixelSpacing", [3.0, 3.0]), "mixed geometry"),
-], ids=["missing-slice", "uneven-spacing", "mixed-geometry"])
+@pytest.mark.parametrize(
+    "edit, reason",
+    [
+        (lambda d: d[3].pop(4), "missing slices"),
+        (
+            lambda d: setattr(
+                d[5][4][1],
+                "ImagePositionPatient",
+                [*d[5][4][1].ImagePositionPatient[:2], float(d[5][4][1].ImagePositionPatient[2]) + 1.3],
+            ),
+            "uneven slice spacing",
+        ),
+        (lambda d: setattr(d[7][2][1], "PixelSpacing", [3.0, 3.0]), "mixed geometry"),
+    ],
+    ids=["missing-slice", "uneven-spacing", "mixed-geometry"],
+)
 def test_bad_phase_is_rejected_with_reason(tmp_path, edit, reason):
     broken = _broken_copy(tmp_path, edit)
     proc = run_cli("to-nifti", str(broken), "--out", str(tmp_path / "out"), check=False)
@@ -128,8 +155,12 @@ def _png(path: Path) -> np.ndarray:
 
 
 def test_to_png_canonical_values_and_metadata(tmp_path):
-    files = [MG / "fo-dicom/GH133.dcm", MG / "monochrome1_controls/RG3_J2KI.dcm",
-             MG / "monochrome1_controls/CR-MONO1-10-chest", MG / "dclunie_mg_pixel_spacing/MG_Explicit_Little.dcm"]
+    files = [
+        MG / "fo-dicom/GH133.dcm",
+        MG / "monochrome1_controls/RG3_J2KI.dcm",
+        MG / "monochrome1_controls/CR-MONO1-10-chest",
+        MG / "dclunie_mg_pixel_spacing/MG_Explicit_Little.dcm",
+    ]
     run_cli("to-png", *map(str, files), "--out", str(tmp_path))
     for source in files:
         ds = pydicom.dcmread(source, force=True)
@@ -142,11 +173,11 @@ def test_to_png_canonical_values_and_metadata(tmp_path):
         values = _png(tmp_path / f"{source.stem}.png").astype(np.int64)
         if ds.PhotometricInterpretation == "MONOCHROME1":
             assert meta["inverted"] is True
-            assert np.array_equal(values, (2 ** ds.BitsStored - 1) - stored)  # dense tissue bright
+            assert np.array_equal(values, (2**ds.BitsStored - 1) - stored)  # dense tissue bright
         else:
             assert meta["inverted"] is False
             assert np.array_equal(values, stored)
-        assert values.max() < 2 ** ds.BitsStored  # nothing above BitsStored
+        assert values.max() < 2**ds.BitsStored  # nothing above BitsStored
     gh133 = json.loads((tmp_path / "GH133.json").read_text())[0]
     assert (gh133["laterality"], gh133["view"]) == ("R", "MLO")
     assert gh133["voi_lut_function"] == "SIGMOID" and gh133["voi_lut_sequence_items"] == 3
@@ -164,8 +195,16 @@ def test_to_png_masks_bits_above_bits_stored(tmp_path):
 
 def test_voi_variant_uses_the_files_own_lut_and_flips(tmp_path):
     source = MG / "fo-dicom/GH133.dcm"
-    run_cli("to-png", str(source), "--out", str(tmp_path), "--variant", "name=voi8,bits=8,voi=1,flip_to=L",
-            "--variant", "name=small,long_side=512")
+    run_cli(
+        "to-png",
+        str(source),
+        "--out",
+        str(tmp_path),
+        "--variant",
+        "name=voi8,bits=8,voi=1,flip_to=L",
+        "--variant",
+        "name=small,long_side=512",
+    )
     ds = pydicom.dcmread(source)
     lut = apply_voi_lut(ds.pixel_array, ds, index=0).astype(np.float64)
     top = 2 ** ds.VOILUTSequence[0].LUTDescriptor[2] - 1

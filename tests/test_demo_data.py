@@ -103,8 +103,10 @@ def test_duke_box_counts_slices_in_instance_order(demo_root):
         for folder in (pre, post):
             slices = sorted((pydicom.dcmread(p) for p in folder.iterdir()), key=lambda d: int(d.InstanceNumber))
             volumes.append(np.stack([d.pixel_array.astype(float) for d in slices]))
-        positions = [float(d.ImagePositionPatient[2]) for d in
-                     sorted((pydicom.dcmread(p) for p in pre.iterdir()), key=lambda d: int(d.InstanceNumber))]
+        positions = [
+            float(d.ImagePositionPatient[2])
+            for d in sorted((pydicom.dcmread(p) for p in pre.iterdir()), key=lambda d: int(d.InstanceNumber))
+        ]
         if pid == "Breast_MRI_002":
             assert positions == sorted(positions, reverse=True)  # instance order ≠ position order
         diff = volumes[1] - volumes[0]
@@ -123,6 +125,7 @@ def test_ispy1_workbook_variant_formula_and_series(demo_root):
     clinical = sheets[ispy1.CLINICAL_SHEET]
     assert clinical.HR_HER2_CATEGORY.notna().all()  # cached results of the formula
     from openpyxl import load_workbook
+
     cell = load_workbook(root / ispy1.CLINICAL_FILES[1])[ispy1.CLINICAL_SHEET]["I2"].value
     assert str(cell).startswith("=IF(")
     descriptions = Counter(str(d.SeriesDescription) for d in _dicoms(root, "ISPY1/ISPY1_1001/*/*/1-001.dcm"))
@@ -147,8 +150,10 @@ def test_ispy2_both_collections_and_numeric_ids(demo_root):
 
 def test_dce_series_geometry_and_phases(demo_root):
     """One pre and at least three post phases with increasing acquisition times and a true slice geometry."""
-    for pattern in ("duke/Duke-Breast-Cancer-MRI/Breast_MRI_001/*/*dyn*/*.dcm",
-                    "ispy2/ISPY2/ISPY2-100101/*/*original DCE*/*.dcm"):
+    for pattern in (
+        "duke/Duke-Breast-Cancer-MRI/Breast_MRI_001/*/*dyn*/*.dcm",
+        "ispy2/ISPY2/ISPY2-100101/*/*original DCE*/*.dcm",
+    ):
         files = _dicoms(Path(demo_root), pattern)
         assert all(d.SOPClassUID == MR_IMAGE for d in files)
         assert len({d.StudyInstanceUID for d in files}) == 1
@@ -159,8 +164,10 @@ def test_dce_series_geometry_and_phases(demo_root):
         times = [min(d.AcquisitionTime for d in by_phase[p]) for p in sorted(by_phase)]
         assert times == sorted(times) and len(set(times)) == len(times)
         slices = sorted(by_phase[1], key=lambda d: float(d.ImagePositionPatient[2]))
-        normal = np.cross(np.array(slices[0].ImageOrientationPatient[:3], float),
-                          np.array(slices[0].ImageOrientationPatient[3:], float))
+        normal = np.cross(
+            np.array(slices[0].ImageOrientationPatient[:3], float),
+            np.array(slices[0].ImageOrientationPatient[3:], float),
+        )
         steps = np.diff([np.dot(normal, np.array(d.ImagePositionPatient, float)) for d in slices])
         assert np.allclose(steps, float(slices[0].SpacingBetweenSlices))
 
@@ -191,8 +198,10 @@ def test_mammograms_look_real(demo_root):
 def test_fake_phi_everywhere(demo_root):
     """The files carry PHI where real ones hide it: names, dates, ids, nested sequences, free text, private tags."""
     embed_files = (pydicom.dcmread(p) for p in sorted((demo_root / "embed" / "images").rglob("*.dcm")))
-    for ds in [next(d for d in embed_files if d.SOPClassUID == MG_FOR_PRESENTATION),
-               pydicom.dcmread(next((demo_root / "duke").glob("Duke-Breast-Cancer-MRI/*/*/*/*.dcm")))]:
+    for ds in [
+        next(d for d in embed_files if d.SOPClassUID == MG_FOR_PRESENTATION),
+        pydicom.dcmread(next((demo_root / "duke").glob("Duke-Breast-Cancer-MRI/*/*/*/*.dcm"))),
+    ]:
         assert str(ds.PatientName) and ds.PatientBirthDate and ds.InstitutionName and ds.ReferringPhysicianName
         assert ds.OtherPatientIDsSequence[0].PatientID.startswith("MRN")
         assert ds.RequestAttributesSequence[0].AccessionNumber == ds.AccessionNumber
@@ -203,10 +212,32 @@ def test_fake_phi_everywhere(demo_root):
 def test_deterministic_and_stable_under_growth(tmp_path):
     """Same seed → same bytes; asking for more patients keeps the first ones identical."""
     small, large = tmp_path / "small", tmp_path / "large"
-    run_cli("demo-data", "--out", str(small), "--patients", "2", "--seed", str(DEMO_SEED), "--dataset", "embed",
-            "--dataset", "ispy1")
-    run_cli("demo-data", "--out", str(large), "--patients", "3", "--seed", str(DEMO_SEED), "--dataset", "embed",
-            "--dataset", "ispy1")
+    run_cli(
+        "demo-data",
+        "--out",
+        str(small),
+        "--patients",
+        "2",
+        "--seed",
+        str(DEMO_SEED),
+        "--dataset",
+        "embed",
+        "--dataset",
+        "ispy1",
+    )
+    run_cli(
+        "demo-data",
+        "--out",
+        str(large),
+        "--patients",
+        "3",
+        "--seed",
+        str(DEMO_SEED),
+        "--dataset",
+        "embed",
+        "--dataset",
+        "ispy1",
+    )
     for dataset in ("embed", "ispy1"):
         small_files = {p.relative_to(small): p.read_bytes() for p in (small / dataset).rglob("*.dcm")}
         large_files = {p.relative_to(large): p.read_bytes() for p in (large / dataset).rglob("*.dcm")}

@@ -15,8 +15,10 @@ def _inventory(root, results, n_shards=3, dataset="duke"):
     run_cli("inventory", dataset, str(root), "--results", str(results), "--n-shards", str(n_shards), "--workers", "2")
     layout = Layout(results)
     shards = [pd.read_parquet(layout.inventory_shard(dataset, k)) for k in range(n_shards)]
-    rejects = pd.concat([pd.read_parquet(layout.listing_rejects(dataset))] +
-                        [pd.read_parquet(layout.inventory_rejects(dataset, k)) for k in range(n_shards)])
+    rejects = pd.concat(
+        [pd.read_parquet(layout.listing_rejects(dataset))]
+        + [pd.read_parquet(layout.inventory_rejects(dataset, k)) for k in range(n_shards)]
+    )
     return shards, rejects
 
 
@@ -55,8 +57,11 @@ def test_rewrites_only_changed_shards(demo_root, tmp_path):
     shutil.copytree(demo_root / "duke", root)
     results = tmp_path / "results"
     first, _ = _inventory(root, results)
-    outputs = [f(k) for k in range(3) for f in (lambda k: Layout(results).listing("duke", k),
-                                                lambda k: Layout(results).inventory_shard("duke", k))]
+    outputs = [
+        f(k)
+        for k in range(3)
+        for f in (lambda k: Layout(results).listing("duke", k), lambda k: Layout(results).inventory_shard("duke", k))
+    ]
     mtimes = {p: p.stat().st_mtime_ns for p in outputs}
     blobs = {p: p.read_bytes() for p in outputs}
     _inventory(root, results)  # same content: nothing rewritten, byte-identical
@@ -88,7 +93,6 @@ def test_bad_files_become_rejects(demo_root, tmp_path):
 
 
 def test_missing_mirror_is_a_clear_error(tmp_path):
-    proc = run_cli("inventory", "duke", str(tmp_path), "--results", str(tmp_path / "r"), "--n-shards", "2",
-                   check=False)
+    proc = run_cli("inventory", "duke", str(tmp_path), "--results", str(tmp_path / "r"), "--n-shards", "2", check=False)
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
     assert "no 'Duke-Breast-Cancer-MRI' folder" in proc.stderr

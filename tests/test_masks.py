@@ -31,16 +31,33 @@ def _ct_grid() -> tuple[mri.Volume, dict[str, int]]:
     sops = [""] * 165
     for sop, k in index.items():
         sops[k] = sop
-    volume = mri.Volume(study_uid=str(first.StudyInstanceUID), series_uid=str(first.SeriesInstanceUID),
-                        series_number=1, temporal_position=None, acquisition_seconds=0.0,
-                        data=np.zeros((int(first.Columns), int(first.Rows), 165), np.int16),
-                        affine=mri.LPS_TO_RAS @ affine, slope=1.0, intercept=0.0, header=first, sources=[],
-                        sop_uids=sops, name="pre")
+    volume = mri.Volume(
+        study_uid=str(first.StudyInstanceUID),
+        series_uid=str(first.SeriesInstanceUID),
+        series_number=1,
+        temporal_position=None,
+        acquisition_seconds=0.0,
+        data=np.zeros((int(first.Columns), int(first.Rows), 165), np.int16),
+        affine=mri.LPS_TO_RAS @ affine,
+        slope=1.0,
+        intercept=0.0,
+        header=first,
+        sources=[],
+        sop_uids=sops,
+        name="pre",
+    )
     return volume, index
 
 
-@pytest.mark.parametrize("name", ["seg_image_ct_binary", "seg_image_ct_binary_fractional",
-                                  "seg_image_ct_true_fractional", "seg_image_ct_binary_overlap"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "seg_image_ct_binary",
+        "seg_image_ct_binary_fractional",
+        "seg_image_ct_true_fractional",
+        "seg_image_ct_binary_overlap",
+    ],
+)
 def test_highdicom_test_files_land_on_their_source_slices(name):
     """Each segment's mask equals highdicom's own pixels for each source instance (fractional: ≥ 0.5), and nothing
     lands anywhere else."""
@@ -57,9 +74,9 @@ def test_highdicom_test_files_land_on_their_source_slices(name):
         expected = np.zeros(mask.data.shape, bool)
         for sop, k in index.items():
             try:
-                pixels = reader.get_pixels_by_source_instance([sop],
-                                                              segment_numbers=[numbers[channel]],
-                                                              rescale_fractional=True)[0, ..., 0]
+                pixels = reader.get_pixels_by_source_instance(
+                    [sop], segment_numbers=[numbers[channel]], rescale_fractional=True
+                )[0, ..., 0]
             except (KeyError, ValueError, RuntimeError):  # no frame for this source instance
                 continue
             expected[:, :, k] = (pixels >= 0.5 if fractional else pixels > 0).T
@@ -85,10 +102,21 @@ def _ispy1_grid(shift_mm: float = 0.0) -> tuple[pydicom.Dataset, mri.Volume]:
     header = pydicom.Dataset()
     header.FrameOfReferenceUID = seg.FrameOfReferenceUID
     sops = [str(i.ReferencedSOPInstanceUID) for i in seg.SourceImageSequence]
-    volume = mri.Volume(study_uid=str(seg.StudyInstanceUID), series_uid="2.25.1", series_number=4,
-                        temporal_position=1, acquisition_seconds=0.0, data=np.zeros((256, 256, 60), np.int16),
-                        affine=mri.LPS_TO_RAS @ affine, slope=1.0, intercept=0.0, header=header, sources=[],
-                        sop_uids=sops[:27], name="pre")
+    volume = mri.Volume(
+        study_uid=str(seg.StudyInstanceUID),
+        series_uid="2.25.1",
+        series_number=4,
+        temporal_position=1,
+        acquisition_seconds=0.0,
+        data=np.zeros((256, 256, 60), np.int16),
+        affine=mri.LPS_TO_RAS @ affine,
+        slope=1.0,
+        intercept=0.0,
+        header=header,
+        sources=[],
+        sop_uids=sops[:27],
+        name="pre",
+    )
     return seg, volume
 
 
@@ -102,8 +130,10 @@ def test_real_ispy1_seg_is_repaired_read_and_placed():
     assert mask.data.sum() == int((stored >= 128).sum()) == 45993
     occupied = np.flatnonzero(mask.data.sum(axis=(0, 1)))
     assert occupied.min() >= 10 and occupied.max() <= 36  # the frames' positions, 2 mm apart
-    x_of = {round(float(f.PlanePositionSequence[0].ImagePositionPatient[0]), 3): k
-            for k, f in enumerate(seg.PerFrameFunctionalGroupsSequence)}
+    x_of = {
+        round(float(f.PlanePositionSequence[0].ImagePositionPatient[0]), 3): k
+        for k, f in enumerate(seg.PerFrameFunctionalGroupsSequence)
+    }
     x0 = float((mri.LPS_TO_RAS @ volume.affine)[0, 3])  # LPS x of slice 0; slices are 2 mm apart along +x
     for z in occupied:
         frame = stored[x_of[round(x0 + 2.0 * z, 3)]]

@@ -25,8 +25,9 @@ def test_synthetic_phi_inputs_come_out_clean(tmp_path):
     out = tmp_path / "out"
     key = tmp_path / "key"
     key.write_bytes(b"phi-scan-test-key-0123456789abcdef")
-    run_cli("deidentify", str(DEID_DATA), str(out), "--secret-file", str(key), "--restricted",
-            str(tmp_path / "restricted"))
+    run_cli(
+        "deidentify", str(DEID_DATA), str(out), "--secret-file", str(key), "--restricted", str(tmp_path / "restricted")
+    )
     assert len(list(out.rglob("*.dcm"))) >= 5
     clean = run_cli("scan-phi", "--raw", str(DEID_DATA), str(out), check=False)
     assert clean.returncode == 0 and " 0 hit(s)" in clean.stdout, clean.stdout[-2000:]
@@ -42,21 +43,44 @@ def _raw_headers(results: Path, dataset: str, shard: int) -> list[pydicom.Datase
 def _shard_with(results: Path, dataset: str, patients: int, default: int | None = -1) -> int | None:
     """A shard of `dataset` with at least `patients` patients."""
     layout = Layout(results)
-    found = next((k for k in range(DEMO_SHARDS) if pd.read_parquet(layout.inventory_shard(dataset, k))
-                  .native_patient_id.nunique() >= patients), default)
+    found = next(
+        (
+            k
+            for k in range(DEMO_SHARDS)
+            if pd.read_parquet(layout.inventory_shard(dataset, k)).native_patient_id.nunique() >= patients
+        ),
+        default,
+    )
     assert found != -1, f"no {dataset} shard with {patients} patients"
     return found
 
 
 def _check_shard(results: Path, dataset: str, shard: int, out: Path):
     layout = Layout(results)
-    folders = [a for f in layout.shard_outputs(dataset, shard, adapters()[dataset].modality)
-               for a in ("--folder", str(f))]
-    tables = [a for t in ("images", "volumes", "studies", "findings") for a in
-              ("--table", str(layout.table_part(t, dataset, shard)))]
-    return run_cli("check-shard", "--results", str(results), *folders, *tables, "--files",
-                   str(layout.table_part("files", dataset, shard)), "--terms", str(layout.phi_terms(dataset, shard)),
-                   "--terms", str(layout.phi_dataset_terms(dataset)), "--out", str(out), check=False)
+    folders = [
+        a for f in layout.shard_outputs(dataset, shard, adapters()[dataset].modality) for a in ("--folder", str(f))
+    ]
+    tables = [
+        a
+        for t in ("images", "volumes", "studies", "findings")
+        for a in ("--table", str(layout.table_part(t, dataset, shard)))
+    ]
+    return run_cli(
+        "check-shard",
+        "--results",
+        str(results),
+        *folders,
+        *tables,
+        "--files",
+        str(layout.table_part("files", dataset, shard)),
+        "--terms",
+        str(layout.phi_terms(dataset, shard)),
+        "--terms",
+        str(layout.phi_dataset_terms(dataset)),
+        "--out",
+        str(out),
+        check=False,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -129,8 +153,9 @@ def test_png_text_and_a_cross_patient_leak_are_caught(results, tmp_path):
     assert proc.returncode == 1 and "texted.png" in proc.stdout and "trailing.png" in proc.stdout, proc.stdout
     assert name not in proc.stdout and patient_id not in proc.stdout
 
-    dataset = next((d for d in ("ispy1", "duke", "ispy2") if _shard_with(results, d, 2, default=None) is not None),
-                   None)
+    dataset = next(
+        (d for d in ("ispy1", "duke", "ispy2") if _shard_with(results, d, 2, default=None) is not None), None
+    )
     assert dataset, "the demo run has no MRI shard with two patients: change its seed or shard count"
     shard = _shard_with(results, dataset, 2)
     assert _check_shard(results, dataset, shard, tmp_path / "clean2.json").returncode == 0

@@ -46,8 +46,7 @@ def test_ibsi_digital_phantom_within_tolerance(tmp_path):
 
 
 def test_pyradiomics_breast1_regression(tmp_path):
-    found = features(tmp_path, DATA / "breast1_image.nrrd", DATA / "breast1_label.nrrd",
-                     DATA / "breast1_params.yaml")
+    found = features(tmp_path, DATA / "breast1_image.nrrd", DATA / "breast1_label.nrrd", DATA / "breast1_params.yaml")
     compared = 0
     for baseline in sorted((DATA / "baseline").glob("baseline_*.csv")):
         family = baseline.stem.split("_", 1)[1]
@@ -71,8 +70,9 @@ def _write(array: np.ndarray, like: sitk.Image, path: Path) -> Path:
     return path
 
 
-@pytest.mark.parametrize("kind, reason", [("empty", "empty mask"), ("single", "single-voxel ROI"),
-                                          ("outside", "lies outside the image")])
+@pytest.mark.parametrize(
+    "kind, reason", [("empty", "empty mask"), ("single", "single-voxel ROI"), ("outside", "lies outside the image")]
+)
 def test_bad_roi_is_a_clear_error(tmp_path, kind, reason):
     image = sitk.ReadImage(str(DATA / "phantom.nii.gz"))
     array = np.zeros(sitk.GetArrayFromImage(image).shape)
@@ -83,8 +83,16 @@ def test_bad_roi_is_a_clear_error(tmp_path, kind, reason):
         shifted = sitk.ReadImage(str(DATA / "mask.nii.gz"))
         shifted.SetOrigin(tuple(o + 50 for o in shifted.GetOrigin()))
         sitk.WriteImage(shifted, str(mask))
-    proc = run_cli("radiomics", str(DATA / "phantom.nii.gz"), str(mask), "--params",
-                   str(DATA / "phantom_params.yaml"), "--out", str(tmp_path / "x.parquet"), check=False)
+    proc = run_cli(
+        "radiomics",
+        str(DATA / "phantom.nii.gz"),
+        str(mask),
+        "--params",
+        str(DATA / "phantom_params.yaml"),
+        "--out",
+        str(tmp_path / "x.parquet"),
+        check=False,
+    )
     assert proc.returncode == 1 and reason in proc.stderr
     assert not (tmp_path / "x.parquet").exists()
 
@@ -112,17 +120,35 @@ def test_broken_roi_in_a_shard_is_a_reject(demo_run, tmp_path):
     shutil.copytree(work / "results/curated", results / "curated")
     findings = pd.concat(pd.read_parquet(p) for p in (results / "curated/tables/findings/dataset=duke").glob("*"))
     row = findings.dropna(subset=["mask_path"]).iloc[0]
-    shard = next(int(p.stem.split("-")[1]) for p in (results / "curated/tables/findings/dataset=duke").glob("*")
-                 if len(pd.read_parquet(p)) and row.finding_id in set(pd.read_parquet(p).finding_id))
+    shard = next(
+        int(p.stem.split("-")[1])
+        for p in (results / "curated/tables/findings/dataset=duke").glob("*")
+        if len(pd.read_parquet(p)) and row.finding_id in set(pd.read_parquet(p).finding_id)
+    )
     mask = sitk.ReadImage(str(results / row.mask_path))
     empty = sitk.Image(mask.GetSize(), mask.GetPixelID())
     empty.CopyInformation(mask)
     sitk.WriteImage(empty, str(results / row.mask_path))
     layout = Layout(results)
     parts = [a for t in ("findings", "volumes", "images") for a in (f"--{t}", str(layout.table_part(t, "duke", shard)))]
-    run_cli("radiomics-shard", "duke", "--results", str(results), *parts, "--params-mr",
-            str(REPO / "config/radiomics/MR.yaml"), "--params-mg", str(REPO / "config/radiomics/MG.yaml"),
-            "--phase", "pre", "--phase", "post_1", "--out", str(layout.radiomics("duke", shard)), "--rejects",
-            str(layout.radiomics_rejects("duke", shard)))
+    run_cli(
+        "radiomics-shard",
+        "duke",
+        "--results",
+        str(results),
+        *parts,
+        "--params-mr",
+        str(REPO / "config/radiomics/MR.yaml"),
+        "--params-mg",
+        str(REPO / "config/radiomics/MG.yaml"),
+        "--phase",
+        "pre",
+        "--phase",
+        "post_1",
+        "--out",
+        str(layout.radiomics("duke", shard)),
+        "--rejects",
+        str(layout.radiomics_rejects("duke", shard)),
+    )
     rejects = pd.read_parquet(layout.radiomics_rejects("duke", shard))
     assert set(rejects.reason) == {"empty mask (no voxel with the label)"} and len(rejects) == 2

@@ -31,8 +31,17 @@ def versions_file(tmp_path, **changes) -> str:
 
 
 def release(results, tmp_path, check=True):
-    return run_cli("release", "v1", "--results", str(results), "--config", str(REPO / "config/config.yaml"),
-                   "--versions", str(REPO / "config/splits.yaml"), check=check)
+    return run_cli(
+        "release",
+        "v1",
+        "--results",
+        str(results),
+        "--config",
+        str(REPO / "config/config.yaml"),
+        "--versions",
+        str(REPO / "config/splits.yaml"),
+        check=check,
+    )
 
 
 def test_pipeline_builds_v1_patient_level(demo_run):
@@ -63,8 +72,9 @@ def test_adding_patients_never_moves_anyone(results, tmp_path):
 
 def test_released_version_is_frozen(results, tmp_path):
     release(results, tmp_path)
-    moved = run_cli("splits", "--results", str(results), "--versions", versions_file(tmp_path, salt="other"),
-                    check=False)
+    moved = run_cli(
+        "splits", "--results", str(results), "--versions", versions_file(tmp_path, salt="other"), check=False
+    )
     assert moved.returncode != 0 and "v1 is frozen" in moved.stderr and "new version name" in moved.stderr
     same = run_cli("splits", "--results", str(results), "--versions", str(REPO / "config/splits.yaml"))
     assert "split v1" in same.stdout
@@ -72,8 +82,9 @@ def test_released_version_is_frozen(results, tmp_path):
 
 def test_frozen_version_without_additions_keeps_its_patients(results, tmp_path):
     closed = versions_file(tmp_path, accepts_additions=False)
-    run_cli("release", "v1", "--results", str(results), "--config", str(REPO / "config/config.yaml"),
-            "--versions", closed)
+    run_cli(
+        "release", "v1", "--results", str(results), "--config", str(REPO / "config/config.yaml"), "--versions", closed
+    )
     released = pd.read_parquet(results / "releases/v1/splits.parquet")
     # A new patient arrives: duplicate one patient row under a new pseudonym.
     part = next(p for p in (results / "curated/tables/patients").rglob("*.parquet") if len(pd.read_parquet(p)))
@@ -117,8 +128,13 @@ def _released(results, tmp_path):
 
 
 def _query(catalog, sql):
-    proc = subprocess.run([sys.executable, "-m", "breastcurate", "query", sql, "--catalog", str(catalog),
-                           "--format", "csv"], capture_output=True, text=True, check=True, cwd="/")
+    proc = subprocess.run(
+        [sys.executable, "-m", "breastcurate", "query", sql, "--catalog", str(catalog), "--format", "csv"],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd="/",
+    )
     return proc.stdout
 
 
@@ -128,11 +144,15 @@ def test_pull_local_selects_verifies_and_is_queryable(results, tmp_path):
     run_cli("pull", "--from", str(root), "--version", "v1", "--split", "test", "--dataset", "duke", "--to", str(out))
     manifest = json.loads((out / "manifest.json").read_text())
     pulled = {f["path"] for f in manifest["files"] if f["kind"] == "image" and (out / f["path"]).exists()}
-    wanted = {f["path"] for f in manifest["files"]
-              if f["kind"] == "image" and f["included"] and f["split"] == "test" and f["dataset"] == "duke"}
+    wanted = {
+        f["path"]
+        for f in manifest["files"]
+        if f["kind"] == "image" and f["included"] and f["split"] == "test" and f["dataset"] == "duke"
+    }
     assert pulled == wanted
-    assert all((out / f["path"]).exists() for f in manifest["files"]
-               if f["kind"] != "image" and f["dataset"] in (None, "duke"))
+    assert all(
+        (out / f["path"]).exists() for f in manifest["files"] if f["kind"] != "image" and f["dataset"] in (None, "duke")
+    )
     assert not (out / "tables/images/dataset=embed").exists()  # --dataset selects tables too
     assert "split" in _query(out / "catalog.duckdb", "SELECT split, count(*) FROM splits GROUP BY 1")
     again = run_cli("pull", "--from", str(root), "--version", "v1", "--to", str(out))
@@ -189,8 +209,7 @@ def test_pull_from_s3(results, tmp_path):
             if path.is_file():
                 s3.upload_file(str(path), "releases", f"breastcurate/{path.relative_to(root).as_posix()}")
         out = tmp_path / "s3"
-        run_cli("pull", "--from", "s3://releases/breastcurate", "--version", "v1", "--split", "train",
-                "--to", str(out))
+        run_cli("pull", "--from", "s3://releases/breastcurate", "--version", "v1", "--split", "train", "--to", str(out))
     assert (out / "splits.parquet").exists() and (out / "catalog.duckdb").exists()
     manifest = json.loads((out / "manifest.json").read_text())
     pulled = [f for f in manifest["files"] if f["kind"] == "image" and (out / f["path"]).exists()]

@@ -3,7 +3,6 @@ them (the pinned idc-index-data package, read offline), and the rules' edge case
 
 from __future__ import annotations
 
-import re
 from collections import defaultdict
 
 import duckdb
@@ -13,9 +12,12 @@ from breastcurate.roles import RoleRule, SeriesInfo, assign, assign_all
 from breastcurate.sources import get_adapter
 
 #: (IDC collection, adapter, least share of studies that yield a pre-contrast and ≥ 2 post-contrast phases).
-COLLECTIONS = [("duke_breast_cancer_mri", "duke", 0.95), ("ispy1", "ispy1", 0.78), ("ispy2", "ispy2", 0.99),
-               ("acrin_6698", "ispy2", 0.97)]
-MAP = re.compile(r"\b(SER|PE\d*)\b|sub(traction)?\b|_SUB\b|\bMIP\b", re.IGNORECASE)
+COLLECTIONS = [
+    ("duke_breast_cancer_mri", "duke", 0.95),
+    ("ispy1", "ispy1", 0.78),
+    ("ispy2", "ispy2", 0.99),
+    ("acrin_6698", "ispy2", 0.97),
+]
 
 
 @pytest.fixture(scope="module")
@@ -26,29 +28,9 @@ def index():
     con.close()
 
 
-def _series(index, collection: str) -> list[SeriesInfo]:
-    rows = index.execute("SELECT SeriesInstanceUID, StudyInstanceUID, Modality, SeriesDescription, SeriesNumber, "
-                         "instanceCount FROM idc WHERE collection_id = ?", [collection]).fetchall()
-    return [SeriesInfo(uid, study, modality or "", description or "",
-                       int(number) if number and str(number).isdigit() else None, (), int(count))
-            for uid, study, modality, description, number, count in rows]
-
-
-def _phases(dce: list[SeriesInfo], maps: list[SeriesInfo]) -> int | None:
-    """Phases a study's DCE series make: one DCE series holds instances/slices phases, where a map (one volume in the
-    DCE grid) gives the slice count; several single-phase series (Duke) count one each."""
-    if maps:
-        slices = min(m.instances for m in maps)
-    elif len(dce) > 1:
-        slices = min(s.instances for s in dce)
-    else:
-        return None  # one series and no map: the index cannot tell its phases
-    return sum(s.instances // max(slices, 1) for s in dce)
-
-
 @pytest.mark.parametrize("collection, dataset, least", COLLECTIONS)
 def test_roles_on_the_real_series(index, collection, dataset, least):
-    series = _series(index, collection)
+    series = idc.series_infos(collection)
     assert len(series) > 1000
     roles = assign_all(series, get_adapter(dataset).role_rules)
     studies = defaultdict(list)
@@ -57,22 +39,30 @@ def test_roles_on_the_real_series(index, collection, dataset, least):
     enough = 0
     for study in studies.values():
         dce = [s for s in study if roles[s.series_uid].role == "dce"]
-        maps = [s for s in study if roles[s.series_uid].role == "derived" and MAP.search(s.description)]
-        phases = _phases(dce, maps)
-        enough += int(phases is not None and phases >= 3)
+        maps = [s for s in study if roles[s.series_uid].role == "derived" and idc.MAP.search(s.description)]
+        phases = idc.study_phases(dce, maps)
+        enough += int(phases is not None and phases[0] >= 3)
     share = enough / len(studies)
     assert share >= least, f"{collection}: {share:.3f} of {len(studies)} studies yield pre + ≥ 2 post phases"
     # No map, subtraction, projection or SEG is ever a phase.
-    wrong = [s.description for s in series if roles[s.series_uid].role == "dce" and
-             (s.modality == "SEG" or MAP.search(s.description))]
+    wrong = [
+        s.description
+        for s in series
+        if roles[s.series_uid].role == "dce" and (s.modality == "SEG" or idc.MAP.search(s.description))
+    ]
     assert wrong == []
     assert all(roles[s.series_uid].reason for s in series)
 
 
 def test_pinned_index_is_idc_v25(index):
     assert idc.index_version() == "25.0.5"
-    assert index.execute("SELECT max(idc_version) FROM read_parquet(?)",
-                         [str(idc.index_path().with_name("version_metadata_index.parquet"))]).fetchone()[0] == 25
+    assert (
+        index.execute(
+            "SELECT max(idc_version) FROM read_parquet(?)",
+            [str(idc.index_path().with_name("version_metadata_index.parquet"))],
+        ).fetchone()[0]
+        == 25
+    )
 
 
 def _study(*descriptions: str, modality: str = "MR") -> list[SeriesInfo]:
@@ -87,16 +77,25 @@ def test_source_of_a_map_is_the_dce_and_the_map_is_not():
 
 def test_one_dce_group_per_study_the_others_are_named():
     rules = get_adapter("ispy2").role_rules
-    roles = assign(_study("ISPY2: Ax Vibrant PRE/POST", "ISPY2: VOLSER: uni-lateral cropped: original DCE",
-                          "ISPY2: VOLSER: uni-lateral cropped: SER"), rules)
+    roles = assign(
+        _study(
+            "ISPY2: Ax Vibrant PRE/POST",
+            "ISPY2: VOLSER: uni-lateral cropped: original DCE",
+            "ISPY2: VOLSER: uni-lateral cropped: SER",
+        ),
+        rules,
+    )
     assert roles["s1"].role == "dce" and roles["s2"].role == "derived"
     assert roles["s0"].role == "other" and "uni-lateral cropped: original DCE" in roles["s0"].reason
 
 
 def test_image_type_derived_and_modalities():
-    study = [SeriesInfo("a", "st", "MR", "ax 3d", image_type=("DERIVED", "PRIMARY", "SUBTRACTION")),
-             SeriesInfo("b", "st", "SEG", "ax dyn SER"), SeriesInfo("c", "st", "SR", "report"),
-             SeriesInfo("d", "st", "MR", "")]
+    study = [
+        SeriesInfo("a", "st", "MR", "ax 3d", image_type=("DERIVED", "PRIMARY", "SUBTRACTION")),
+        SeriesInfo("b", "st", "SEG", "ax dyn SER"),
+        SeriesInfo("c", "st", "SR", "report"),
+        SeriesInfo("d", "st", "MR", ""),
+    ]
     roles = assign(study)
     assert [roles[k].role for k in "abcd"] == ["derived", "seg", "other", "other"]
     assert "ImageType" in roles["a"].reason and "no SeriesDescription" in roles["d"].reason

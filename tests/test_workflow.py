@@ -34,7 +34,10 @@ def test_dry_run_plans_datasets_times_shards(demo_run):
     assert counts["demo_data"] == counts["list_files"] == counts["harmonize"] == counts["qc"] == len(DATASETS)
     for per_shard in ("deidentify", "radiomics", "check_shard"):
         assert counts[per_shard] == len(DATASETS) * DEMO_SHARDS  # datasets × shards
-    assert counts["convert_mg"] == len(MG) * DEMO_SHARDS and counts["convert_mr"] == (len(DATASETS) - len(MG)) * DEMO_SHARDS
+    assert (
+        counts["convert_mg"] == len(MG) * DEMO_SHARDS
+        and counts["convert_mr"] == (len(DATASETS) - len(MG)) * DEMO_SHARDS
+    )
     assert counts["checks"] == counts["scan_global"] == 1
 
 
@@ -65,8 +68,10 @@ def test_run_builds_sharded_inventories(demo_run):
     for dataset in DATASETS:
         manifest = json.loads((work / "results/restricted/inventory" / dataset / "manifest.json").read_text())
         assert manifest["n_shards"] == DEMO_SHARDS and manifest["unlisted"] == 0
-        frames = [pd.read_parquet(work / f"results/restricted/inventory/{dataset}/shard-{k}.parquet")
-                  for k in range(DEMO_SHARDS)]
+        frames = [
+            pd.read_parquet(work / f"results/restricted/inventory/{dataset}/shard-{k}.parquet")
+            for k in range(DEMO_SHARDS)
+        ]
         assert sum(len(f) for f in frames) == manifest["listed"] > 0
         assert [s["files"] for s in manifest["shards"]] == [len(f) for f in frames]
         assert pd.concat(frames)["native_patient_id"].nunique() == 2
@@ -96,8 +101,13 @@ def test_restricted_zone_is_closed_and_curated_zone_open(demo_run):
 
 
 def _convert_table(work, dataset: str, name: str) -> pd.DataFrame:
-    return pd.concat([pd.read_parquet(work / f"results/restricted/convert/{dataset}/shard-{k}/{name}.parquet")
-                      for k in range(DEMO_SHARDS)], ignore_index=True)
+    return pd.concat(
+        [
+            pd.read_parquet(work / f"results/restricted/convert/{dataset}/shard-{k}/{name}.parquet")
+            for k in range(DEMO_SHARDS)
+        ],
+        ignore_index=True,
+    )
 
 
 @pytest.mark.parametrize("dataset", ["vindr_mammo", "embed"])
@@ -105,8 +115,9 @@ def test_mammograms_convert_with_boxes_on_the_lesion(demo_run, dataset):
     work, _, _ = demo_run
     results = work / "results"
     images, findings = _convert_table(work, dataset, "images"), _convert_table(work, dataset, "findings")
-    deid_files = sum(len(pd.read_parquet(results / f"restricted/deid/{dataset}/shard-{k}/files.parquet"))
-                     for k in range(DEMO_SHARDS))
+    deid_files = sum(
+        len(pd.read_parquet(results / f"restricted/deid/{dataset}/shard-{k}/files.parquet")) for k in range(DEMO_SHARDS)
+    )
     assert (images.variant == "canonical").sum() == deid_files  # every de-identified mammogram → one PNG
     assert len(findings) > 0
     for box in findings.itertuples():
@@ -116,7 +127,7 @@ def test_mammograms_convert_with_boxes_on_the_lesion(demo_run, dataset):
         x0, y0, x1, y1 = (int(round(v)) for v in (box.xmin, box.ymin, box.xmax, box.ymax))
         assert 0 <= x0 < x1 <= image.columns and 0 <= y0 < y1 <= image.rows
         qx, qy = (x1 - x0) // 4, (y1 - y0) // 4  # the lesion's core: the box's central half
-        inside = pixels[y0 + qy:y1 - qy, x0 + qx:x1 - qx].mean()
+        inside = pixels[y0 + qy : y1 - qy, x0 + qx : x1 - qx].mean()
         breast = pixels[pixels > np.percentile(pixels, 50)].mean()
         assert inside > breast, f"box of {box.roi} ({box.variant}) is not on the bright lesion"
     flipped = images[images.flipped]
@@ -158,8 +169,12 @@ def test_files_table_lists_every_curated_file(demo_run):
     work, _, _ = demo_run
     results = work / "results"
     files = pd.concat([_convert_table(work, d, "files") for d in DATASETS], ignore_index=True)
-    on_disk = {p.relative_to(results).as_posix() for kind in ("images", "volumes", "masks")
-               for p in (results / "curated" / kind).rglob("*") if p.is_file() and p.name != ".snakemake_timestamp"}
+    on_disk = {
+        p.relative_to(results).as_posix()
+        for kind in ("images", "volumes", "masks")
+        for p in (results / "curated" / kind).rglob("*")
+        if p.is_file() and p.name != ".snakemake_timestamp"
+    }
     assert set(files.path) == on_disk
     for row in files.sample(20, random_state=0).itertuples():
         data = (results / row.path).read_bytes()
@@ -174,8 +189,10 @@ def test_local_profile_plans_the_run(tmp_path):
 
 
 def _curated(work, table: str) -> pd.DataFrame:
-    return pd.concat([pd.read_parquet(p) for p in sorted((work / "results/curated/tables" / table).rglob("*.parquet"))],
-                     ignore_index=True)
+    return pd.concat(
+        [pd.read_parquet(p) for p in sorted((work / "results/curated/tables" / table).rglob("*.parquet"))],
+        ignore_index=True,
+    )
 
 
 def test_only_dce_series_become_phases(demo_run):
@@ -190,8 +207,9 @@ def test_only_dce_series_become_phases(demo_run):
     assert by_description["ISPY2: VOLSER: uni-lateral cropped: SER"] == {"derived"}
     assert by_description["ISPY2: Ax Vibrant PRE/POST"] == {"other"}
     assert any(d.startswith("ACRIN-6698: DWI") and r == {"dwi"} for d, r in by_description.items())
-    assert any(d.endswith(": SER") and r == {"derived"} for d, r in by_description.items()
-               if d and not d.startswith("ISPY2"))  # I-SPY1's maps
+    assert any(
+        d.endswith(": SER") and r == {"derived"} for d, r in by_description.items() if d and not d.startswith("ISPY2")
+    )  # I-SPY1's maps
     other = series[series.role != "dce"]
     assert not other.converted.any() or set(other[other.converted].role) == {"seg"}
     assert series.role_reason.str.len().gt(0).all()
@@ -203,8 +221,10 @@ def test_ispy1_visits_and_seg_masks(demo_run):
     work, _, _ = demo_run
     studies = _curated(work, "studies")
     ispy1 = studies[studies.dataset == "ispy1"]
-    assert (ispy1.groupby("patient_id").visit.agg(sorted) == pd.Series([[0, 1]] * 2, index=ispy1.patient_id.unique())
-            .sort_index()).all()
+    assert (
+        ispy1.groupby("patient_id").visit.agg(sorted)
+        == pd.Series([[0, 1]] * 2, index=ispy1.patient_id.unique()).sort_index()
+    ).all()
     assert (ispy1.n_phases >= 3).all()
     findings = _curated(work, "findings")
     masks = findings[(findings.dataset == "ispy1") & findings.mask_path.notna()]
@@ -214,7 +234,9 @@ def test_ispy1_visits_and_seg_masks(demo_run):
 
 def test_ispy2_numeric_ids_join_both_collections(demo_run):
     work, _, _ = demo_run
-    natives = pd.concat([pd.read_parquet(p) for p in (work / "results/restricted/deid/ispy2").glob("*/linkage.parquet")])
+    natives = pd.concat(
+        [pd.read_parquet(p) for p in (work / "results/restricted/deid/ispy2").glob("*/linkage.parquet")]
+    )
     prefixes = {n.rsplit("-", 1)[0] for n in natives.native_patient_id}
     assert prefixes == {"ISPY2", "ACRIN-6698"}
     clinical = _curated(work, "clinical")
@@ -241,6 +263,13 @@ def test_every_join_reports_its_coverage(demo_run):
     work, _, _ = demo_run
     coverage = _curated(work, "coverage")
     joins = set(zip(coverage.dataset, coverage["join"]))
-    assert {("duke", "clinical"), ("duke", "masks"), ("ispy1", "masks"), ("ispy2", "clinical"),
-            ("embed", "image_labels"), ("embed", "findings_images"), ("vindr_mammo", "image_labels")} <= joins
+    assert {
+        ("duke", "clinical"),
+        ("duke", "masks"),
+        ("ispy1", "masks"),
+        ("ispy2", "clinical"),
+        ("embed", "image_labels"),
+        ("embed", "findings_images"),
+        ("vindr_mammo", "image_labels"),
+    } <= joins
     assert (coverage.coverage == coverage.matched / coverage.total).all()

@@ -12,8 +12,8 @@ import contextlib
 import hashlib
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -83,7 +83,7 @@ def publish_tree(root: str | Path) -> None:
     Expectations' Data Docs) the shared modes."""
     root = Path(root)
     _open_up(root)
-    for dirpath, dirnames, filenames in os.walk(root):
+    for dirpath, _, filenames in os.walk(root):
         os.chmod(dirpath, PUBLIC_DIR)
         for name in filenames:
             os.chmod(os.path.join(dirpath, name), PUBLIC_FILE)

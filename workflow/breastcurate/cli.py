@@ -16,8 +16,19 @@ from .commands import Registry
 from .errors import BreastcurateError
 
 #: Stage packages whose `commands.register` adds subcommands, in the order of the pipeline.
-STAGES = ("demo", "acquire", "inventory", "deid", "convert", "harmonize", "radiomics", "splits", "catalog", "checks",
-          "release")
+STAGES = (
+    "demo",
+    "acquire",
+    "inventory",
+    "deid",
+    "convert",
+    "harmonize",
+    "radiomics",
+    "splits",
+    "catalog",
+    "checks",
+    "release",
+)
 
 
 def _data_dictionary(args: argparse.Namespace) -> int:
@@ -53,16 +64,21 @@ def _listing(title: str, commands: list[tuple[str, str]]) -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="breastcurate", formatter_class=argparse.RawDescriptionHelpFormatter,
-                                     description="Public breast-imaging collections → one de-identified, "
-                                                 "harmonized, versioned catalog.")
+    parser = argparse.ArgumentParser(
+        prog="breastcurate",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Public breast-imaging collections → one de-identified, harmonized, versioned catalog.",
+    )
     parser.add_argument("--version", action="version", version=f"breastcurate {__version__}")
     registry = Registry(parser.add_subparsers(dest="command", required=True, metavar="COMMAND"))
     for stage in STAGES:
         importlib.import_module(f".{stage}.commands", __package__).register(registry)
     _register_tools(registry)
-    parser.epilog = (_listing("commands for users:", registry.user) + "\n\n" +
-                     _listing("commands the pipeline's rules run (one shard or dataset each):", registry.pipeline))
+    parser.epilog = (
+        _listing("commands for users:", registry.user)
+        + "\n\n"
+        + _listing("commands the pipeline's rules run (one shard or dataset each):", registry.pipeline)
+    )
     return parser
 
 

@@ -38,14 +38,18 @@ class Codes:
         texts = [native_text(v) for v in values]
         mapped = [None if t is None else mapping.get(t, _UNKNOWN) for t in texts]
         for t, m in zip(texts, mapped):
-            if m is _UNKNOWN:
+            if m is _UNKNOWN and t is not None:
                 self.unknown(target, t)
         frame[f"{target}_native"] = texts
         frame[target] = [None if m is _UNKNOWN else m for m in mapped]
 
     def unknown(self, target: str, code: str) -> None:
         item = "sha256:" + hashlib.sha256(f"{self.dataset}/{target}/{code}".encode()).hexdigest()
-        row = {"dataset": self.dataset, "stage": "harmonize", "item": item,
-               "reason": f"unknown code {code!r} for {target}; mapped to null"}
+        row = {
+            "dataset": self.dataset,
+            "stage": "harmonize",
+            "item": item,
+            "reason": f"unknown code {code!r} for {target}; mapped to null",
+        }
         if row not in self.rejects:
             self.rejects.append(row)

@@ -11,6 +11,7 @@ import yaml
 
 from .errors import BreastcurateError
 from .layout import SCHEMAS
+from .sources import adapters
 
 CONFIG_SCHEMA = SCHEMAS / "config.schema.yaml"
 #: The pipeline config a command reads when none is named: the checkout's, relative to the working folder.
@@ -50,12 +51,12 @@ def validate_config(config: dict[str, Any]) -> dict[str, Any]:
 
 def check_datasets(config: dict[str, Any]) -> None:
     """Every configured dataset must have an adapter module under breastcurate/sources."""
-    from .sources import adapters
-
     known = adapters()
     for name in config.get("datasets", {}):
         if name not in known:
-            raise ConfigError(f"invalid config at 'datasets.{name}': unknown dataset; known: {', '.join(sorted(known))}")
+            raise ConfigError(
+                f"invalid config at 'datasets.{name}': unknown dataset; known: {', '.join(sorted(known))}"
+            )
 
 
 def load_config(path: str | Path | None = None) -> dict[str, Any]:

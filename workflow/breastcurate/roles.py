@@ -19,8 +19,8 @@ cropped VOLSER series its masks refer to, and the site's own series), the lowest
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Iterable, Sequence
 
 ROLES = ("dce", "derived", "seg", "t1", "t2", "dwi", "adc", "other")
 NON_IMAGE_MODALITIES = {"SR", "PR", "KO", "RTSTRUCT", "REG", "DOC", "OT"}
@@ -69,22 +69,39 @@ DERIVED_MAP = re.compile(r"^(?P<source>.*\S)\s*:\s*(SER|PE\d*)\s*$", re.IGNORECA
 
 #: Derived images, whatever the dataset: never DCE phases.
 DERIVED_RULES: tuple[RoleRule, ...] = (
-    RoleRule(r":\s*(SER|PE\d*)\s*$|\bSER\b|\bPE\d+\b", "derived", "signal enhancement ratio or percent enhancement map"),
+    RoleRule(
+        r":\s*(SER|PE\d*)\s*$|\bSER\b|\bPE\d+\b", "derived", "signal enhancement ratio or percent enhancement map"
+    ),
     RoleRule(r"\bsub(traction|tracted)?\b|_SUB\b|\bSUB_", "derived", "subtraction image"),
-    RoleRule(r"\bMIP\b|\bMPR\b|reformat|\baverage\b|summary series|\bCAD\b|\bmask\b", "derived",
-             "projection, reformat, CAD output or mask"),
+    RoleRule(
+        r"\bMIP\b|\bMPR\b|reformat|\baverage\b|summary series|\bCAD\b|\bmask\b",
+        "derived",
+        "projection, reformat, CAD output or mask",
+    ),
 )
 GENERIC_RULES: tuple[RoleRule, ...] = (
     RoleRule(r"\bADC\b|apparent diffusion", "adc", "apparent diffusion coefficient map"),
-    RoleRule(r"\bDWI|diffusion|\bDW[_ ]|DWSSFSE|\bTRACE\b|b-?vals?\b|\bb ?= ?\d|\bDTI\b|tensor", "dwi",
-             "diffusion-weighted"),
-    RoleRule(r"\bloc(ali[sz](er|ation))?\b|scout|survey|3[- ]?p(l(ane)?)?\b|calibration|\bcal\b|\bASSET\b|"
-             r"initiali[sz]ed", "other", "localizer, scout or calibration"),
-    RoleRule(r"\bdyn|dynamic|\bDCE\b|multi-?phase|pre ?(and|\+|/|&) ?post|\bph\d+/|\d ?dyn", "dce",
-             "dynamic contrast-enhanced series", group=2),
+    RoleRule(
+        r"\bDWI|diffusion|\bDW[_ ]|DWSSFSE|\bTRACE\b|b-?vals?\b|\bb ?= ?\d|\bDTI\b|tensor", "dwi", "diffusion-weighted"
+    ),
+    RoleRule(
+        r"\bloc(ali[sz](er|ation))?\b|scout|survey|3[- ]?p(l(ane)?)?\b|calibration|\bcal\b|\bASSET\b|"
+        r"initiali[sz]ed",
+        "other",
+        "localizer, scout or calibration",
+    ),
+    RoleRule(
+        r"\bdyn|dynamic|\bDCE\b|multi-?phase|pre ?(and|\+|/|&) ?post|\bph\d+/|\d ?dyn",
+        "dce",
+        "dynamic contrast-enhanced series",
+        group=2,
+    ),
     RoleRule(r"\bT1(W|\b|_)", "t1", "T1-weighted series (not dynamic)"),
-    RoleRule(r"\bT2|T2W|STIR|TIRM|\bFSE\b|\bTSE\b|IDEAL|FIESTA|HASTE|\bIR\b(?!-?SPGR)", "t2",
-             "T2-weighted or fluid-sensitive series"),
+    RoleRule(
+        r"\bT2|T2W|STIR|TIRM|\bFSE\b|\bTSE\b|IDEAL|FIESTA|HASTE|\bIR\b(?!-?SPGR)",
+        "t2",
+        "T2-weighted or fluid-sensitive series",
+    ),
     RoleRule(r"SPGR|FL3D|FLASH|VIBE|VIBRANT|3DFGRE|\bGRE\b|THRIVE|\bFFE\b", "t1", "T1-weighted series (not dynamic)"),
 )
 
@@ -126,18 +143,27 @@ def assign(study: Sequence[SeriesInfo], rules: Sequence[RoleRule] = ()) -> dict[
             continue
         for source in by_description.get(_norm(match.group("source")), []):
             if roles[source.series_uid].role != "seg":
-                roles[source.series_uid] = Role("dce", f"source of the derived map '{s.description.strip()}'", 0,
-                                                by="source")
+                roles[source.series_uid] = Role(
+                    "dce", f"source of the derived map '{s.description.strip()}'", 0, by="source"
+                )
     groups = [r.group for r in roles.values() if r.role == "dce" and r.group is not None]
     if groups:
         chosen = min(groups)
-        chosen_names = sorted({_show(s.description) for s in study
-                               if roles[s.series_uid].role == "dce" and roles[s.series_uid].group == chosen})
+        chosen_names = sorted(
+            {
+                _show(s.description)
+                for s in study
+                if roles[s.series_uid].role == "dce" and roles[s.series_uid].group == chosen
+            }
+        )
         for s in study:
             role = roles[s.series_uid]
             if role.role == "dce" and role.group != chosen:
-                roles[s.series_uid] = Role("other", f"another DCE acquisition of the study; its DCE is "
-                                                    f"{', '.join(chosen_names[:3])}", by="study")
+                roles[s.series_uid] = Role(
+                    "other",
+                    f"another DCE acquisition of the study; its DCE is {', '.join(chosen_names[:3])}",
+                    by="study",
+                )
     return roles
 
 

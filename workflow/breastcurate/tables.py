@@ -14,8 +14,14 @@ import yaml
 from .atomic import write_parquet_if_changed
 from .layout import SCHEMAS, Layout
 
-ARROW_TYPES = {"string": pa.string(), "int32": pa.int32(), "int64": pa.int64(), "float64": pa.float64(),
-               "bool": pa.bool_(), "date": pa.date32()}
+ARROW_TYPES = {
+    "string": pa.string(),
+    "int32": pa.int32(),
+    "int64": pa.int64(),
+    "float64": pa.float64(),
+    "bool": pa.bool_(),
+    "date": pa.date32(),
+}
 
 
 @dataclass(frozen=True)
@@ -62,8 +68,11 @@ class TableSchema:
         frame = frame[self.names]
         if len(frame):
             keys = [frame[k].astype("string").fillna("") for k in self.order]
-            order = pd.DataFrame({i: k for i, k in enumerate(keys)}).sort_values(list(range(len(keys))),
-                                                                                 kind="stable").index
+            order = (
+                pd.DataFrame({i: k for i, k in enumerate(keys)})
+                .sort_values(list(range(len(keys))), kind="stable")
+                .index
+            )
             frame = frame.loc[order]
         arrays = []
         for c in self.columns:
@@ -90,12 +99,26 @@ def table_schema(name: str) -> TableSchema:
         unknown = set(c) - COLUMN_KEYS
         if unknown:  # e.g. an unquoted comma in a flow mapping's description
             raise ValueError(f"{path}: column {c.get('name')!r} has unknown keys {sorted(unknown)}")
-    columns = tuple(Column(name=c["name"], type=c["type"], nullable=bool(c["nullable"]),
-                           description=str(c.get("description", "")),
-                           allowed=tuple(c["allowed"]) if "allowed" in c else None, min=c.get("min"),
-                           max=c.get("max"), unit=c.get("unit")) for c in data["columns"])
-    return TableSchema(name=data["name"], description=" ".join(str(data["description"]).split()), columns=columns,
-                       order=tuple(data["order"]), unique=tuple(data.get("unique", [])))
+    columns = tuple(
+        Column(
+            name=c["name"],
+            type=c["type"],
+            nullable=bool(c["nullable"]),
+            description=str(c.get("description", "")),
+            allowed=tuple(c["allowed"]) if "allowed" in c else None,
+            min=c.get("min"),
+            max=c.get("max"),
+            unit=c.get("unit"),
+        )
+        for c in data["columns"]
+    )
+    return TableSchema(
+        name=data["name"],
+        description=" ".join(str(data["description"]).split()),
+        columns=columns,
+        order=tuple(data["order"]),
+        unique=tuple(data.get("unique", [])),
+    )
 
 
 def write_table(path: Path, name: str, rows: pd.DataFrame | list[dict], private: bool | None = None) -> bool:
@@ -142,20 +165,38 @@ def harmonized_tables() -> list[str]:
 
 def data_dictionary() -> str:
     """Markdown data dictionary of every canonical table."""
-    lines = ["# Catalog data dictionary", "",
-             "Generated from `schemas/tables/*.yaml` by `breastcurate data-dictionary`; do not edit by hand.", ""]
+    lines = [
+        "# Catalog data dictionary",
+        "",
+        "Generated from `schemas/tables/*.yaml` by `breastcurate data-dictionary`; do not edit by hand.",
+        "",
+    ]
     for name in table_names():
         t = table_schema(name)
-        lines += [f"## `{t.name}`", "", t.description, "",
-                  f"Files: `{t.location}`. Row order: {', '.join(t.order)}." +
-                  (f" Unique: {', '.join(t.unique)}." if t.unique else ""), "",
-                  "| column | type | null | values | unit | description |", "|---|---|---|---|---|---|"]
+        lines += [
+            f"## `{t.name}`",
+            "",
+            t.description,
+            "",
+            f"Files: `{t.location}`. Row order: {', '.join(t.order)}."
+            + (f" Unique: {', '.join(t.unique)}." if t.unique else ""),
+            "",
+            "| column | type | null | values | unit | description |",
+            "|---|---|---|---|---|---|",
+        ]
         for c in t.columns:
-            values = ", ".join(map(str, c.allowed)) if c.allowed else \
-                (f"{c.min if c.min is not None else ''}–{c.max if c.max is not None else ''}"
-                 if c.min is not None or c.max is not None else "")
+            values = (
+                ", ".join(map(str, c.allowed))
+                if c.allowed
+                else (
+                    f"{c.min if c.min is not None else ''}–{c.max if c.max is not None else ''}"
+                    if c.min is not None or c.max is not None
+                    else ""
+                )
+            )
             desc = c.description.replace("|", "\\|")
-            lines.append(f"| `{c.name}` | {c.type} | {'yes' if c.nullable else 'no'} | {values} | {c.unit or ''} "
-                         f"| {desc} |")
+            lines.append(
+                f"| `{c.name}` | {c.type} | {'yes' if c.nullable else 'no'} | {values} | {c.unit or ''} | {desc} |"
+            )
         lines.append("")
     return "\n".join(lines)

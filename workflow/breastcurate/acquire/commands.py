@@ -27,9 +27,11 @@ def _download(args: argparse.Namespace) -> int:
 
     block, results = _target(args)
     counts = download(args.dataset, block, results, args.quiet)
-    print(f"{args.dataset}: {counts['items']} {counts['unit']} complete ({counts['fetched']} fetched, "
-          f"{counts['skipped']} already verified), {counts['files']} files; "
-          f"{counts['supplementary_fetched']} supplementary files fetched")
+    print(
+        f"{args.dataset}: {counts['items']} {counts['unit']} complete ({counts['fetched']} fetched, "
+        f"{counts['skipped']} already verified), {counts['files']} files; "
+        f"{counts['supplementary_fetched']} supplementary files fetched"
+    )
     return 0
 
 
@@ -38,17 +40,22 @@ def _plan_download(args: argparse.Namespace) -> int:
 
     block, results = _target(args)
     p = plan(args.dataset, block, results)
-    print(f"{args.dataset}: {p['items']} {p['unit']}, {p['files']} files, {p['bytes']} bytes "
-          f"({p['bytes'] / 1e9:.2f} GB) in total")
-    print(f"to fetch: {p['todo_items']} {p['unit']}, {p['todo_files']} files, {p['todo_bytes']} bytes "
-          f"({p['todo_bytes'] / 1e9:.2f} GB), and {p['todo_supplementary']} of {p['supplementary']} supplementary files")
+    print(
+        f"{args.dataset}: {p['items']} {p['unit']}, {p['files']} files, {p['bytes']} bytes "
+        f"({p['bytes'] / 1e9:.2f} GB) in total"
+    )
+    print(
+        f"to fetch: {p['todo_items']} {p['unit']}, {p['todo_files']} files, {p['todo_bytes']} bytes "
+        f"({p['todo_bytes'] / 1e9:.2f} GB), and {p['todo_supplementary']} of {p['supplementary']} supplementary files"
+    )
     return 0
 
 
 def register(registry: Registry) -> None:
-    for name, func, text in (("download", _download, "fetch a dataset's native mirror (resumable, verified)"),
-                             ("plan-download", _plan_download, "print the series, files and bytes a download "
-                                                              "would fetch, fetching nothing")):
+    for name, func, text in (
+        ("download", _download, "fetch a dataset's native mirror (resumable, verified)"),
+        ("plan-download", _plan_download, "print the series, files and bytes a download would fetch, fetching nothing"),
+    ):
         p = registry.add(name, text)
         p.add_argument("dataset")
         p.add_argument("--config", help="pipeline config (default config/config.yaml)")

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import re
 import shutil
@@ -25,22 +26,31 @@ from .transfer import (
     transfer_all,
 )
 
-HEADER_TAGS = ["PatientID", "StudyDate", "StudyDescription", "StudyInstanceUID", "SeriesNumber",
-               "SeriesDescription", "SeriesInstanceUID"]
+HEADER_TAGS = [
+    "PatientID",
+    "StudyDate",
+    "StudyDescription",
+    "StudyInstanceUID",
+    "SeriesNumber",
+    "SeriesDescription",
+    "SeriesInstanceUID",
+]
 
 
 class UnsafeArchive(TransferError):
     """A zip member would land outside the target folder (absolute path, '..', a link)."""
 
 
-def list_series(http: Http, url: str, collections: list[str], modalities: list[str] | None,
-                patients: list[str] | None) -> list[dict]:
+def list_series(
+    http: Http, url: str, collections: list[str], modalities: list[str] | None, patients: list[str] | None
+) -> list[dict]:
     """getSeries for each collection, limited to the configured modalities and patients, sorted by series UID; each
     row knows its collection (the mirror's top folder)."""
     rows = []
     for collection in collections:
-        found = json.loads(http.read(f"{url}/getSeries?{urlencode({'Collection': collection, 'format': 'json'})}")
-                           or b"[]")
+        found = json.loads(
+            http.read(f"{url}/getSeries?{urlencode({'Collection': collection, 'format': 'json'})}") or b"[]"
+        )
         rows += [{**r, "Collection": r.get("Collection") or collection} for r in found]
     if modalities:
         rows = [r for r in rows if r.get("Modality") in modalities]
@@ -57,8 +67,13 @@ def _members(archive: zipfile.ZipFile) -> list[zipfile.ZipInfo]:
         name = info.filename
         path = PurePosixPath(name)
         mode = info.external_attr >> 16
-        if (name.startswith(("/", "\\")) or "\\" in name or re.match(r"^[A-Za-z]:", name) or ".." in path.parts
-                or stat.S_ISLNK(mode)):
+        if (
+            name.startswith(("/", "\\"))
+            or "\\" in name
+            or re.match(r"^[A-Za-z]:", name)
+            or ".." in path.parts
+            or stat.S_ISLNK(mode)
+        ):
             raise UnsafeArchive(f"unsafe member {name!r} (absolute, '..' or a link); archive refused")
         if not info.is_dir():
             files.append(info)
@@ -83,8 +98,10 @@ def _folder(collection: str, first: Path) -> str:
     except ValueError:
         day = None
     number = ds.get("SeriesNumber")
-    return (f"{study_dir(collection, str(ds.PatientID), day, str(ds.get('StudyDescription', '')), ds.StudyInstanceUID)}"
-            f"/{series_dir(int(number) if number not in (None, '') else None, str(ds.get('SeriesDescription', '')), ds.SeriesInstanceUID)}")
+    return (
+        f"{study_dir(collection, str(ds.PatientID), day, str(ds.get('StudyDescription', '')), ds.StudyInstanceUID)}"
+        f"/{series_dir(int(number) if number not in (None, '') else None, str(ds.get('SeriesDescription', '')), ds.SeriesInstanceUID)}"
+    )
 
 
 def _complete(mirror: Path, entry: dict | None) -> bool:
@@ -95,13 +112,19 @@ def _complete(mirror: Path, entry: dict | None) -> bool:
     return folder.is_dir() and sum(1 for p in folder.iterdir() if p.is_file()) == entry["files"]
 
 
-def _fetch_series(http: Http, url: str, row: dict, collection: str, mirror: Path, state: Path, ledger: Ledger,
-                  progress: Progress) -> None:
+def _fetch_series(
+    http: Http, url: str, row: dict, collection: str, mirror: Path, state: Path, ledger: Ledger, progress: Progress
+) -> None:
     uid = row["SeriesInstanceUID"]
     query = urlencode({"SeriesInstanceUID": uid, "NewFileNames": "Yes"})
     zipped = state / "zips" / f"{uid}.zip"
-    fetch_verified(lambda part: http.fetch(f"{url}/getImage?{query}", part, progress.bytes),
-                   state / "parts" / f"{uid}.zip.part", zipped, _zip_problem, f"series {uid}")
+    fetch_verified(
+        lambda part: http.fetch(f"{url}/getImage?{query}", part, progress.bytes),
+        state / "parts" / f"{uid}.zip.part",
+        zipped,
+        _zip_problem,
+        f"series {uid}",
+    )
     partial = state / "partial" / uid
     shutil.rmtree(partial, ignore_errors=True)
     try:
@@ -135,8 +158,9 @@ def _fetch_series(http: Http, url: str, row: dict, collection: str, mirror: Path
 def _pending(settings: dict, mirror: Path, state: Path) -> tuple[Http, list[dict], Ledger, list[dict]]:
     """The client, the collection's selected series, the ledger and the series still to fetch."""
     http = Http(Policy.from_settings(settings))
-    rows = list_series(http, settings["url"], list(settings["collections"]), settings.get("modalities"),
-                       settings.get("patients"))
+    rows = list_series(
+        http, settings["url"], list(settings["collections"]), settings.get("modalities"), settings.get("patients")
+    )
     ledger = Ledger(state / "ledger.jsonl")
     return http, rows, ledger, [r for r in rows if not _complete(mirror, ledger.get(r["SeriesInstanceUID"]))]
 
@@ -148,18 +172,45 @@ def _total(rows: list[dict], key: str) -> int:
 def plan(settings: dict, mirror: Path, state: Path) -> dict:
     """Series, files and bytes the collection has and how many of them a download would fetch."""
     _, rows, _, todo = _pending(settings, mirror, state)
-    return {"unit": "series", "items": len(rows), "files": _total(rows, "ImageCount"), "bytes": _total(rows, "FileSize"),
-            "todo_items": len(todo), "todo_files": _total(todo, "ImageCount"), "todo_bytes": _total(todo, "FileSize")}
+    return {
+        "unit": "series",
+        "items": len(rows),
+        "files": _total(rows, "ImageCount"),
+        "bytes": _total(rows, "FileSize"),
+        "todo_items": len(todo),
+        "todo_files": _total(todo, "ImageCount"),
+        "todo_bytes": _total(todo, "FileSize"),
+    }
 
 
 def download(settings: dict, mirror: Path, state: Path, quiet: bool = False) -> dict:
     """Fetch every series not yet complete; return counts; raise TransferError listing the series that failed."""
     http, rows, ledger, todo = _pending(settings, mirror, state)
-    progress = Progress(f"{', '.join(settings['collections'])}: {len(todo)} series", _total(todo, "ImageCount"),
-                        _total(todo, "FileSize") or None, quiet)
-    transfer_all(((f"series {r['SeriesInstanceUID']}",
-                   lambda r=r: _fetch_series(http, settings["url"], r, r["Collection"], mirror, state, ledger,
-                                             progress))
-                  for r in todo), settings.get("concurrency", 4), progress, len(rows), "series")
-    return {"unit": "series", "items": len(rows), "fetched": len(todo), "skipped": len(rows) - len(todo),
-            "files": sum(ledger.get(r["SeriesInstanceUID"])["files"] for r in rows)}
+    progress = Progress(
+        f"{', '.join(settings['collections'])}: {len(todo)} series",
+        _total(todo, "ImageCount"),
+        _total(todo, "FileSize") or None,
+        quiet,
+    )
+    transfer_all(
+        (
+            (
+                f"series {r['SeriesInstanceUID']}",
+                functools.partial(
+                    _fetch_series, http, settings["url"], r, r["Collection"], mirror, state, ledger, progress
+                ),
+            )
+            for r in todo
+        ),
+        settings.get("concurrency", 4),
+        progress,
+        len(rows),
+        "series",
+    )
+    return {
+        "unit": "series",
+        "items": len(rows),
+        "fetched": len(todo),
+        "skipped": len(rows) - len(todo),
+        "files": sum((ledger.get(r["SeriesInstanceUID"]) or {}).get("files", 0) for r in rows),
+    }

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import fnmatch
+import functools
 import netrc
 import os
 from pathlib import Path, PurePosixPath
@@ -41,19 +42,25 @@ def credentials(url: str) -> tuple[str, str, str]:
             raise AccessRefused(f"cannot read {path}: {exc}") from None
         if entry and entry[0] and entry[2]:
             return entry[0], entry[2], f"the 'machine {host}' entry of {path}"
-    raise AccessRefused(f"no PhysioNet credentials: set ${USER_VAR} and ${PASSWORD_VAR}, or add "
-                        f"'machine {host} login <user> password <password>' to ~/.netrc")
+    raise AccessRefused(
+        f"no PhysioNet credentials: set ${USER_VAR} and ${PASSWORD_VAR}, or add "
+        f"'machine {host} login <user> password <password>' to ~/.netrc"
+    )
 
 
 def client(settings: dict) -> Http:
     """An authenticated client whose 401/403 errors say which credential was refused and why."""
     user, password, origin = credentials(settings["url"])
     token = base64.b64encode(f"{user}:{password}".encode()).decode()
-    return Http(Policy.from_settings(settings), f"Basic {token}", {
-        401: f"PhysioNet refused the username and password from {origin}",
-        403: f"the PhysioNet account from {origin} may not download this project: sign its data use agreement "
-             "(and complete credentialing if the project asks for it)",
-    })
+    return Http(
+        Policy.from_settings(settings),
+        f"Basic {token}",
+        {
+            401: f"PhysioNet refused the username and password from {origin}",
+            403: f"the PhysioNet account from {origin} may not download this project: sign its data use agreement "
+            "(and complete credentialing if the project asks for it)",
+        },
+    )
 
 
 def checksums(http: Http, url: str) -> dict[str, str]:
@@ -79,7 +86,9 @@ def _selected(sums: dict[str, str], include: list[str] | None) -> list[str]:
 def _complete(mirror: Path, name: str, digest: str, ledger: Ledger) -> bool:
     entry = ledger.get(name)
     target = mirror / name
-    return bool(entry) and entry["sha256"] == digest and target.is_file() and target.stat().st_size == entry["bytes"]
+    return (
+        entry is not None and entry["sha256"] == digest and target.is_file() and target.stat().st_size == entry["bytes"]
+    )
 
 
 def _pending(settings: dict, mirror: Path, state: Path) -> tuple[Http, dict[str, str], list[str], Ledger, list[str]]:
@@ -91,19 +100,32 @@ def _pending(settings: dict, mirror: Path, state: Path) -> tuple[Http, dict[str,
     return http, sums, names, ledger, [n for n in names if not _complete(mirror, n, sums[n], ledger)]
 
 
+def _size_of(http: Http, url: str, name: str, sizes: dict[str, int]) -> None:
+    sizes[name] = http.size(url + quote(name)) or 0
+
+
 def plan(settings: dict, mirror: Path, state: Path) -> dict:
     """Files and bytes of the project (sizes from HEAD requests, for the files still to fetch)."""
     http, _, names, _, todo = _pending(settings, mirror, state)
     url = settings["url"].rstrip("/") + "/"
     sizes: dict[str, int] = {}
-    failures = run_all(((n, lambda n=n: sizes.__setitem__(n, http.size(url + quote(n)) or 0)) for n in todo),
-                       settings.get("concurrency", 4))
+    failures = run_all(
+        ((n, functools.partial(_size_of, http, url, n, sizes)) for n in todo),
+        settings.get("concurrency", 4),
+    )
     if failures:
         raise TransferError("could not size: " + "; ".join(failures[:5]))
     todo_bytes = sum(sizes.values())
     done_bytes = sum((mirror / n).stat().st_size for n in names if n not in sizes)
-    return {"unit": "files", "items": len(names), "files": len(names), "bytes": todo_bytes + done_bytes,
-            "todo_items": len(todo), "todo_files": len(todo), "todo_bytes": todo_bytes}
+    return {
+        "unit": "files",
+        "items": len(names),
+        "files": len(names),
+        "bytes": todo_bytes + done_bytes,
+        "todo_items": len(todo),
+        "todo_files": len(todo),
+        "todo_bytes": todo_bytes,
+    }
 
 
 def download(settings: dict, mirror: Path, state: Path, quiet: bool = False) -> dict:
@@ -114,13 +136,23 @@ def download(settings: dict, mirror: Path, state: Path, quiet: bool = False) -> 
 
     def fetch(name: str) -> None:
         target = mirror / name
-        fetch_verified(lambda part: http.fetch(url + quote(name), part, progress.bytes),
-                       state / "parts" / f"{name}.part", target,
-                       lambda path: None if sha256_file(path) == sums[name] else "sha256 differs from " + SUMS, name)
+        fetch_verified(
+            lambda part: http.fetch(url + quote(name), part, progress.bytes),
+            state / "parts" / f"{name}.part",
+            target,
+            lambda path: None if sha256_file(path) == sums[name] else "sha256 differs from " + SUMS,
+            name,
+        )
         ledger.add(name, sha256=sums[name], bytes=target.stat().st_size)
         progress.file_done()
 
-    transfer_all(((n, lambda n=n: fetch(n)) for n in todo), settings.get("concurrency", 4), progress, len(names),
-                 "files")
-    return {"unit": "files", "items": len(names), "fetched": len(todo), "skipped": len(names) - len(todo),
-            "files": len(names)}
+    transfer_all(
+        ((n, functools.partial(fetch, n)) for n in todo), settings.get("concurrency", 4), progress, len(names), "files"
+    )
+    return {
+        "unit": "files",
+        "items": len(names),
+        "fetched": len(todo),
+        "skipped": len(names) - len(todo),
+        "files": len(names),
+    }

@@ -3,6 +3,7 @@ the config's `download` block), its supplementary files, and the report that mar
 
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path, PurePosixPath
 from urllib.parse import urlparse
@@ -22,13 +23,17 @@ def settings_for(dataset: str, block: dict) -> dict:
     adapter = get_adapter(dataset)
     settings = {**adapter.download, **(block.get("download") or {})}
     if settings.get("transport") not in TRANSPORTS:
-        raise BreastcurateError(f"{dataset}: no download transport; set datasets.{dataset}.download.transport to one of "
-                         f"{', '.join(TRANSPORTS)}")
+        raise BreastcurateError(
+            f"{dataset}: no download transport; set datasets.{dataset}.download.transport to one of "
+            f"{', '.join(TRANSPORTS)}"
+        )
     given = {f["path"] for f in settings.get("files", [])}
     missing = [name for name in adapter.supplementary if name not in given]
     if missing:
-        raise BreastcurateError(f"{dataset}: datasets.{dataset}.download.files must give the url and sha256 of "
-                         f"{', '.join(missing)} (published on the collection's page, not through the image API)")
+        raise BreastcurateError(
+            f"{dataset}: datasets.{dataset}.download.files must give the url and sha256 of "
+            f"{', '.join(missing)} (published on the collection's page, not through the image API)"
+        )
     return settings
 
 
@@ -44,9 +49,17 @@ def _supplementary(settings: dict, mirror: Path, state: Path) -> int:
         if urlparse(item["url"]).scheme not in ("http", "https"):
             raise BreastcurateError(f"download.files: {item['url']!r} is not an http(s) URL")
         fetched += fetch_verified(
-            lambda part: http.fetch(item["url"], part), state / "parts" / f"{rel}.part", mirror / rel,
-            lambda path: None if sha256_file(path) == digest else "sha256 differs from the config", item["url"])
+            functools.partial(http.fetch, item["url"]),
+            state / "parts" / f"{rel}.part",
+            mirror / rel,
+            functools.partial(_sha256_problem, digest),
+            item["url"],
+        )
     return fetched
+
+
+def _sha256_problem(digest: str, path: Path) -> str | None:
+    return None if sha256_file(path) == digest else "sha256 differs from the config"
 
 
 def plan(dataset: str, block: dict, results: Path) -> dict:
@@ -56,8 +69,11 @@ def plan(dataset: str, block: dict, results: Path) -> dict:
     counts = TRANSPORTS[settings["transport"]].plan(settings, mirror, state)
     files = settings.get("files", [])
     counts["supplementary"] = len(files)
-    counts["todo_supplementary"] = sum(1 for f in files if not ((mirror / f["path"]).is_file() and
-                                                              sha256_file(mirror / f["path"]) == f["sha256"].lower()))
+    counts["todo_supplementary"] = sum(
+        1
+        for f in files
+        if not ((mirror / f["path"]).is_file() and sha256_file(mirror / f["path"]) == f["sha256"].lower())
+    )
     return counts
 
 
@@ -67,11 +83,16 @@ def download(dataset: str, block: dict, results: Path, quiet: bool = False) -> d
     mirror, state = Layout(results).raw(dataset), Layout(results).downloads(dataset)
     mirror.mkdir(parents=True, exist_ok=True)
     supplementary = _supplementary(settings, mirror, state)
-    counts = TRANSPORTS[settings["transport"]].download(settings, mirror, state,
-                                                        quiet)
+    counts = TRANSPORTS[settings["transport"]].download(settings, mirror, state, quiet)
     counts["supplementary_fetched"] = supplementary
-    report = {"dataset": dataset, "transport": settings["transport"], "mirror": str(mirror),
-              "items": counts["items"], "unit": counts["unit"], "files": counts["files"],
-              "supplementary": len(settings.get("files", []))}
+    report = {
+        "dataset": dataset,
+        "transport": settings["transport"],
+        "mirror": str(mirror),
+        "items": counts["items"],
+        "unit": counts["unit"],
+        "files": counts["files"],
+        "supplementary": len(settings.get("files", [])),
+    }
     write_bytes(state / "complete.json", json.dumps(report, indent=1, sort_keys=True).encode() + b"\n")
     return counts

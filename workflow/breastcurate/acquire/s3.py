@@ -4,6 +4,7 @@ resume, size and ETag verified before a file is placed."""
 from __future__ import annotations
 
 import fnmatch
+import functools
 import hashlib
 import math
 from pathlib import Path, PurePosixPath
@@ -23,8 +24,15 @@ from .transfer import (
 )
 
 MiB = 1 << 20
-DENIED = {"AccessDenied", "403", "AllAccessDisabled", "InvalidAccessKeyId", "SignatureDoesNotMatch",
-          "ExpiredToken", "InvalidToken"}
+DENIED = {
+    "AccessDenied",
+    "403",
+    "AllAccessDisabled",
+    "InvalidAccessKeyId",
+    "SignatureDoesNotMatch",
+    "ExpiredToken",
+    "InvalidToken",
+}
 CREDENTIALS = "the AWS profile in $AWS_PROFILE or config `aws_profile`, or $AWS_ACCESS_KEY_ID/$AWS_SECRET_ACCESS_KEY"
 
 
@@ -40,9 +48,15 @@ class Bucket:
         self.policy = policy
         session = boto3.Session(profile_name=profile) if profile else boto3.Session()
         self.origin = f"AWS profile {profile!r}" if profile else CREDENTIALS
-        self.client = session.client("s3", region_name=region, config=Config(
-            retries={"max_attempts": policy.retries + 1, "mode": "standard"}, connect_timeout=policy.timeout,
-            read_timeout=policy.timeout))
+        self.client = session.client(
+            "s3",
+            region_name=region,
+            config=Config(
+                retries={"max_attempts": policy.retries + 1, "mode": "standard"},
+                connect_timeout=policy.timeout,
+                read_timeout=policy.timeout,
+            ),
+        )
 
     def key(self, rel: str) -> str:
         return f"{self.prefix}/{rel}" if self.prefix else rel
@@ -64,22 +78,36 @@ class Bucket:
             code = str(error.get("Code", ""))
             status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
             if code in DENIED or status in (401, 403):
-                raise AccessRefused(f"{what}: S3 refused access ({code or status}) for {self.origin}; check that "
-                                    "your AWS account was granted access to this bucket") from None
+                raise AccessRefused(
+                    f"{what}: S3 refused access ({code or status}) for {self.origin}; check that "
+                    "your AWS account was granted access to this bucket"
+                ) from None
             raise TransferError(f"{what}: {code or status} {error.get('Message', '')}".rstrip()) from None
 
     def objects(self) -> list[dict]:
         """Every object under the prefix: rel (path below the prefix), key, size, etag; sorted by rel."""
-        pages = self._call(self.url, lambda: list(self.client.get_paginator("list_objects_v2").paginate(
-            Bucket=self.bucket, Prefix=f"{self.prefix}/" if self.prefix else "")))
+        pages = self._call(
+            self.url,
+            lambda: list(
+                self.client.get_paginator("list_objects_v2").paginate(
+                    Bucket=self.bucket, Prefix=f"{self.prefix}/" if self.prefix else ""
+                )
+            ),
+        )
         start = len(self.prefix) + 1 if self.prefix else 0
-        found = [{"rel": o["Key"][start:], "key": o["Key"], "size": o["Size"], "etag": o["ETag"].strip('"')}
-                 for page in pages for o in page.get("Contents", []) if not o["Key"].endswith("/")]
+        found = [
+            {"rel": o["Key"][start:], "key": o["Key"], "size": o["Size"], "etag": o["ETag"].strip('"')}
+            for page in pages
+            for o in page.get("Contents", [])
+            if not o["Key"].endswith("/")
+        ]
         return sorted(found, key=lambda o: o["rel"])
 
     def read(self, rel: str) -> bytes:
-        return self._call(f"s3://{self.bucket}/{self.key(rel)}",
-                          lambda: self.client.get_object(Bucket=self.bucket, Key=self.key(rel))["Body"].read())
+        return self._call(
+            f"s3://{self.bucket}/{self.key(rel)}",
+            lambda: self.client.get_object(Bucket=self.bucket, Key=self.key(rel))["Body"].read(),
+        )
 
     def fetch(self, rel: str, part: Path, progress=lambda n: None) -> None:
         """Append the object to `part`, resuming from its size with a ranged GET; retry dropped streams."""
@@ -95,8 +123,9 @@ class Bucket:
         def attempt() -> None:
             offset = part.stat().st_size if part.exists() else 0
             extra = {"Range": f"bytes={offset}-"} if offset else {}
-            body = self._call(what, lambda: self.client.get_object(Bucket=self.bucket, Key=self.key(rel),
-                                                                   **extra)["Body"])
+            body = self._call(
+                what, lambda: self.client.get_object(Bucket=self.bucket, Key=self.key(rel), **extra)["Body"]
+            )
             with open(part, "ab") as out:
                 try:
                     for block in iter(lambda: body.read(CHUNK), b""):
@@ -130,7 +159,7 @@ def etag_problem(path: Path, size: int, etag: str) -> str | None:
             continue
         digests = []
         with open(path, "rb") as fh:
-            for block in iter(lambda: fh.read(part_size), b""):
+            for block in iter(functools.partial(fh.read, part_size), b""):
                 digests.append(hashlib.md5(block).digest())
         if f"{hashlib.md5(b''.join(digests)).hexdigest()}-{parts}" == etag:
             return None
@@ -138,8 +167,9 @@ def etag_problem(path: Path, size: int, etag: str) -> str | None:
 
 
 def _pending(settings: dict, mirror: Path, state: Path) -> tuple[Bucket, list[dict], Ledger, list[dict]]:
-    bucket = Bucket(settings["url"], Policy.from_settings(settings), settings.get("aws_profile"),
-                    settings.get("region"))
+    bucket = Bucket(
+        settings["url"], Policy.from_settings(settings), settings.get("aws_profile"), settings.get("region")
+    )
     found = bucket.objects()
     include = settings.get("include")
     if include:
@@ -152,7 +182,9 @@ def _pending(settings: dict, mirror: Path, state: Path) -> tuple[Bucket, list[di
 
     def complete(o: dict) -> bool:
         entry, target = ledger.get(o["rel"]), mirror / o["rel"]
-        return bool(entry) and entry["etag"] == o["etag"] and target.is_file() and target.stat().st_size == o["size"]
+        return (
+            entry is not None and entry["etag"] == o["etag"] and target.is_file() and target.stat().st_size == o["size"]
+        )
 
     return bucket, found, ledger, [o for o in found if not complete(o)]
 
@@ -160,8 +192,15 @@ def _pending(settings: dict, mirror: Path, state: Path) -> tuple[Bucket, list[di
 def plan(settings: dict, mirror: Path, state: Path) -> dict:
     """Objects and bytes under the prefix and how many a download would fetch."""
     _, found, _, todo = _pending(settings, mirror, state)
-    return {"unit": "files", "items": len(found), "files": len(found), "bytes": sum(o["size"] for o in found),
-            "todo_items": len(todo), "todo_files": len(todo), "todo_bytes": sum(o["size"] for o in todo)}
+    return {
+        "unit": "files",
+        "items": len(found),
+        "files": len(found),
+        "bytes": sum(o["size"] for o in found),
+        "todo_items": len(todo),
+        "todo_files": len(todo),
+        "todo_bytes": sum(o["size"] for o in todo),
+    }
 
 
 def download(settings: dict, mirror: Path, state: Path, quiet: bool = False) -> dict:
@@ -170,12 +209,27 @@ def download(settings: dict, mirror: Path, state: Path, quiet: bool = False) -> 
     progress = Progress(f"{settings['url']}: {len(todo)} files", len(todo), sum(o["size"] for o in todo), quiet)
 
     def fetch(o: dict) -> None:
-        fetch_verified(lambda part: bucket.fetch(o["rel"], part, progress.bytes), state / "parts" / f"{o['rel']}.part",
-                       mirror / o["rel"], lambda path: etag_problem(path, o["size"], o["etag"]), o["key"])
+        fetch_verified(
+            lambda part: bucket.fetch(o["rel"], part, progress.bytes),
+            state / "parts" / f"{o['rel']}.part",
+            mirror / o["rel"],
+            lambda path: etag_problem(path, o["size"], o["etag"]),
+            o["key"],
+        )
         ledger.add(o["rel"], etag=o["etag"], bytes=o["size"])
         progress.file_done()
 
-    transfer_all(((o["key"], lambda o=o: fetch(o)) for o in todo), settings.get("concurrency", 4), progress,
-                 len(found), "objects")
-    return {"unit": "files", "items": len(found), "fetched": len(todo), "skipped": len(found) - len(todo),
-            "files": len(found)}
+    transfer_all(
+        ((o["key"], functools.partial(fetch, o)) for o in todo),
+        settings.get("concurrency", 4),
+        progress,
+        len(found),
+        "objects",
+    )
+    return {
+        "unit": "files",
+        "items": len(found),
+        "fetched": len(todo),
+        "skipped": len(found) - len(todo),
+        "files": len(found),
+    }

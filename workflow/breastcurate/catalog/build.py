@@ -48,8 +48,10 @@ def build_catalog(results: Path) -> Path:
         tmp.unlink()
         con = duckdb.connect(str(tmp), config={"file_search_path": str(results)})
         for name in table_names():
-            con.execute(f"CREATE VIEW {name} AS SELECT * FROM read_parquet("
-                        f"'{table_schema(name).location}', hive_partitioning = false)")
+            con.execute(
+                f"CREATE VIEW {name} AS SELECT * FROM read_parquet("
+                f"'{table_schema(name).location}', hive_partitioning = false)"
+            )
         for name, sql in JOINED_VIEWS.items():
             con.execute(f"CREATE VIEW {name} AS {sql}")
         con.close()
@@ -61,5 +63,4 @@ def connect(catalog: str | os.PathLike = "results/catalog.duckdb") -> duckdb.Duc
     catalog = Path(catalog)
     if not catalog.exists():
         raise BreastcurateError(f"no catalog at {catalog} (run the pipeline first)")
-    return duckdb.connect(str(catalog), read_only=True,
-                          config={"file_search_path": str(catalog.resolve().parent)})
+    return duckdb.connect(str(catalog), read_only=True, config={"file_search_path": str(catalog.resolve().parent)})

@@ -38,9 +38,10 @@ def _query(args: argparse.Namespace) -> int:
                 sys.stdout.write(Path(f"{tmp}/out.csv").read_text())
         else:
             frame = relation.df()
-            for column in frame.columns[frame.dtypes == object]:
-                frame[column] = [list(v) if hasattr(v, "tolist") and not isinstance(v, str) else v
-                                 for v in frame[column]]
+            for column in frame.select_dtypes(include="object").columns:
+                frame[column] = [
+                    list(v) if hasattr(v, "tolist") and not isinstance(v, str) else v for v in frame[column]
+                ]
             text = frame.to_string(index=False) + "\n"
             Path(args.out).write_text(text) if args.out else sys.stdout.write(text)
     except duckdb.Error as exc:  # a bad query is the user's to fix
@@ -53,8 +54,11 @@ def register(registry: Registry) -> None:
     p.add_argument("--results", default="results")
     p.set_defaults(func=_catalog)
 
-    p = registry.add("query", "run SQL against the catalog (views: patients, studies, series, images, volumes, "
-                              "findings, clinical, coverage, files, rejects, radiomics, splits, mammograms, mri_cases)")
+    p = registry.add(
+        "query",
+        "run SQL against the catalog (views: patients, studies, series, images, volumes, "
+        "findings, clinical, coverage, files, rejects, radiomics, splits, mammograms, mri_cases)",
+    )
     p.add_argument("sql", metavar="SQL")
     p.add_argument("--catalog", default="results/catalog.duckdb")
     p.add_argument("--format", choices=["table", "csv", "parquet"], default="table")

@@ -35,12 +35,21 @@ def _check_shard(args: argparse.Namespace) -> int:
     from .shard import check_shard
 
     options = section("checks", json_arg(args.options))
-    summary = check_shard(Path(args.results), [Path(p) for p in args.folder], [Path(p) for p in args.table],
-                          Path(args.files), [Path(p) for p in args.terms], Path(args.out),
-                          bool(options["verify_sha256"]), args.workers)
-    print(f"{args.out}: {summary['files_verified']} files verified, {len(summary['problems'])} problems; "
-          f"{summary['phi_scan']['paths_scanned']} paths scanned for {summary['phi_scan']['phi_values_searched']} "
-          "PHI values, none found")
+    summary = check_shard(
+        Path(args.results),
+        [Path(p) for p in args.folder],
+        [Path(p) for p in args.table],
+        Path(args.files),
+        [Path(p) for p in args.terms],
+        Path(args.out),
+        bool(options["verify_sha256"]),
+        args.workers,
+    )
+    print(
+        f"{args.out}: {summary['files_verified']} files verified, {len(summary['problems'])} problems; "
+        f"{summary['phi_scan']['paths_scanned']} paths scanned for {summary['phi_scan']['phi_values_searched']} "
+        "PHI values, none found"
+    )
     return 0
 
 
@@ -50,8 +59,9 @@ def _scan_global(args: argparse.Namespace) -> int:
     from ..atomic import write_bytes
     from . import phi_scan
 
-    hits, terms, paths = phi_scan.scan_against_tables([Path(p) for p in args.path], Layout(args.results).curated,
-                                                      [Path(p) for p in args.terms])
+    hits, terms, paths = phi_scan.scan_against_tables(
+        [Path(p) for p in args.path], Layout(args.results).curated, [Path(p) for p in args.terms]
+    )
     _print_hits(hits)
     if hits:
         raise BreastcurateError(f"PHI scan: {len(hits)} hit(s) in the files no shard owns (masked values above)")
@@ -64,12 +74,14 @@ def _checks(args: argparse.Namespace) -> int:
     from .run import run_checks
     from .semantic import CheckOptions, Evidence
 
-    evidence = Evidence.read([Path(p) for p in args.manifest], [Path(p) for p in args.shard],
-                             [Path(p) for p in args.scan])
-    summary = run_checks(Path(args.results), CheckOptions.from_config(json_arg(args.options)), evidence,
-                         Path(args.out))
-    print(f"checks: {len(summary['validations'])} validations passed; Data Docs at "
-          f"{Path(args.results) / summary['data_docs']}")
+    evidence = Evidence.read(
+        [Path(p) for p in args.manifest], [Path(p) for p in args.shard], [Path(p) for p in args.scan]
+    )
+    summary = run_checks(Path(args.results), CheckOptions.from_config(json_arg(args.options)), evidence, Path(args.out))
+    print(
+        f"checks: {len(summary['validations'])} validations passed; Data Docs at "
+        f"{Path(args.results) / summary['data_docs']}"
+    )
     return 0
 
 
@@ -97,8 +109,7 @@ def register(registry: Registry) -> None:
     p.add_argument("--workers", type=int, default=1, help="processes (default 1)")
     p.set_defaults(func=_scan_phi)
 
-    p = registry.add("check-shard", "verify one shard's curated files and scan them for its PHI values",
-                     pipeline=True)
+    p = registry.add("check-shard", "verify one shard's curated files and scan them for its PHI values", pipeline=True)
     p.add_argument("--results", required=True, help="results folder (the files table's paths are relative to it)")
     p.add_argument("--folder", action="append", required=True, help="a curated folder of the shard (repeatable)")
     p.add_argument("--table", action="append", default=[], help="a table part of the shard to scan (repeatable)")
@@ -116,8 +127,11 @@ def register(registry: Registry) -> None:
     p.add_argument("--out", required=True)
     p.set_defaults(func=_scan_global)
 
-    p = registry.add("checks", "run the Great Expectations data checks over the tables; exit 1 with a summary on "
-                               "failure", pipeline=True)
+    p = registry.add(
+        "checks",
+        "run the Great Expectations data checks over the tables; exit 1 with a summary on failure",
+        pipeline=True,
+    )
     p.add_argument("--results", default="results")
     p.add_argument("--manifest", nargs="*", default=[], help="every dataset's inventory manifest")
     p.add_argument("--shard", nargs="*", default=[], help="every shard's check summary")

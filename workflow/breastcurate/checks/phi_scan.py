@@ -24,10 +24,10 @@ import os
 import re
 import struct
 import zlib
+from collections.abc import Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Iterator
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -42,8 +42,21 @@ MIN_LENGTH = 4
 MIN_LENGTH_BINARY = 8
 TEXT_SUFFIXES = (".json", ".txt", ".csv", ".tsv", ".md", ".html", ".sql", ".yaml", ".yml", ".xml")
 #: PNG chunks that hold only pixels or fixed-format numbers: the only ones not searched.
-PNG_NO_TEXT = {b"IHDR", b"PLTE", b"IDAT", b"IEND", b"tRNS", b"gAMA", b"cHRM", b"sRGB", b"sBIT", b"pHYs", b"bKGD",
-               b"hIST", b"tIME"}
+PNG_NO_TEXT = {
+    b"IHDR",
+    b"PLTE",
+    b"IDAT",
+    b"IEND",
+    b"tRNS",
+    b"gAMA",
+    b"cHRM",
+    b"sRGB",
+    b"sBIT",
+    b"pHYs",
+    b"bKGD",
+    b"hIST",
+    b"tIME",
+}
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
@@ -75,7 +88,7 @@ def tokens(text: str) -> set[str]:
         if 1 < n <= 12:
             for i in range(n):
                 for j in range(i, n):
-                    found.add("".join(pieces[2 * i:2 * j + 1]))
+                    found.add("".join(pieces[2 * i : 2 * j + 1]))
     return found
 
 
@@ -110,6 +123,7 @@ class Matcher:
 
 
 # --- what a file can carry text in ---------------------------------------------------------------------------------
+
 
 def _png_texts(handle) -> Iterator[tuple[str, int]]:
     if handle.read(8) != PNG_SIGNATURE:
@@ -151,8 +165,10 @@ def _png_chunk_text(kind: bytes, data: bytes) -> Iterator[tuple[str, int]]:
     except zlib.error:
         pass  # searched as it is
     text_chunk = kind in (b"tEXt", b"zTXt", b"iTXt")
-    yield body.decode("utf-8" if kind == b"iTXt" else "latin-1", "replace"), \
-        MIN_LENGTH if text_chunk else MIN_LENGTH_BINARY
+    yield (
+        body.decode("utf-8" if kind == b"iTXt" else "latin-1", "replace"),
+        MIN_LENGTH if text_chunk else MIN_LENGTH_BINARY,
+    )
 
 
 def _nifti_layout(head: bytes) -> tuple[int, int] | None:
@@ -171,14 +187,14 @@ def _nifti_layout(head: bytes) -> tuple[int, int] | None:
     else:
         return None
     voxels = 1
-    for d in dims[1:1 + max(0, min(7, dims[0]))]:
+    for d in dims[1 : 1 + max(0, min(7, dims[0]))]:
         voxels *= max(1, int(d))
     return max(offset, 352), voxels * bitpix // 8
 
 
 def _nifti_texts(path: Path) -> Iterator[tuple[str, int]]:
     gz = path.name.lower().endswith(".gz")
-    with (gzip.open(path, "rb") if gz else open(path, "rb")) as handle:
+    with gzip.open(path, "rb") if gz else open(path, "rb") as handle:
         head = handle.read(540)
         layout = _nifti_layout(head)
         if layout is None:
@@ -195,7 +211,7 @@ def _nifti_texts(path: Path) -> Iterator[tuple[str, int]]:
     else:
         size, expected = path.stat().st_size, offset + payload
     if size != expected:  # something besides header and voxels: inflate and search what follows the voxels
-        with (gzip.open(path, "rb") if gz else open(path, "rb")) as handle:
+        with gzip.open(path, "rb") if gz else open(path, "rb") as handle:
             handle.seek(offset + payload)
             yield handle.read().decode("latin-1"), MIN_LENGTH_BINARY
 
@@ -364,8 +380,9 @@ def scan_against_tables(paths: list[Path], base: Path, term_files: Iterable[Path
             rows = table.filter(hit).to_pydict()
             hits = dict(zip(rows["term"], rows["kind"]))
             candidates = table.filter(pc.and_(phrase, long_enough)).to_pydict()
-            hits.update({t: k for t, k in zip(candidates["term"], candidates["kind"])
-                         if WORD.search(t) and normal(t) in text})
+            hits.update(
+                {t: k for t, k in zip(candidates["term"], candidates["kind"]) if WORD.search(t) and normal(t) in text}
+            )
             if hits:
                 found.setdefault(rel, {}).update(hits)
     return [hit for rel, terms in sorted(found.items()) for hit in _masked(rel, terms)], searched, len(items)
@@ -374,4 +391,3 @@ def scan_against_tables(paths: list[Path], base: Path, term_files: Iterable[Path
 def report(hits: list[Hit], terms: int, paths: int) -> dict:
     """The summary a clean scan leaves in the curated zone (counts only)."""
     return {"hits": len(hits), "phi_values_searched": terms, "paths_scanned": paths}
-

@@ -19,16 +19,30 @@ from PIL import Image  # noqa: E402
 from ..atomic import atomic_path, write_bytes  # noqa: E402
 from .semantic import load_tables  # noqa: E402
 
-TOOLS = ["breastcurate", "snakemake", "pydicom", "nibabel", "SimpleITK", "pyradiomics-bhklab", "great-expectations",
-         "duckdb", "pyarrow", "pandas", "numpy", "pylibjpeg", "zlib-ng"]
+TOOLS = [
+    "breastcurate",
+    "snakemake",
+    "pydicom",
+    "nibabel",
+    "SimpleITK",
+    "pyradiomics-bhklab",
+    "great-expectations",
+    "duckdb",
+    "pyarrow",
+    "pandas",
+    "numpy",
+    "pylibjpeg",
+    "zlib-ng",
+]
 
 
 def counts(t: dict[str, pd.DataFrame]) -> pd.DataFrame:
     splits = t["splits"]
     if splits.empty:
         return pd.DataFrame(columns=["version", "dataset", "split", "stratum", "patients"])
-    return (splits.groupby(["version", "dataset", "split", "stratum"]).patient_id.nunique()
-            .rename("patients").reset_index())
+    return (
+        splits.groupby(["version", "dataset", "split", "stratum"]).patient_id.nunique().rename("patients").reset_index()
+    )
 
 
 def reject_reasons(t: dict[str, pd.DataFrame]) -> pd.DataFrame:
@@ -57,8 +71,16 @@ def _mammo_panel(ax, results: Path, image: pd.Series, boxes: pd.DataFrame) -> No
     low, high = np.percentile(pixels, [1, 99.5])
     ax.imshow(pixels, cmap="gray", vmin=low, vmax=high)
     for b in boxes.itertuples():
-        ax.add_patch(plt.Rectangle((b.xmin - 0.5, b.ymin - 0.5), b.xmax - b.xmin, b.ymax - b.ymin, fill=False,
-                                   edgecolor="red", linewidth=1.2))
+        ax.add_patch(
+            plt.Rectangle(
+                (b.xmin - 0.5, b.ymin - 0.5),
+                b.xmax - b.xmin,
+                b.ymax - b.ymin,
+                fill=False,
+                edgecolor="red",
+                linewidth=1.2,
+            )
+        )
     birads = "?" if pd.isna(image.birads) else int(image.birads)
     ax.set_title(f"{image.laterality or '?'} {image.view or '?'} · BI-RADS {birads}", fontsize=7)
 
@@ -73,14 +95,17 @@ def montage(results: Path, t: dict[str, pd.DataFrame], dataset: str, out: Path, 
         chosen = chosen.head(panels)
         fig, axes = plt.subplots(1, len(chosen), figsize=(2.2 * len(chosen), 2.8), squeeze=False)
         for ax, image in zip(axes[0], chosen.itertuples()):
-            boxes = t["findings"][(t["findings"].image_uid == image.image_uid) &
-                                  (t["findings"].variant == "canonical")]
+            boxes = t["findings"][(t["findings"].image_uid == image.image_uid) & (t["findings"].variant == "canonical")]
             _mammo_panel(ax, results, pd.Series(image._asdict()), boxes)
     else:
         studies = volumes.study_uid.drop_duplicates().head(3).tolist()
         phases = sorted(volumes.phase.unique(), key=lambda p: (p != "pre", p))[:5]
-        fig, axes = plt.subplots(max(1, len(studies)), max(1, len(phases)),
-                                 figsize=(1.8 * max(1, len(phases)), 1.9 * max(1, len(studies))), squeeze=False)
+        fig, axes = plt.subplots(
+            max(1, len(studies)),
+            max(1, len(phases)),
+            figsize=(1.8 * max(1, len(phases)), 1.9 * max(1, len(studies))),
+            squeeze=False,
+        )
         for row, study in enumerate(studies):
             masks = t["findings"][(t["findings"].study_uid == study) & t["findings"].mask_path.notna()]
             mask = nib.load(results / masks.mask_path.iloc[0]).get_fdata() > 0 if len(masks) else None

@@ -13,6 +13,7 @@ import os
 import re
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -32,22 +33,16 @@ CDN_ASSETS = {
     "https://cdnjs.cloudflare.com/ajax/libs/popper.js/1.12.9/umd/popper.min.js": "popper.min.js",
     "https://unpkg.com/bootstrap-table@1.19.1/dist/bootstrap-table.min.js": "bootstrap-table.min.js",
     "https://unpkg.com/bootstrap-table@1.19.1/dist/bootstrap-table.min.css": "bootstrap-table.min.css",
-    "https://unpkg.com/bootstrap-table@1.19.1/dist/extensions/filter-control/bootstrap-table-filter-control.min.js":
-        "bootstrap-table-filter-control.min.js",
-    "https://unpkg.com/bootstrap-table@1.19.0/dist/extensions/filter-control/bootstrap-table-filter-control.min.css":
-        "bootstrap-table-filter-control.min.css",
-    "https://unpkg.com/bootstrap-table@1.19.0/dist/extensions/filter-control/bootstrap-table-filter-control.css":
-        "bootstrap-table-filter-control.min.css",
-    "https://cdnjs.cloudflare.com/ajax/libs/bootstrap-datepicker/1.9.0/js/bootstrap-datepicker.min.js":
-        "bootstrap-datepicker.min.js",
-    "https://cdnjs.cloudflare.com/ajax/libs/bootstrap-datepicker/1.9.0/css/bootstrap-datepicker.min.css":
-        "bootstrap-datepicker.min.css",
+    "https://unpkg.com/bootstrap-table@1.19.1/dist/extensions/filter-control/bootstrap-table-filter-control.min.js": "bootstrap-table-filter-control.min.js",
+    "https://unpkg.com/bootstrap-table@1.19.0/dist/extensions/filter-control/bootstrap-table-filter-control.min.css": "bootstrap-table-filter-control.min.css",
+    "https://unpkg.com/bootstrap-table@1.19.0/dist/extensions/filter-control/bootstrap-table-filter-control.css": "bootstrap-table-filter-control.min.css",
+    "https://cdnjs.cloudflare.com/ajax/libs/bootstrap-datepicker/1.9.0/js/bootstrap-datepicker.min.js": "bootstrap-datepicker.min.js",
+    "https://cdnjs.cloudflare.com/ajax/libs/bootstrap-datepicker/1.9.0/css/bootstrap-datepicker.min.css": "bootstrap-datepicker.min.css",
     "https://cdn.jsdelivr.net/npm/vega@5": "vega.min.js",
     "https://cdn.jsdelivr.net/npm/vega-lite@5": "vega-lite.min.js",
     "https://cdn.jsdelivr.net/npm/vega-embed@6": "vega-embed.min.js",
     "https://cdnjs.cloudflare.com/ajax/libs/font-awesome/6.6.0/css/all.min.css": "fontawesome/css/all.min.css",
-    "https://cdn.jsdelivr.net/npm/@forevolve/bootstrap-dark@1.1.0/dist/css/bootstrap-prefers-dark.css":
-        "bootstrap-prefers-dark.css",
+    "https://cdn.jsdelivr.net/npm/@forevolve/bootstrap-dark@1.1.0/dist/css/bootstrap-prefers-dark.css": "bootstrap-prefers-dark.css",
 }
 REMOTE_LOAD = re.compile(r'(<script[^>]*\ssrc|<link[^>]*\shref|<img[^>]*\ssrc)="https?://[^"]*"')
 
@@ -61,15 +56,14 @@ def schema_expectations(name: str) -> list:
     import great_expectations as gx
 
     schema = table_schema(name)
-    out = [gx.expectations.ExpectTableColumnsToMatchOrderedList(column_list=schema.names)]
+    out: list = [gx.expectations.ExpectTableColumnsToMatchOrderedList(column_list=schema.names)]
     for c in schema.columns:
         if not c.nullable:
             out.append(gx.expectations.ExpectColumnValuesToNotBeNull(column=c.name))
         if c.allowed:
             out.append(gx.expectations.ExpectColumnValuesToBeInSet(column=c.name, value_set=list(c.allowed)))
         if c.min is not None or c.max is not None:
-            out.append(gx.expectations.ExpectColumnValuesToBeBetween(column=c.name, min_value=c.min,
-                                                                     max_value=c.max))
+            out.append(gx.expectations.ExpectColumnValuesToBeBetween(column=c.name, min_value=c.min, max_value=c.max))
     if len(schema.unique) == 1:
         out.append(gx.expectations.ExpectColumnValuesToBeUnique(column=schema.unique[0]))
     elif schema.unique:
@@ -101,7 +95,8 @@ def _validate(context, source, name: str, expectations: list, frame: pd.DataFram
         batch = asset.add_batch_definition_whole_dataframe("all")
     suite = context.suites.add_or_update(gx.ExpectationSuite(name=name, expectations=expectations))
     definition = context.validation_definitions.add_or_update(
-        gx.ValidationDefinition(name=name, data=batch, suite=suite))
+        gx.ValidationDefinition(name=name, data=batch, suite=suite)
+    )
     return definition.run(batch_parameters={"dataframe": frame}, result_format="SUMMARY")
 
 
@@ -135,10 +130,11 @@ def run_checks(results: Path, options: CheckOptions, evidence: Evidence, out: Pa
     layout = Layout(results)
     context, source = _context(layout.data_docs.parent)  # Great Expectations keeps its project in <root>/gx
     tables = load_tables(results)
-    summary = {"passed": True, "validations": [], "failures": []}
+    summary: dict[str, Any] = {"passed": True, "validations": [], "failures": []}
     for name in table_names():
-        result = _validate(context, source, f"table_{name}", schema_expectations(name),
-                           tables[name].reset_index(drop=True))
+        result = _validate(
+            context, source, f"table_{name}", schema_expectations(name), tables[name].reset_index(drop=True)
+        )
         _collect(summary, f"table {name}", result, None)
     for check, (description, violations) in semantic_checks(results, tables, options, evidence).items():
         import great_expectations as gx
@@ -163,18 +159,24 @@ def _collect(summary: dict, label: str, result, violations: pd.DataFrame | None)
     failed = [r for r in result.results if not r.success]
     summary["validations"].append({"name": label, "expectations": len(result.results), "failed": len(failed)})
     for r in failed:
-        examples = violations.head(EXAMPLES).to_dict("records") if violations is not None else \
-            r.result.get("partial_unexpected_list", r.result.get("observed_value"))
+        examples = (
+            violations.head(EXAMPLES).to_dict("records")
+            if violations is not None
+            else r.result.get("partial_unexpected_list", r.result.get("observed_value"))
+        )
         kwargs = {k: v for k, v in r.expectation_config.kwargs.items() if k != "batch_id"}
-        summary["failures"].append({"where": label, "expectation": r.expectation_config.type,
-                                    "kwargs": kwargs, "examples": examples})
+        summary["failures"].append(
+            {"where": label, "expectation": r.expectation_config.type, "kwargs": kwargs, "examples": examples}
+        )
         summary["passed"] = False
 
 
 def failure_text(summary: dict) -> str:
     lines = [f"{len(summary['failures'])} data check(s) failed:"]
     for f in summary["failures"]:
-        lines.append(f"- {f['where']}: {f['expectation']} {json.dumps(f['kwargs'], default=str)}; "
-                     f"examples: {_examples(f['examples'])}")
+        lines.append(
+            f"- {f['where']}: {f['expectation']} {json.dumps(f['kwargs'], default=str)}; "
+            f"examples: {_examples(f['examples'])}"
+        )
     lines.append(f"Data Docs: {summary['data_docs']}")
     return "\n".join(lines)

@@ -7,9 +7,9 @@ schemas/tables, so every check appears in the Data Docs with its example rows.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import nibabel as nib
 import numpy as np
@@ -30,11 +30,14 @@ class CheckOptions:
     min_coverage: dict
 
     @classmethod
-    def from_config(cls, block: dict | None) -> "CheckOptions":
+    def from_config(cls, block: dict | None) -> CheckOptions:
         block = section("checks", block)
-        return cls(max_reject_rate=float(block["max_reject_rate"]),
-                   min_patients_for_split_check=int(block["min_patients_for_split_check"]),
-                   verify_sha256=bool(block["verify_sha256"]), min_coverage=block["min_coverage"])
+        return cls(
+            max_reject_rate=float(block["max_reject_rate"]),
+            min_patients_for_split_check=int(block["min_patients_for_split_check"]),
+            verify_sha256=bool(block["verify_sha256"]),
+            min_coverage=block["min_coverage"],
+        )
 
     def coverage_floor(self, dataset: str, join: str) -> float:
         own = self.min_coverage.get(dataset, {})
@@ -64,11 +67,25 @@ def parquet_types(results: Path) -> pd.DataFrame:
             actual = pq.read_schema(path)
             for field in actual:
                 if field.name in expected and field.type != expected[field.name]:
-                    rows.append({"table": name, "file": path.relative_to(results).as_posix(), "column": field.name,
-                                 "type": str(field.type), "expected": str(expected[field.name])})
+                    rows.append(
+                        {
+                            "table": name,
+                            "file": path.relative_to(results).as_posix(),
+                            "column": field.name,
+                            "type": str(field.type),
+                            "expected": str(expected[field.name]),
+                        }
+                    )
             for column in set(expected) - set(actual.names):
-                rows.append({"table": name, "file": path.relative_to(results).as_posix(), "column": column,
-                             "type": "missing", "expected": str(expected[column])})
+                rows.append(
+                    {
+                        "table": name,
+                        "file": path.relative_to(results).as_posix(),
+                        "column": column,
+                        "type": "missing",
+                        "expected": str(expected[column]),
+                    }
+                )
     return pd.DataFrame(rows, columns=["table", "file", "column", "type", "expected"])
 
 
@@ -77,8 +94,7 @@ def references(t: dict[str, pd.DataFrame]) -> pd.DataFrame:
     rows = []
     for name in ("studies", "images", "volumes", "findings", "clinical", "splits"):
         bad = _missing(t[name], ["dataset", "patient_id"], t["patients"])
-        rows += [{"table": name, "key": f"{r.dataset}/{r.patient_id}", "missing": "patient"}
-                 for r in bad.itertuples()]
+        rows += [{"table": name, "key": f"{r.dataset}/{r.patient_id}", "missing": "patient"} for r in bad.itertuples()]
     for name in ("images", "volumes", "findings"):
         bad = _missing(t[name], ["dataset", "study_uid"], t["studies"])
         rows += [{"table": name, "key": f"{r.dataset}/{r.study_uid}", "missing": "study"} for r in bad.itertuples()]
@@ -92,8 +108,12 @@ def curated_files(summaries: dict[str, dict], t: dict[str, pd.DataFrame]) -> pd.
     files that `files` does not list."""
     rows = [p for summary in summaries.values() for p in summary.get("problems", [])]
     listed = set(t["files"].path)
-    for name, column in (("images", "path"), ("volumes", "path"), ("volumes", "sidecar_path"),
-                         ("findings", "mask_path")):
+    for name, column in (
+        ("images", "path"),
+        ("volumes", "path"),
+        ("volumes", "sidecar_path"),
+        ("findings", "mask_path"),
+    ):
         for value in t[name][column].dropna():
             if value not in listed:
                 rows.append({"path": value, "problem": f"referenced by {name}.{column} but not in files"})
@@ -107,8 +127,15 @@ def boxes_inside(t: dict[str, pd.DataFrame]) -> pd.DataFrame:
         return pd.DataFrame(columns=["finding_id", "xmin", "ymin", "xmax", "ymax", "columns", "rows"])
     grid = t["images"][["image_uid", "variant", "columns", "rows"]]
     joined = boxes.merge(grid, on=["image_uid", "variant"], how="left")
-    bad = joined[joined["columns"].isna() | (joined.xmin < 0) | (joined.ymin < 0) | (joined.xmin >= joined.xmax)
-                 | (joined.ymin >= joined.ymax) | (joined.xmax > joined["columns"]) | (joined.ymax > joined["rows"])]
+    bad = joined[
+        joined["columns"].isna()
+        | (joined.xmin < 0)
+        | (joined.ymin < 0)
+        | (joined.xmin >= joined.xmax)
+        | (joined.ymin >= joined.ymax)
+        | (joined.xmax > joined["columns"])
+        | (joined.ymax > joined["rows"])
+    ]
     return bad[["finding_id", "xmin", "ymin", "xmax", "ymax", "columns", "rows"]]
 
 
@@ -125,8 +152,12 @@ def mask_grids(results: Path, t: dict[str, pd.DataFrame]) -> pd.DataFrame:
         mask = nib.load(Path(results) / r.mask_path)
         phase = nib.load(Path(results) / volumes.loc[key].path)
         if mask.shape != phase.shape or not np.allclose(mask.affine, phase.affine, atol=1e-4):
-            rows.append({"finding_id": r.finding_id, "problem": f"mask grid {mask.shape} differs from {r.phase} "
-                                                                f"grid {phase.shape} or its affine"})
+            rows.append(
+                {
+                    "finding_id": r.finding_id,
+                    "problem": f"mask grid {mask.shape} differs from {r.phase} grid {phase.shape} or its affine",
+                }
+            )
     return pd.DataFrame(rows, columns=["finding_id", "problem"])
 
 
@@ -146,8 +177,9 @@ def splits_non_empty(t: dict[str, pd.DataFrame], options: CheckOptions) -> pd.Da
             continue
         for split in ("train", "val", "test"):
             if not (group.split == split).any():
-                rows.append({"version": version, "dataset": dataset, "split": split,
-                             "patients": int(group.person_id.nunique())})
+                rows.append(
+                    {"version": version, "dataset": dataset, "split": split, "patients": int(group.person_id.nunique())}
+                )
     return pd.DataFrame(rows, columns=["version", "dataset", "split", "patients"])
 
 
@@ -160,8 +192,16 @@ def reject_rates(manifests: dict[str, dict], t: dict[str, pd.DataFrame], options
         total = int(inputs.get("listed", 0)) + int(inputs.get("unlisted", 0))
         rate = len(group) / total if total else 1.0
         if rate > options.max_reject_rate:
-            rows.append({"dataset": dataset, "stage": stage, "rejects": len(group), "inputs": total,
-                         "rate": round(rate, 4), "reason_example": group.reason.iloc[0]})
+            rows.append(
+                {
+                    "dataset": dataset,
+                    "stage": stage,
+                    "rejects": len(group),
+                    "inputs": total,
+                    "rate": round(rate, 4),
+                    "reason_example": group.reason.iloc[0],
+                }
+            )
     return pd.DataFrame(rows, columns=["dataset", "stage", "rejects", "inputs", "rate", "reason_example"])
 
 
@@ -171,11 +211,31 @@ def coverage(t: dict[str, pd.DataFrame], options: CheckOptions) -> pd.DataFrame:
     for r in t["coverage"].itertuples():
         floor = options.coverage_floor(r.dataset, r.join)
         if r.coverage < floor:
-            rows.append({"dataset": r.dataset, "join": r.join, "coverage": round(float(r.coverage), 4),
-                         "min_coverage": floor, "matched": int(r.matched), "total": int(r.total),
-                         "unmatched_here": r.unmatched_here, "unmatched_there": r.unmatched_there})
-    return pd.DataFrame(rows, columns=["dataset", "join", "coverage", "min_coverage", "matched", "total",
-                                       "unmatched_here", "unmatched_there"])
+            rows.append(
+                {
+                    "dataset": r.dataset,
+                    "join": r.join,
+                    "coverage": round(float(r.coverage), 4),
+                    "min_coverage": floor,
+                    "matched": int(r.matched),
+                    "total": int(r.total),
+                    "unmatched_here": r.unmatched_here,
+                    "unmatched_there": r.unmatched_there,
+                }
+            )
+    return pd.DataFrame(
+        rows,
+        columns=[
+            "dataset",
+            "join",
+            "coverage",
+            "min_coverage",
+            "matched",
+            "total",
+            "unmatched_here",
+            "unmatched_there",
+        ],
+    )
 
 
 def phi_scan(summaries: dict[str, dict]) -> pd.DataFrame:
@@ -200,33 +260,50 @@ class Evidence:
     scan: dict[str, dict]
 
     @classmethod
-    def read(cls, manifests: list[Path], shards: list[Path], scans: list[Path]) -> "Evidence":
+    def read(cls, manifests: list[Path], shards: list[Path], scans: list[Path]) -> Evidence:
         def load(paths: list[Path], key) -> dict[str, dict]:
             return {key(Path(p)): json.loads(Path(p).read_text()) if Path(p).exists() else {} for p in paths}
 
-        return cls(load(manifests, lambda p: p.parent.name), load(shards, lambda p: f"{p.parent.name}/{p.stem}"),
-                   load(scans, lambda p: p.stem))
+        return cls(
+            load(manifests, lambda p: p.parent.name),
+            load(shards, lambda p: f"{p.parent.name}/{p.stem}"),
+            load(scans, lambda p: p.stem),
+        )
 
 
-def semantic_checks(results: Path, t: dict[str, pd.DataFrame], options: CheckOptions,
-                    evidence: Evidence) -> dict[str, tuple[str, Callable[[], pd.DataFrame]]]:
+def semantic_checks(
+    results: Path, t: dict[str, pd.DataFrame], options: CheckOptions, evidence: Evidence
+) -> dict[str, tuple[str, Callable[[], pd.DataFrame]]]:
     """name → (what it asserts, a function returning the violating rows)."""
     return {
         "parquet_types": ("every Parquet column has the schema's type", lambda: parquet_types(results)),
-        "references": ("every image, volume, finding, clinical and split row refers to an existing study and "
-                       "patient; every radiomics row to a finding", lambda: references(t)),
-        "curated_files": ("every curated file exists with the size and sha256 in files, no unlisted file is in a "
-                          "shard's folders, and every referenced file is listed",
-                          lambda: curated_files(evidence.shards, t)),
+        "references": (
+            "every image, volume, finding, clinical and split row refers to an existing study and "
+            "patient; every radiomics row to a finding",
+            lambda: references(t),
+        ),
+        "curated_files": (
+            "every curated file exists with the size and sha256 in files, no unlisted file is in a "
+            "shard's folders, and every referenced file is listed",
+            lambda: curated_files(evidence.shards, t),
+        ),
         "boxes_inside_images": ("every box lies inside its image", lambda: boxes_inside(t)),
         "mask_grids": ("each mask's grid equals its phase's grid", lambda: mask_grids(results, t)),
         "one_split_per_person": ("no person in two splits of a version", lambda: one_split_per_person(t)),
-        "splits_non_empty": (f"every split non-empty per dataset (datasets with ≥ "
-                             f"{options.min_patients_for_split_check} patients)", lambda: splits_non_empty(t, options)),
-        "reject_rates": (f"rejects ≤ {options.max_reject_rate:.0%} of inputs per dataset and stage",
-                         lambda: reject_rates(evidence.manifests, t, options)),
-        "coverage": ("every join covers at least checks.min_coverage of its items (per dataset and join)",
-                     lambda: coverage(t, options)),
-        "phi_scan": ("the PHI scans (every shard's and the global one) found nothing",
-                     lambda: phi_scan({**evidence.shards, **evidence.scan})),
+        "splits_non_empty": (
+            f"every split non-empty per dataset (datasets with ≥ {options.min_patients_for_split_check} patients)",
+            lambda: splits_non_empty(t, options),
+        ),
+        "reject_rates": (
+            f"rejects ≤ {options.max_reject_rate:.0%} of inputs per dataset and stage",
+            lambda: reject_rates(evidence.manifests, t, options),
+        ),
+        "coverage": (
+            "every join covers at least checks.min_coverage of its items (per dataset and join)",
+            lambda: coverage(t, options),
+        ),
+        "phi_scan": (
+            "the PHI scans (every shard's and the global one) found nothing",
+            lambda: phi_scan({**evidence.shards, **evidence.scan}),
+        ),
     }

@@ -22,8 +22,9 @@ from . import phi_scan
 SNAKEMAKE_STAMP = ".snakemake_timestamp"
 
 
-def verify_files(files_part: Path, results: Path, folders: list[Path], sha256: bool,
-                 workers: int = 1) -> tuple[list[dict], int]:
+def verify_files(
+    files_part: Path, results: Path, folders: list[Path], sha256: bool, workers: int = 1
+) -> tuple[list[dict], int]:
     """Problems of the curated files one `files` part lists (missing, other size or SHA-256), and files under
     `folders` that it does not list; also the number of listed files."""
     files = pd.read_parquet(files_part, columns=["path", "bytes", "sha256"])
@@ -53,8 +54,16 @@ def verify_files(files_part: Path, results: Path, folders: list[Path], sha256: b
     return sorted(problems, key=lambda p: p["path"]), len(files)
 
 
-def check_shard(results: Path, folders: list[Path], tables: list[Path], files_part: Path, term_files: list[Path],
-                out: Path, sha256: bool = True, workers: int = 1) -> dict:
+def check_shard(
+    results: Path,
+    folders: list[Path],
+    tables: list[Path],
+    files_part: Path,
+    term_files: list[Path],
+    out: Path,
+    sha256: bool = True,
+    workers: int = 1,
+) -> dict:
     """Verify and scan one shard; write the summary to `out`. PHI found raises (its masked report is printed for the
     restricted log) and leaves no summary, so the run stops."""
     results = Path(results)
@@ -65,7 +74,6 @@ def check_shard(results: Path, folders: list[Path], tables: list[Path], files_pa
         print(f"PHI ({hit.kind}) {hit.masked!r} in {hit.path}")
     if hits:
         raise BreastcurateError(f"PHI scan: {len(hits)} hit(s) in {out.parent.name}/{out.stem} (masked values above)")
-    summary = {"files_verified": verified, "problems": problems,
-               "phi_scan": phi_scan.report(hits, len(terms), scanned)}
+    summary = {"files_verified": verified, "problems": problems, "phi_scan": phi_scan.report(hits, len(terms), scanned)}
     write_bytes(out, json.dumps(summary, indent=1, sort_keys=True).encode() + b"\n")
     return summary

@@ -19,9 +19,15 @@ def _options(args: argparse.Namespace):
         fields = dict(part.split("=", 1) if "=" in part else (part, "1") for part in text.split(","))
         if "name" not in fields:
             raise BreastcurateError(f"--variant {text!r} needs name=…")
-        block.setdefault("mammo_variants", []).append({
-            "name": fields["name"], "bits": int(fields.get("bits", 16)), "voi": fields.get("voi", "0") == "1",
-            "long_side": int(fields["long_side"]) if "long_side" in fields else None, "flip_to": fields.get("flip_to")})
+        block.setdefault("mammo_variants", []).append(
+            {
+                "name": fields["name"],
+                "bits": int(fields.get("bits", 16)),
+                "voi": fields.get("voi", "0") == "1",
+                "long_side": int(fields["long_side"]) if "long_side" in fields else None,
+                "flip_to": fields.get("flip_to"),
+            }
+        )
     return ConvertOptions.from_config(block, getattr(args, "threads", 1))
 
 
@@ -45,18 +51,30 @@ def _to_nifti(args: argparse.Namespace) -> int:
     from .run import to_nifti
 
     out = to_nifti(Path(args.input), Path(args.out), _options(args))
-    print(f"to-nifti: {len(out.rows['volumes'])} volumes and {len(out.rows['findings'])} masks written to "
-          f"{args.out}, {len(out.rows['rejects'])} files rejected")
+    print(
+        f"to-nifti: {len(out.rows['volumes'])} volumes and {len(out.rows['findings'])} masks written to "
+        f"{args.out}, {len(out.rows['rejects'])} files rejected"
+    )
     return _report_rejects(out)
 
 
 def _convert_shard(args: argparse.Namespace) -> int:
     from .run import convert_shard
 
-    out = convert_shard(args.dataset, Path(args.deid), Path(args.raw), Path(args.results), Path(args.tables),
-                        Path(args.images), Path(args.masks), _options(args))
-    print(f"{args.dataset}: {len(out.rows['images'])} images, {len(out.rows['volumes'])} volumes, "
-          f"{len(out.rows['findings'])} findings, {len(out.rows['rejects'])} rejected")
+    out = convert_shard(
+        args.dataset,
+        Path(args.deid),
+        Path(args.raw),
+        Path(args.results),
+        Path(args.tables),
+        Path(args.images),
+        Path(args.masks),
+        _options(args),
+    )
+    print(
+        f"{args.dataset}: {len(out.rows['images'])} images, {len(out.rows['volumes'])} volumes, "
+        f"{len(out.rows['findings'])} findings, {len(out.rows['rejects'])} rejected"
+    )
     return 0
 
 
@@ -64,8 +82,11 @@ def register(registry: Registry) -> None:
     p = registry.add("to-png", "mammograms → canonical 16-bit PNG (+ configured variants) and JSON metadata")
     p.add_argument("files", nargs="+", metavar="FILE")
     p.add_argument("--out", required=True)
-    p.add_argument("--variant", action="append",
-                   help="extra derived image, e.g. name=small,bits=8,voi=1,long_side=1024,flip_to=L (repeatable)")
+    p.add_argument(
+        "--variant",
+        action="append",
+        help="extra derived image, e.g. name=small,bits=8,voi=1,long_side=1024,flip_to=L (repeatable)",
+    )
     p.set_defaults(func=_to_png)
 
     p = registry.add("to-nifti", "MR DICOM folder → one NIfTI per DCE phase (+ JSON sidecar, SEG masks)")

@@ -77,8 +77,13 @@ def read_seg(seg: Dataset):
     pointers = [int(i.DimensionIndexPointer) for i in ds.get("DimensionIndexSequence", [])]
     frames = ds.get("PerFrameFunctionalGroupsSequence", [])
     shared = ds.get("SharedFunctionalGroupsSequence", [Dataset()])[0]
-    if kind != "LABELMAP" and pointers and SEGMENT_NUMBER not in pointers and frames and \
-            all("SegmentIdentificationSequence" in f or "SegmentIdentificationSequence" in shared for f in frames):
+    if (
+        kind != "LABELMAP"
+        and pointers
+        and SEGMENT_NUMBER not in pointers
+        and frames
+        and all("SegmentIdentificationSequence" in f or "SegmentIdentificationSequence" in shared for f in frames)
+    ):
         item = Dataset()
         item.DimensionOrganizationUID = ds.DimensionIndexSequence[0].get("DimensionOrganizationUID", "2.25.0")
         item.DimensionIndexPointer = SEGMENT_NUMBER
@@ -89,8 +94,10 @@ def read_seg(seg: Dataset):
             values = content.DimensionIndexValues
             values = list(values) if isinstance(values, (list, MultiValue)) else [values]
             group = frame if "SegmentIdentificationSequence" in frame else shared
-            content.DimensionIndexValues = [int(group.SegmentIdentificationSequence[0].ReferencedSegmentNumber),
-                                            *values]
+            content.DimensionIndexValues = [
+                int(group.SegmentIdentificationSequence[0].ReferencedSegmentNumber),
+                *values,
+            ]
         repairs.append("added the Referenced Segment Number to a Dimension Index that lacked it")
     return hd.seg.Segmentation.from_dataset(ds, copy=False), repairs
 
@@ -101,8 +108,9 @@ def _index_map(target: Volume, affine: np.ndarray) -> np.ndarray:
     phase = LPS_TO_RAS @ target.affine  # (column, row, slice) → LPS
     mapping = np.linalg.inv(phase) @ affine
     rounded = np.round(mapping)
-    if not np.allclose(mapping[:3, :3], rounded[:3, :3], atol=1e-3) or \
-            sorted(np.abs(rounded[:3, :3]).sum(axis=0).tolist()) != [1.0, 1.0, 1.0]:
+    if not np.allclose(mapping[:3, :3], rounded[:3, :3], atol=1e-3) or sorted(
+        np.abs(rounded[:3, :3]).sum(axis=0).tolist()
+    ) != [1.0, 1.0, 1.0]:
         raise ConversionError("the SEG's voxel grid is not the grid of its phase (orientation or spacing differ)")
     if not np.allclose(mapping[:3, 3], rounded[:3, 3], atol=GRID_TOLERANCE):
         raise ConversionError("the SEG's voxels are shifted against its phase's grid")
@@ -128,17 +136,26 @@ def seg_masks(seg: Dataset, volumes: list[Volume]) -> list[Mask]:
         data = np.zeros(target.data.shape, dtype=np.uint8)
         if len(inside):
             index = (mapping @ np.c_[inside, np.ones(len(inside))].T)[:3].astype(int).T
-            shape = np.array(data.shape)
+            shape: np.ndarray = np.array(data.shape)
             if (index < 0).any() or (index >= shape).any():
                 raise ConversionError("the SEG reaches outside the slices of its phase")
             data[index[:, 0], index[:, 1], index[:, 2]] = 1
-        masks.append(Mask(roi=f"seg_{seg.get('SeriesNumber', 0)}_{number}", label=labels.get(number, ""),
-                          source="seg", volume=target, data=data, repairs=repairs))
+        masks.append(
+            Mask(
+                roi=f"seg_{seg.get('SeriesNumber', 0)}_{number}",
+                label=labels.get(number, ""),
+                source="seg",
+                volume=target,
+                data=data,
+                repairs=repairs,
+            )
+        )
     return masks
 
 
-def box_mask(volume: Volume, roi: str, x0: int, x1: int, y0: int, y1: int, z0: int, z1: int,
-             z_order: str = "position") -> Mask:
+def box_mask(
+    volume: Volume, roi: str, x0: int, x1: int, y0: int, y1: int, z0: int, z1: int, z_order: str = "position"
+) -> Mask:
     """A 0-based half-open voxel box → a mask in the phase grid; a box outside the grid is an error.
 
     `z_order="instance"`: the slice range counts the series' files in InstanceNumber order (Duke's boxes), mapped here
@@ -148,8 +165,9 @@ def box_mask(volume: Volume, roi: str, x0: int, x1: int, y0: int, y1: int, z0: i
         numbers = volume.instance_numbers
         if len(numbers) != shape[2] or any(n is None for n in numbers) or len(set(numbers)) != len(numbers):
             raise ConversionError("the box counts slices by InstanceNumber, which the phase's slices lack or repeat")
-        rank = {n: r for r, n in enumerate(sorted(numbers))}
-        slices = [k for k, n in enumerate(numbers) if z0 <= rank[n] < z1]
+        known = [int(n) for n in numbers if n is not None]
+        rank = {n: r for r, n in enumerate(sorted(known))}
+        slices = [k for k, n in enumerate(known) if z0 <= rank[n] < z1]
         if not slices or not 0 <= z0 < z1 <= shape[2]:
             raise ConversionError(f"box slice range [{z0}, {z1}) lies outside the image ({shape[2]} slices)")
         if max(slices) - min(slices) + 1 != len(slices):

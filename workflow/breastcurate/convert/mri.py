@@ -82,7 +82,8 @@ NOT_DICOM = "not a DICOM instance"
 
 def read_headers(paths: list[Path]) -> tuple[list[tuple[Path, Dataset]], list[tuple[str, str]]]:
     """Headers of every readable image file; the others come back as (path, reason)."""
-    good, bad = [], []
+    good: list[tuple[Path, Dataset]] = []
+    bad: list[tuple[str, str]] = []
     for path in paths:
         try:
             ds = pydicom.dcmread(path, stop_before_pixels=True, force=True)
@@ -119,11 +120,19 @@ def _storage(stack: np.ndarray) -> np.ndarray:
 def _stack_slices(items: list[tuple[Path, Dataset]]) -> Volume:
     """Sort the slices of one time point along the slice normal, check the geometry and stack the pixels."""
     first = items[0][1]
-    geometry = {(tuple(round(float(v), 4) for v in h.ImageOrientationPatient), int(h.Rows), int(h.Columns),
-                 tuple(round(float(v), 4) for v in h.PixelSpacing)) for _, h in items}
+    geometry = {
+        (
+            tuple(round(float(v), 4) for v in h.ImageOrientationPatient),
+            int(h.Rows),
+            int(h.Columns),
+            tuple(round(float(v), 4) for v in h.PixelSpacing),
+        )
+        for _, h in items
+    }
     if len(geometry) > 1:
-        raise ConversionError(f"mixed geometry inside one phase: {len(geometry)} different orientations, sizes or "
-                              "pixel spacings")
+        raise ConversionError(
+            f"mixed geometry inside one phase: {len(geometry)} different orientations, sizes or pixel spacings"
+        )
     iop = np.array([float(v) for v in first.ImageOrientationPatient])
     row_dir, col_dir = iop[:3], iop[3:]
     normal = np.cross(row_dir, col_dir)
@@ -139,8 +148,9 @@ def _stack_slices(items: list[tuple[Path, Dataset]]) -> Volume:
         if np.any(np.abs(gaps - step) > SPACING_TOLERANCE * abs(step)):
             ratio = gaps.max() / step
             if abs(ratio - round(ratio)) < SPACING_TOLERANCE and round(ratio) >= 2:
-                raise ConversionError(f"missing slices: a gap of {ratio:.0f}× the slice spacing "
-                                      f"({gaps.max():.3f} mm vs {step:.3f} mm)")
+                raise ConversionError(
+                    f"missing slices: a gap of {ratio:.0f}× the slice spacing ({gaps.max():.3f} mm vs {step:.3f} mm)"
+                )
             raise ConversionError(f"uneven slice spacing: gaps from {gaps.min():.3f} to {gaps.max():.3f} mm")
         slice_vec = (positions[-1] - positions[0]) / (len(items) - 1)
     else:
@@ -156,14 +166,22 @@ def _stack_slices(items: list[tuple[Path, Dataset]]) -> Volume:
     affine[:3, 1] = col_dir * dr
     affine[:3, 2] = slice_vec
     affine[:3, 3] = positions[0]
-    return Volume(study_uid=str(first.StudyInstanceUID), series_uid=str(first.SeriesInstanceUID),
-                  series_number=int(first.get("SeriesNumber", 0) or 0),
-                  temporal_position=_temporal_position(first),
-                  acquisition_seconds=min((s for s in map(_acq_seconds, headers) if s is not None), default=None),
-                  data=data, affine=LPS_TO_RAS @ affine, slope=slope, intercept=intercept, header=first,
-                  sources=[str(p) for p, _ in items], slice_positions=along,
-                  sop_uids=[str(h.SOPInstanceUID) for h in headers],
-                  instance_numbers=[_optional_int(h.get("InstanceNumber")) for h in headers])
+    return Volume(
+        study_uid=str(first.StudyInstanceUID),
+        series_uid=str(first.SeriesInstanceUID),
+        series_number=int(first.get("SeriesNumber", 0) or 0),
+        temporal_position=_temporal_position(first),
+        acquisition_seconds=min((s for s in map(_acq_seconds, headers) if s is not None), default=None),
+        data=data,
+        affine=LPS_TO_RAS @ affine,
+        slope=slope,
+        intercept=intercept,
+        header=first,
+        sources=[str(p) for p, _ in items],
+        slice_positions=along,
+        sop_uids=[str(h.SOPInstanceUID) for h in headers],
+        instance_numbers=[_optional_int(h.get("InstanceNumber")) for h in headers],
+    )
 
 
 def _optional_int(value) -> int | None:
@@ -188,8 +206,10 @@ def _wrapped_volume(path: Path) -> Volume:
         affine = np.asarray(wrapper.affine, dtype=float)
         factors = np.asarray(wrapper.scale_factors, dtype=float)
     if raw.ndim != 3:
-        raise ConversionError(f"a multi-frame file with {raw.ndim - 3} extra dimensions (shape {raw.shape}); "
-                              "only single-stack 3-D files are converted")
+        raise ConversionError(
+            f"a multi-frame file with {raw.ndim - 3} extra dimensions (shape {raw.shape}); "
+            "only single-stack 3-D files are converted"
+        )
     if factors.shape[0] == 1:
         slope, intercept = (float(v) for v in factors[0])
     else:  # per-frame scaling: store the scaled values
@@ -197,10 +217,20 @@ def _wrapped_volume(path: Path) -> Volume:
     # nibabel orders voxels (row, column, slice); the curated files use (column, row, slice).
     data = _storage(np.asarray(raw).transpose(1, 0, 2))
     affine = affine[:, [1, 0, 2, 3]]
-    return Volume(study_uid=str(ds.StudyInstanceUID), series_uid=str(ds.SeriesInstanceUID),
-                  series_number=int(ds.get("SeriesNumber", 0) or 0), temporal_position=_temporal_position(ds),
-                  acquisition_seconds=_acq_seconds(ds), data=data, affine=LPS_TO_RAS @ affine, slope=slope,
-                  intercept=intercept, header=ds, sources=[str(path)], sop_uids=[str(ds.SOPInstanceUID)])
+    return Volume(
+        study_uid=str(ds.StudyInstanceUID),
+        series_uid=str(ds.SeriesInstanceUID),
+        series_number=int(ds.get("SeriesNumber", 0) or 0),
+        temporal_position=_temporal_position(ds),
+        acquisition_seconds=_acq_seconds(ds),
+        data=data,
+        affine=LPS_TO_RAS @ affine,
+        slope=slope,
+        intercept=intercept,
+        header=ds,
+        sources=[str(path)],
+        sop_uids=[str(ds.SOPInstanceUID)],
+    )
 
 
 def _time_points(items: list[tuple[Path, Dataset]]) -> list[list[tuple[Path, Dataset]]]:
@@ -219,16 +249,22 @@ def _time_points(items: list[tuple[Path, Dataset]]) -> list[list[tuple[Path, Dat
             per_position[tuple(round(float(v), 3) for v in item[1].ImagePositionPatient)].append(item)
         points: list[list] = [[] for _ in range(n)]
         for group in per_position.values():
-            group.sort(key=lambda it: (float(it[1].get("TriggerTime", 0) or 0), _acq_seconds(it[1]) or 0.0,
-                                       int(it[1].get("InstanceNumber", 0) or 0)))
+            group.sort(
+                key=lambda it: (
+                    float(it[1].get("TriggerTime", 0) or 0),
+                    _acq_seconds(it[1]) or 0.0,
+                    int(it[1].get("InstanceNumber", 0) or 0),
+                )
+            )
             for t, item in enumerate(group):
                 points[t].append(item)
         return points
     return [items]
 
 
-def build_volumes(headers: list[tuple[Path, Dataset]],
-                  dce_series: set[str] | None = None) -> tuple[list[Volume], list[tuple[str, str]]]:
+def build_volumes(
+    headers: list[tuple[Path, Dataset]], dce_series: set[str] | None = None
+) -> tuple[list[Volume], list[tuple[str, str]]]:
     """Every volume that the image files make, and (path, reason) for every file that makes none. With `dce_series`
     (the pipeline, which has the series roles), only those series are stacked and named as phases."""
     volumes, rejects = [], []
@@ -280,8 +316,13 @@ def name_phases(volumes: list[Volume], strict: bool = False) -> list[tuple[str, 
         dce = max(groups.values(), key=len)
         if len(dce) < 2 and not strict:
             dce = []
-        dce.sort(key=lambda v: (v.acquisition_seconds if v.acquisition_seconds is not None else float("inf"),
-                                v.temporal_position or 0, v.series_number))
+        dce.sort(
+            key=lambda v: (
+                v.acquisition_seconds if v.acquisition_seconds is not None else float("inf"),
+                v.temporal_position or 0,
+                v.series_number,
+            )
+        )
         for i, v in enumerate(dce):
             v.name = "pre" if i == 0 else f"post_{i}"
         for v in vols:
@@ -295,8 +336,7 @@ def name_phases(volumes: list[Volume], strict: bool = False) -> list[tuple[str, 
     return rejects
 
 
-def nifti_bytes(data: np.ndarray, affine: np.ndarray, level: int, slope: float = 1.0,
-                intercept: float = 0.0) -> bytes:
+def nifti_bytes(data: np.ndarray, affine: np.ndarray, level: int, slope: float = 1.0, intercept: float = 0.0) -> bytes:
     """A gzip-compressed NIfTI-1 with sform = qform = the affine (scanner code); gzip mtime 0, so deterministic.
 
     zlib-ng compresses about 5× faster than the standard library's zlib at level 6, to the same size (README)."""

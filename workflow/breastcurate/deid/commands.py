@@ -21,8 +21,9 @@ def secret(args: argparse.Namespace) -> bytes:
 
     key = load_secret(args.secret_file, allow_demo=args.demo_key)
     if args.demo_key and not args.secret_file:
-        print("note: using the public demo key; pseudonyms are not secret (fine for the demo data only)",
-              file=sys.stderr)
+        print(
+            "note: using the public demo key; pseudonyms are not secret (fine for the demo data only)", file=sys.stderr
+        )
     return key
 
 
@@ -44,11 +45,12 @@ def _deidentify(args: argparse.Namespace) -> int:
     from .run import deidentify_folder
 
     restricted = Path(args.restricted) if args.restricted else Path(f"{Path(args.out).resolve()}-restricted")
-    result = deidentify_folder(Path(args.input), Path(args.out), restricted, secret(args), _options(args),
-                               args.source)
+    result = deidentify_folder(Path(args.input), Path(args.out), restricted, secret(args), _options(args), args.source)
     written = len({r["file"] for r in result.audit})
-    print(f"de-identified {written} files into {args.out}; {len(result.quarantine)} quarantined, "
-          f"{len(result.rejects)} rejected; audit and linkage in {restricted}")
+    print(
+        f"de-identified {written} files into {args.out}; {len(result.quarantine)} quarantined, "
+        f"{len(result.rejects)} rejected; audit and linkage in {restricted}"
+    )
     return 0
 
 
@@ -57,8 +59,10 @@ def _deidentify_shard(args: argparse.Namespace) -> int:
 
     out = ShardOutputs(Path(args.out), Path(args.inventory), Path(args.inventory_rejects), Path(args.terms))
     result = deidentify_shard(args.dataset, Path(args.listing), Path(args.raw), out, secret(args), _options(args))
-    print(f"{args.dataset}: {len({r['file'] for r in result.audit})} files de-identified, "
-          f"{len(result.quarantine)} quarantined, {len(result.rejects)} rejected")
+    print(
+        f"{args.dataset}: {len({r['file'] for r in result.audit})} files de-identified, "
+        f"{len(result.quarantine)} quarantined, {len(result.rejects)} rejected"
+    )
     return 0
 
 
@@ -79,8 +83,11 @@ def register(registry: Registry) -> None:
     _common(p)
     p.set_defaults(func=_deidentify)
 
-    p = registry.add("deidentify-shard", "inventory (headers, SHA-256) and de-identify one listed shard, collecting its "
-                                         "PHI values", pipeline=True)
+    p = registry.add(
+        "deidentify-shard",
+        "inventory (headers, SHA-256) and de-identify one listed shard, collecting its PHI values",
+        pipeline=True,
+    )
     p.add_argument("dataset")
     p.add_argument("--listing", required=True, help="the shard's listing")
     p.add_argument("--raw", required=True, help="the dataset's native mirror")

@@ -19,8 +19,16 @@ PATIENT_ID, PATIENT_NAME, ACCESSION = 0x00100020, 0x00100010, 0x00080050
 PATIENT_AGE = 0x00101010
 TEXT_VRS = {"LO", "SH", "ST", "LT", "UT", "UC", "PN", "CS", "AE"}
 DUMMY = {"DA": "19000101", "TM": "000000", "DT": "19000101000000", "AS": "000Y", "IS": "0", "DS": "0"}
-PHI_LIKE = [re.compile(p) for p in (r"\d{5,}", r"\d{1,4}[-/.]\d{1,2}[-/.]\d{2,4}", r"\(?\d{3}\)?[ .-]?\d{3}[ .-]\d{4}",
-                                    r"(?i)\b(mrn|dob|dr\.?|ssn|tel|phone)\b", r"@")]
+PHI_LIKE = [
+    re.compile(p)
+    for p in (
+        r"\d{5,}",
+        r"\d{1,4}[-/.]\d{1,2}[-/.]\d{2,4}",
+        r"\(?\d{3}\)?[ .-]?\d{3}[ .-]\d{4}",
+        r"(?i)\b(mrn|dob|dr\.?|ssn|tel|phone)\b",
+        r"@",
+    )
+]
 SECONDARY_CAPTURE = "1.2.840.10008.5.1.4.1.1.7"
 ULTRASOUND = ("1.2.840.10008.5.1.4.1.1.6.", "1.2.840.10008.5.1.4.1.1.3.")
 
@@ -79,11 +87,22 @@ def phi_terms(ds: Dataset) -> set[str]:
                 for item in elem.value:
                     visit(item)
             elif elem.VR == "PN" and elem.value:
-                for value in (elem.value if elem.VM > 1 else [elem.value]):
+                for value in elem.value if elem.VM > 1 else [elem.value]:
                     terms.update(p for p in re.split(r"[\^= ,]+", str(value)) if len(p) >= 3)
-            elif elem.keyword in ("PatientID", "AccessionNumber", "InstitutionName", "StationName",
-                                  "OtherPatientIDs", "RequestedProcedureID") and elem.value:
+            elif (
+                elem.keyword
+                in (
+                    "PatientID",
+                    "AccessionNumber",
+                    "InstitutionName",
+                    "StationName",
+                    "OtherPatientIDs",
+                    "RequestedProcedureID",
+                )
+                and elem.value
+            ):
                 terms.add(str(elem.value))
+
     visit(ds)
     return {t.lower() for t in terms}
 
@@ -91,8 +110,14 @@ def phi_terms(ds: Dataset) -> set[str]:
 class Deidentifier:
     """De-identify datasets of one source with one key and profile."""
 
-    def __init__(self, keyed: Keyed, profile: Profile, source: str, descriptor_patterns: list[str],
-                 known_descriptions: frozenset[str] = frozenset()):
+    def __init__(
+        self,
+        keyed: Keyed,
+        profile: Profile,
+        source: str,
+        descriptor_patterns: list[str],
+        known_descriptions: frozenset[str] = frozenset(),
+    ):
         self.keyed, self.profile, self.source = keyed, profile, source
         self.descriptors = [re.compile(p) for p in descriptor_patterns]
         self.known = known_descriptions
@@ -101,8 +126,10 @@ class Deidentifier:
         """De-identify `ds` in place (unless quarantined) and return the outcome."""
         native = native_patient_id or str(ds.get("PatientID", "") or "")
         if not native.strip():
-            raise ValueError("no PatientID, and no dataset layout names the patient (keyed pseudonyms and date "
-                             "offsets are per patient)")
+            raise ValueError(
+                "no PatientID, and no dataset layout names the patient (keyed pseudonyms and date "
+                "offsets are per patient)"
+            )
         out = Outcome(native_patient_id=native, native_accession=str(ds.get("AccessionNumber", "") or ""))
         out.quarantined = burned_in_reason(ds)
         if out.quarantined:
@@ -231,8 +258,10 @@ class Deidentifier:
             return False
         creator_tag = (elem.tag.group << 16) | (elem.tag.element >> 8)
         creator = ds.get(creator_tag)
-        return creator is not None and (str(creator.value).strip(), elem.tag.group, elem.tag.element & 0xFF) \
-            in self.profile.safe_private
+        return (
+            creator is not None
+            and (str(creator.value).strip(), elem.tag.group, elem.tag.element & 0xFF) in self.profile.safe_private
+        )
 
     def _finish(self, ds: Dataset, out: Outcome, upstream_codes: list, upstream_method) -> None:
         ds.PatientIdentityRemoved = "YES"
@@ -258,8 +287,13 @@ class Deidentifier:
         if meta is not None:
             if "SOPInstanceUID" in ds:
                 meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
-            for keyword in ("SourceApplicationEntityTitle", "SendingApplicationEntityTitle",
-                            "ReceivingApplicationEntityTitle", "PrivateInformationCreatorUID", "PrivateInformation"):
+            for keyword in (
+                "SourceApplicationEntityTitle",
+                "SendingApplicationEntityTitle",
+                "ReceivingApplicationEntityTitle",
+                "PrivateInformationCreatorUID",
+                "PrivateInformation",
+            ):
                 if keyword in meta:
                     delattr(meta, keyword)
 

@@ -29,8 +29,10 @@ def load_secret(secret_file: str | Path | None = None, allow_demo: bool = False)
         return os.environ[SECRET_ENV].encode()
     if allow_demo:
         return DEMO_KEY
-    raise MissingSecret("no pseudonymization key: pass --secret-file FILE, set $BREASTCURATE_SECRET, or set "
-                        "deid.secret_file in the config (generate one with `openssl rand -hex 32 > key`)")
+    raise MissingSecret(
+        "no pseudonymization key: pass --secret-file FILE, set $BREASTCURATE_SECRET, or set "
+        "deid.secret_file in the config (generate one with `openssl rand -hex 32 > key`)"
+    )
 
 
 class Keyed:

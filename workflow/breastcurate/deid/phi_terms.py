@@ -10,22 +10,37 @@ the dataset is searched for all of them.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 import pydicom
 from pydicom.dataset import Dataset
 
 from ..tables import read_parts, write_table
 
-ID_KEYWORDS = {"PatientID", "OtherPatientIDs", "AccessionNumber", "RequestedProcedureID", "ScheduledProcedureStepID",
-               "StudyID", "IssuerOfPatientID", "MedicalRecordLocator"}
-DATASET_KEYWORDS = {"InstitutionName", "InstitutionAddress", "InstitutionalDepartmentName", "StationName",
-                    "PatientAddress", "PatientTelephoneNumbers", "PatientTelecomInformation", "DeviceSerialNumber",
-                    "InstitutionTelephoneNumbers"}
+ID_KEYWORDS = {
+    "PatientID",
+    "OtherPatientIDs",
+    "AccessionNumber",
+    "RequestedProcedureID",
+    "ScheduledProcedureStepID",
+    "StudyID",
+    "IssuerOfPatientID",
+    "MedicalRecordLocator",
+}
+DATASET_KEYWORDS = {
+    "InstitutionName",
+    "InstitutionAddress",
+    "InstitutionalDepartmentName",
+    "StationName",
+    "PatientAddress",
+    "PatientTelephoneNumbers",
+    "PatientTelecomInformation",
+    "DeviceSerialNumber",
+    "InstitutionTelephoneNumbers",
+}
 #: Person names that name the patient; every other PN (physicians, operators, readers) is dataset-wide.
-PATIENT_NAMES = {"PatientName", "OtherPatientNames", "PatientBirthName", "PatientMotherBirthName",
-                 "ResponsiblePerson"}
+PATIENT_NAMES = {"PatientName", "OtherPatientNames", "PatientBirthName", "PatientMotherBirthName", "ResponsiblePerson"}
 #: Values that describe the equipment, not a person or place: de-identification keeps them, so a PHI value equal to
 #: one of them (an institution field that holds the scanner vendor's name) would match every kept header.
 PUBLIC_KEYWORDS = {"Manufacturer", "ManufacturerModelName", "Modality", "BodyPartExamined", "SoftwareVersions"}
@@ -109,8 +124,11 @@ class TermLog:
             pass
 
     def rows(self) -> list[dict[str, str]]:
-        return [{"term": t, "kind": k, "scope": s} for t, (k, s) in sorted(self.terms.items())
-                if t.lower() not in self.public]
+        return [
+            {"term": t, "kind": k, "scope": s}
+            for t, (k, s) in sorted(self.terms.items())
+            if t.lower() not in self.public
+        ]
 
 
 def merge_dataset_terms(shard_terms: Iterable[Path], out: Path) -> int:

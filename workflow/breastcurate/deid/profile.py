@@ -22,10 +22,16 @@ OPTIONS = {
     "retain_device_identity": ("rtnDevIdOpt", "113109", "Retain Device Identity Option"),
     "retain_institution_identity": ("rtnInstIdOpt", "113112", "Retain Institution Identity Option"),
     "retain_patient_characteristics": ("rtnPatCharsOpt", "113108", "Retain Patient Characteristics Option"),
-    "retain_longitudinal_full_dates": ("rtnLongFullDatesOpt", "113106",
-                                       "Retain Longitudinal Temporal Information Full Dates Option"),
-    "retain_longitudinal_modified_dates": ("rtnLongModifDatesOpt", "113107",
-                                           "Retain Longitudinal Temporal Information Modified Dates Option"),
+    "retain_longitudinal_full_dates": (
+        "rtnLongFullDatesOpt",
+        "113106",
+        "Retain Longitudinal Temporal Information Full Dates Option",
+    ),
+    "retain_longitudinal_modified_dates": (
+        "rtnLongModifDatesOpt",
+        "113107",
+        "Retain Longitudinal Temporal Information Modified Dates Option",
+    ),
     "clean_descriptors": ("cleanDescOpt", "113105", "Clean Descriptors Option"),
     "clean_structured_content": ("cleanStructContOpt", "113104", "Clean Structured Content Option"),
     "clean_graphics": ("cleanGraphOpt", "113103", "Clean Graphics Option"),
@@ -88,10 +94,11 @@ def load_profile(options: tuple[str, ...]) -> Profile:
                 patterns[(high, None if "X" in element.upper() else int(element, 16))] = action
             else:
                 by_tag[(int(group, 16) << 16) | int(element, 16)] = action
-    safe = frozenset()
+    safe: frozenset[tuple[str, int, int]] = frozenset()
     if "retain_safe_private" in ordered:
-        safe = frozenset((e["creator"], int(e["group"]), int(e["element"]))
-                         for e in yaml.safe_load(SAFE_PRIVATE.read_text()))
+        safe = frozenset(
+            (e["creator"], int(e["group"]), int(e["element"])) for e in yaml.safe_load(SAFE_PRIVATE.read_text())
+        )
     return Profile(by_tag, patterns, safe, ordered)
 
 

@@ -50,20 +50,31 @@ class Collector:
         self.filemap: list[dict] = []
         self.terms = TermLog()
 
-    def add(self, outcome: Outcome, rel_in: str, rel_out: str | None, raw: dict | None = None,
-            ds: pydicom.Dataset | None = None) -> None:
+    def add(
+        self,
+        outcome: Outcome,
+        rel_in: str,
+        rel_out: str | None,
+        raw: dict | None = None,
+        ds: pydicom.Dataset | None = None,
+    ) -> None:
         if self.series is not None and raw is not None and ds is not None and not outcome.quarantined:
             self.series.add(raw, ds, outcome.patient_id)
         if outcome.quarantined:
-            self.quarantine.append({"dataset": self.source, "stage": "deid", "path": rel_in,
-                                    "reason": outcome.quarantined})
+            self.quarantine.append(
+                {"dataset": self.source, "stage": "deid", "path": rel_in, "reason": outcome.quarantined}
+            )
             return
         self.filemap.append({"path": rel_in, "deid_path": rel_out, "patient_id": outcome.patient_id})
         self.audit += [{"file": rel_out, "element": e, "action": a} for e, a in outcome.audit]
         self.linkage[(outcome.native_patient_id, outcome.native_accession)] = {
-            "dataset": self.source, "native_patient_id": outcome.native_patient_id, "patient_id": outcome.patient_id,
-            "native_accession": outcome.native_accession, "accession": outcome.accession,
-            "date_offset_days": outcome.date_offset_days}
+            "dataset": self.source,
+            "native_patient_id": outcome.native_patient_id,
+            "patient_id": outcome.patient_id,
+            "native_accession": outcome.native_accession,
+            "accession": outcome.accession,
+            "date_offset_days": outcome.date_offset_days,
+        }
 
     def reject(self, rel_in: str, reason: str) -> None:
         self.rejects.append({"dataset": self.source, "stage": "deid", "path": rel_in, "reason": reason})
@@ -71,9 +82,13 @@ class Collector:
     def write(self, restricted: Path, terms: Path | None = None) -> None:
         """The shard's tables into `restricted` (always private, whatever its name); the PHI values into `terms`."""
         make_dirs(restricted, private=True)
-        tables = {"audit": ("audit", self.audit), "linkage": ("linkage", list(self.linkage.values())),
-                  "quarantine": ("native_rejects", self.quarantine), "files": ("file_map", self.filemap),
-                  "rejects": ("native_rejects", self.rejects)}
+        tables = {
+            "audit": ("audit", self.audit),
+            "linkage": ("linkage", list(self.linkage.values())),
+            "quarantine": ("native_rejects", self.quarantine),
+            "files": ("file_map", self.filemap),
+            "rejects": ("native_rejects", self.rejects),
+        }
         for name, (schema, rows) in tables.items():
             write_table(restricted / f"{name}.parquet", schema, pd.DataFrame(rows), private=True)
         if self.series is not None:
@@ -82,8 +97,14 @@ class Collector:
             write_table(terms, "phi_terms", self.terms.rows(), private=True)
 
 
-def _process(deid: Deidentifier, source: Path | pydicom.Dataset, native_patient_id: str | None, rel_in: str,
-             out_root: Path, collector: Collector) -> None:
+def _process(
+    deid: Deidentifier,
+    source: Path | pydicom.Dataset,
+    native_patient_id: str | None,
+    rel_in: str,
+    out_root: Path,
+    collector: Collector,
+) -> None:
     """De-identify one file (a path, or a dataset already read) into `out_root`; every outcome goes to
     `collector`."""
     try:
@@ -104,8 +125,9 @@ def _process(deid: Deidentifier, source: Path | pydicom.Dataset, native_patient_
         collector.reject(rel_in, f"cannot de-identify: {type(exc).__name__}: {str(exc)[:200]}")
 
 
-def deidentify_folder(in_dir: Path, out_dir: Path, restricted: Path, key: bytes, options: tuple[str, ...],
-                      source: str = "folder") -> Collector:
+def deidentify_folder(
+    in_dir: Path, out_dir: Path, restricted: Path, key: bytes, options: tuple[str, ...], source: str = "folder"
+) -> Collector:
     """Every file under `in_dir` → de-identified into `out_dir`; audit, linkage and quarantine into `restricted`."""
     in_dir, out_dir, restricted = Path(in_dir), Path(out_dir), Path(restricted)
     if restricted.resolve().is_relative_to(out_dir.resolve()):
@@ -128,8 +150,9 @@ class ShardOutputs:
     terms: Path  # PHI values of the raw headers, for the PHI scan
 
 
-def deidentify_shard(dataset: str, listing: Path, raw_root: Path, out: ShardOutputs, key: bytes,
-                     options: tuple[str, ...]) -> Collector:
+def deidentify_shard(
+    dataset: str, listing: Path, raw_root: Path, out: ShardOutputs, key: bytes, options: tuple[str, ...]
+) -> Collector:
     """Read each listed file of one shard once: inventory it (header fields, SHA-256, or a reject with the reason)
     and de-identify it into `out.deid/dicom`."""
     get_adapter(dataset)

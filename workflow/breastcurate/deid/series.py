@@ -43,10 +43,15 @@ class SeriesLog:
         if entry is None:
             description = deid.get("SeriesDescription")
             entry = self.series[uid] = _Series(
-                native_study_uid=raw["study_uid"], study_uid=str(deid.get("StudyInstanceUID", "")),
-                patient_id=patient_id, modality=raw["modality"], description_native=raw["description"],
+                native_study_uid=raw["study_uid"],
+                study_uid=str(deid.get("StudyInstanceUID", "")),
+                patient_id=patient_id,
+                modality=raw["modality"],
+                description_native=raw["description"],
                 description=" ".join(str(description).split()) if description not in (None, "") else None,
-                series_number=raw["series_number"], image_type=raw["image_type"])
+                series_number=raw["series_number"],
+                image_type=raw["image_type"],
+            )
             self.native_uids[uid] = raw["series_uid"]
         entry.instances += 1
         if raw["temporal_position"] is not None:
@@ -54,20 +59,34 @@ class SeriesLog:
 
     def rows(self, dataset: str) -> list[dict]:
         """One row per series with its role and the reason (lesion masks flagged)."""
-        infos = [SeriesInfo(uid, s.study_uid, s.modality, s.description_native, s.series_number, s.image_type,
-                            s.instances) for uid, s in self.series.items()]
+        infos = [
+            SeriesInfo(uid, s.study_uid, s.modality, s.description_native, s.series_number, s.image_type, s.instances)
+            for uid, s in self.series.items()
+        ]
         roles = assign_all(infos, self.adapter.role_rules)
         lesion = [re.compile(p, re.IGNORECASE) for p in self.adapter.lesion_masks]
         out = []
         for uid, s in sorted(self.series.items()):
             role = roles[uid]
             is_lesion = role.role == "seg" and any(p.search(" ".join(s.description_native.split())) for p in lesion)
-            out.append({"dataset": dataset, "patient_id": s.patient_id, "study_uid": s.study_uid, "series_uid": uid,
-                        "native_series_uid": self.native_uids[uid], "modality": s.modality,
-                        "series_number": s.series_number, "description_native": s.description_native or None,
-                        "description": s.description, "role": role.role, "role_reason": role.reason,
-                        "lesion_mask": is_lesion, "n_instances": s.instances,
-                        "n_timepoints": max(len(s.timepoints), 1)})
+            out.append(
+                {
+                    "dataset": dataset,
+                    "patient_id": s.patient_id,
+                    "study_uid": s.study_uid,
+                    "series_uid": uid,
+                    "native_series_uid": self.native_uids[uid],
+                    "modality": s.modality,
+                    "series_number": s.series_number,
+                    "description_native": s.description_native or None,
+                    "description": s.description,
+                    "role": role.role,
+                    "role_reason": role.reason,
+                    "lesion_mask": is_lesion,
+                    "n_instances": s.instances,
+                    "n_timepoints": max(len(s.timepoints), 1),
+                }
+            )
         return out
 
 
@@ -75,11 +94,15 @@ def raw_series_values(ds: Dataset) -> dict:
     """The values of a raw file the series log needs (read before de-identification changes them)."""
     number = ds.get("SeriesNumber")
     position = ds.get("TemporalPositionIdentifier")
-    return {"series_uid": str(ds.get("SeriesInstanceUID", "")), "study_uid": str(ds.get("StudyInstanceUID", "")),
-            "modality": str(ds.get("Modality", "") or ""),
-            "description": " ".join(str(ds.get("SeriesDescription", "") or "").split()),
-            "series_number": _int(number), "temporal_position": _int(position),
-            "image_type": tuple(str(v) for v in (ds.get("ImageType") or []))}
+    return {
+        "series_uid": str(ds.get("SeriesInstanceUID", "")),
+        "study_uid": str(ds.get("StudyInstanceUID", "")),
+        "modality": str(ds.get("Modality", "") or ""),
+        "description": " ".join(str(ds.get("SeriesDescription", "") or "").split()),
+        "series_number": _int(number),
+        "temporal_position": _int(position),
+        "image_type": tuple(str(v) for v in (ds.get("ImageType") or [])),
+    }
 
 
 def _int(value) -> int | None:

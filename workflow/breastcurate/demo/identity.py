@@ -11,16 +11,54 @@ from dataclasses import dataclass
 
 import numpy as np
 
-GIVEN = ["Maria", "Jennifer", "Aisha", "Linh", "Sofía", "Greta", "Hannah", "Keisha", "Priya", "Olga",
-         "Renée", "Chloé", "Yuki", "Fatima", "Ingrid", "Beatriz", "Dorothy", "Thao", "Ngozi", "Eleanor"]
-FAMILY = ["Okonkwo", "Nguyen", "Müller", "Ramírez", "Kowalski", "Haddad", "Johansson", "Whitfield",
-          "Tran", "Fitzgerald", "Castellanos", "Abernathy", "Lindqvist", "Delacroix", "Oyelaran", "Brennan"]
+GIVEN = [
+    "Maria",
+    "Jennifer",
+    "Aisha",
+    "Linh",
+    "Sofía",
+    "Greta",
+    "Hannah",
+    "Keisha",
+    "Priya",
+    "Olga",
+    "Renée",
+    "Chloé",
+    "Yuki",
+    "Fatima",
+    "Ingrid",
+    "Beatriz",
+    "Dorothy",
+    "Thao",
+    "Ngozi",
+    "Eleanor",
+]
+FAMILY = [
+    "Okonkwo",
+    "Nguyen",
+    "Müller",
+    "Ramírez",
+    "Kowalski",
+    "Haddad",
+    "Johansson",
+    "Whitfield",
+    "Tran",
+    "Fitzgerald",
+    "Castellanos",
+    "Abernathy",
+    "Lindqvist",
+    "Delacroix",
+    "Oyelaran",
+    "Brennan",
+]
 PHYSICIANS = ["Harrow^Lucas^^Dr", "Vance^Miriam^^Dr", "Okafor^Chidi^^Dr", "Sandoval^Elena^^Dr", "Pryce^Gideon^^Dr"]
-INSTITUTIONS = [("Mercy Ridge General Hospital", "4100 Harborview Road, Springfield, IL 62704"),
-                ("St. Adelaide Breast Center", "77 Magnolia Avenue, Savannah, GA 31401"),
-                ("Lakeshore University Medical Center", "1250 Lakeshore Drive, Cleveland, OH 44114"),
-                ("Bệnh viện Đa khoa Hòa Bình", "12 Nguyễn Trãi, Hà Nội"),
-                ("Northfield Imaging Associates", "905 Quarry Lane, Northfield, MN 55057")]
+INSTITUTIONS = [
+    ("Mercy Ridge General Hospital", "4100 Harborview Road, Springfield, IL 62704"),
+    ("St. Adelaide Breast Center", "77 Magnolia Avenue, Savannah, GA 31401"),
+    ("Lakeshore University Medical Center", "1250 Lakeshore Drive, Cleveland, OH 44114"),
+    ("Bệnh viện Đa khoa Hòa Bình", "12 Nguyễn Trãi, Hà Nội"),
+    ("Northfield Imaging Associates", "905 Quarry Lane, Northfield, MN 55057"),
+]
 STREETS = ["Elm Street", "Birchwood Court", "Sycamore Lane", "Old Mill Road", "Cypress Avenue", "Juniper Way"]
 CITIES = ["Decatur, GA 30030", "Marietta, GA 30060", "Durham, NC 27701", "Akron, OH 44308", "Peoria, IL 61602"]
 

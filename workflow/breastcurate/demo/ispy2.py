@@ -17,8 +17,11 @@ from .identity import accession, make_identity, rng_for
 from .xlsx import write_sheets
 
 DCE = "ISPY2: VOLSER: uni-lateral cropped: original DCE"
-MAPS = {61001: "ISPY2: VOLSER: uni-lateral cropped: SER", 61002: "ISPY2: VOLSER: uni-lateral cropped: PE2",
-        61003: "ISPY2: VOLSER: uni-lateral cropped: PE6"}
+MAPS = {
+    61001: "ISPY2: VOLSER: uni-lateral cropped: SER",
+    61002: "ISPY2: VOLSER: uni-lateral cropped: PE2",
+    61003: "ISPY2: VOLSER: uni-lateral cropped: PE6",
+}
 MASK = "ISPY2: VOLSER: uni-lateral cropped: Analysis Mask"
 SITE_DCE = "ISPY2: Ax Vibrant PRE/POST"
 DWI = "ACRIN-6698: DWI TRACE: from S4: bVals=0,100,600,800"
@@ -40,16 +43,35 @@ def _patient(out: Path, k: int, rng: np.random.Generator):
     pid = f"{collection}-{number}"
     who = make_identity(rng)
     manufacturer, model, tesla = SCANNERS[int(rng.integers(len(SCANNERS)))]
-    ctx = g.StudyContext(identity=who, patient_id=pid, study_uid=g.uid(rng.bytes(16).hex(), "study"),
-                         study_date=who.first_study, study_time=f"{int(rng.integers(7, 17)):02d}1133.000000",
-                         accession=accession(rng),
-                         study_description="ACRIN-6698_ISPY2_MRI_T0" if acrin else "ISPY2_MRI_T0",
-                         manufacturer=manufacturer, model=model, station=f"ISPY2-MR{int(rng.integers(1, 9))}")
-    spec = g.DCESpec(shape=(16, 48, 48), spacing=(1.4, 1.4), thickness=2.0, orientation=[1, 0, 0, 0, 1, 0],
-                     origin=[10.0, -40.0, -16.0], times_s=[0.0, 80.0, 160.0, 240.0, 450.0],
-                     field_strength=tesla, tr=round(float(rng.uniform(4.0, 6.0)), 2),
-                     te=round(float(rng.uniform(1.5, 2.5)), 2), flip=12.0, bilateral=False, single_series=True,
-                     series_descriptions=[DCE], series_numbers=[61000])
+    ctx = g.StudyContext(
+        identity=who,
+        patient_id=pid,
+        study_uid=g.uid(rng.bytes(16).hex(), "study"),
+        study_date=who.first_study,
+        study_time=f"{int(rng.integers(7, 17)):02d}1133.000000",
+        accession=accession(rng),
+        study_description="ACRIN-6698_ISPY2_MRI_T0" if acrin else "ISPY2_MRI_T0",
+        manufacturer=manufacturer,
+        model=model,
+        station=f"ISPY2-MR{int(rng.integers(1, 9))}",
+    )
+    spec = g.DCESpec(
+        shape=(16, 48, 48),
+        spacing=(1.4, 1.4),
+        thickness=2.0,
+        orientation=[1, 0, 0, 0, 1, 0],
+        origin=[10.0, -40.0, -16.0],
+        times_s=[0.0, 80.0, 160.0, 240.0, 450.0],
+        field_strength=tesla,
+        tr=round(float(rng.uniform(4.0, 6.0)), 2),
+        te=round(float(rng.uniform(1.5, 2.5)), 2),
+        flip=12.0,
+        bilateral=False,
+        single_series=True,
+        series_descriptions=[DCE],
+        series_numbers=[61000],
+        full_slices=80,
+    )  # median slices per DCE phase in IDC v25 (I-SPY2 and ACRIN-6698)
     folder = out / study_dir(collection, pid, ctx.study_date, ctx.study_description, ctx.study_uid)
 
     def series_path(number: int, name: str, instance: int) -> Path:
@@ -59,26 +81,78 @@ def _patient(out: Path, k: int, rng: np.random.Generator):
     ser, pe2 = g.enhancement_maps(dce.phases)
     _, pe6 = g.enhancement_maps([dce.phases[0], dce.phases[-1], dce.phases[-1]])
     for map_number, volume in zip(MAPS, (ser, pe2, pe6)):
-        g.write_volume_series(ctx, spec, volume, map_number, MAPS[map_number], ["DERIVED", "SECONDARY"], 0.0,
-                              dce.frame_uid, lambda i, n=map_number: series_path(n, MAPS[n], i))
+        g.write_volume_series(
+            ctx,
+            spec,
+            volume,
+            map_number,
+            MAPS[map_number],
+            ["DERIVED", "SECONDARY"],
+            0.0,
+            dce.frame_uid,
+            lambda i, n=map_number: series_path(n, MAPS[n], i),
+        )
     seg_uid = g.uid(ctx.study_uid, "series", 61004)
-    seg = g.segmentation(ctx, dce.pre_slices, dce.mask, g.uid(seg_uid, "sop"), seg_uid, 61004,
-                         "VOLSER Analysis Mask", MASK)
+    seg = g.segmentation(
+        ctx, dce.pre_slices, dce.mask, g.uid(seg_uid, "sop"), seg_uid, 61004, "VOLSER Analysis Mask", MASK
+    )
     g.save(seg, series_path(61004, MASK, 1))
     # The site's own bilateral acquisition: another DCE of another grid (the study's DCE is the VOLSER series).
-    site = g.DCESpec(shape=(8, 32, 32), spacing=(5.0, 5.0), thickness=6.0, orientation=[1, 0, 0, 0, 1, 0],
-                     origin=[-80.0, -80.0, -24.0], times_s=[0.0, 90.0, 180.0], field_strength=tesla, tr=spec.tr,
-                     te=spec.te, flip=12.0, bilateral=True, single_series=True, series_descriptions=[SITE_DCE],
-                     series_numbers=[800])
+    site = g.DCESpec(
+        shape=(8, 32, 32),
+        spacing=(5.0, 5.0),
+        thickness=6.0,
+        orientation=[1, 0, 0, 0, 1, 0],
+        origin=[-80.0, -80.0, -24.0],
+        times_s=[0.0, 90.0, 180.0],
+        field_strength=tesla,
+        tr=spec.tr,
+        te=spec.te,
+        flip=12.0,
+        bilateral=True,
+        single_series=True,
+        series_descriptions=[SITE_DCE],
+        series_numbers=[800],
+    )
     g.write_dce(ctx, site, rng, lambda p, n, d, i: series_path(n, d, i))
     if acrin:  # ACRIN-6698's diffusion sub-study: a DWI series of its own grid
-        dwi = g.DCESpec(shape=(8, 24, 24), spacing=(4.0, 4.0), thickness=5.0, orientation=[1, 0, 0, 0, 1, 0],
-                        origin=[-64.0, -64.0, -20.0], times_s=[0.0], field_strength=tesla, tr=4000.0, te=70.0,
-                        flip=90.0, bilateral=True, single_series=True, series_descriptions=[DWI], series_numbers=[4])
-        g.write_volume_series(ctx, dwi, dce.phases[0][::2, ::2, ::2].copy(), 4, DWI, ["ORIGINAL", "PRIMARY", "DIFFUSION"],
-                              -600.0, dce.frame_uid, lambda i: series_path(4, DWI, i))
+        dwi = g.DCESpec(
+            shape=(8, 24, 24),
+            spacing=(4.0, 4.0),
+            thickness=5.0,
+            orientation=[1, 0, 0, 0, 1, 0],
+            origin=[-64.0, -64.0, -20.0],
+            times_s=[0.0],
+            field_strength=tesla,
+            tr=4000.0,
+            te=70.0,
+            flip=90.0,
+            bilateral=True,
+            single_series=True,
+            series_descriptions=[DWI],
+            series_numbers=[4],
+        )
+        g.write_volume_series(
+            ctx,
+            dwi,
+            dce.phases[0][::2, ::2, ::2].copy(),
+            4,
+            DWI,
+            ["ORIGINAL", "PRIMARY", "DIFFUSION"],
+            -600.0,
+            dce.frame_uid,
+            lambda i: series_path(4, DWI, i),
+        )
     hr, her2 = int(rng.integers(0, 2)), int(rng.integers(0, 2))
-    return [number, str(rng.choice(ARMS)), hr, her2, int(rng.integers(0, 2)), int(rng.random() < 0.35),
-            round(float(who.age_at(who.first_study)), 1), str(rng.choice(["White", "Black", "Asian"])),
-            str(rng.choice(["Not Hispanic or Latino", "Hispanic or Latino"])),
-            str(rng.choice(["Pre", "Post", "Peri", "N/A"]))]
+    return [
+        number,
+        str(rng.choice(ARMS)),
+        hr,
+        her2,
+        int(rng.integers(0, 2)),
+        int(rng.random() < 0.35),
+        round(float(who.age_at(who.first_study)), 1),
+        str(rng.choice(["White", "Black", "Asian"])),
+        str(rng.choice(["Not Hispanic or Latino", "Hispanic or Latino"])),
+        str(rng.choice(["Pre", "Post", "Peri", "N/A"])),
+    ]

@@ -7,18 +7,21 @@ import shutil
 from pathlib import Path
 
 from ..sources import get_adapter
+from .dicomgen import full_size as full_size_images
 
 
-def write_mirror(out: Path, dataset: str, patients: int, seed: int) -> Path:
+def write_mirror(out: Path, dataset: str, patients: int, seed: int, full_size: bool = False) -> Path:
     """Write the demo mirror of one dataset (module `breastcurate.demo.<dataset>`) to `out/<dataset>`, via a temporary
-    folder renamed at the end. Patient k depends only on the seed and k."""
+    folder renamed at the end. Patient k depends only on the seed and k. `full_size`: images at real sizes (for the
+    cost benchmark)."""
     get_adapter(dataset)
     module = importlib.import_module(f"{__package__}.{dataset}")
     target = Path(out) / dataset
     partial = Path(out) / f".{dataset}.partial"
     shutil.rmtree(partial, ignore_errors=True)
     try:
-        module.write(partial, patients, seed)
+        with full_size_images(full_size):
+            module.write(partial, patients, seed)
         shutil.rmtree(target, ignore_errors=True)
         partial.rename(target)
     finally:

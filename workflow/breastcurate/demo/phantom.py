@@ -35,8 +35,9 @@ def _texture(rng: np.random.Generator, shape: tuple[int, ...], sigma: float) -> 
     return field / (field.std() + 1e-9)
 
 
-def mammogram(rng: np.random.Generator, rows: int, cols: int, laterality: str, max_value: int,
-              with_lesion: bool) -> tuple[np.ndarray, Box2D | None]:
+def mammogram(
+    rng: np.random.Generator, rows: int, cols: int, laterality: str, max_value: int, with_lesion: bool
+) -> tuple[np.ndarray, Box2D | None]:
     """A MONOCHROME2 mammogram (dense tissue bright) and its lesion box, values in [0, max_value]."""
     y, x = np.mgrid[0:rows, 0:cols].astype(np.float32)
     depth = cols * rng.uniform(0.55, 0.75)
@@ -61,8 +62,9 @@ def mammogram(rng: np.random.Generator, rows: int, cols: int, laterality: str, m
     return np.round(image * max_value).astype(np.uint16), box
 
 
-def dce_volume(rng: np.random.Generator, shape: tuple[int, int, int], times_s: list[float],
-               bilateral: bool) -> tuple[list[np.ndarray], Box3D, np.ndarray]:
+def dce_volume(
+    rng: np.random.Generator, shape: tuple[int, int, int], times_s: list[float], bilateral: bool
+) -> tuple[list[np.ndarray], Box3D, np.ndarray]:
     """One 3-D uint16 volume per DCE phase (slice, row, column), the enhancing lesion's box and its mask.
 
     The breast(s) hang toward row 0; the lesion enhances quickly then washes out, parenchyma slowly.
@@ -73,8 +75,9 @@ def dce_volume(rng: np.random.Generator, shape: tuple[int, int, int], times_s: l
     radius_x = nx * (0.2 if bilateral else 0.38)
     breast = np.zeros(shape, bool)
     for cx in centres:
-        breast |= ((x - cx) / radius_x) ** 2 + ((y - ny * 0.05) / (ny * 0.55)) ** 2 + \
-                  ((z - nz / 2) / (nz * 0.48)) ** 2 <= 1.0
+        breast |= ((x - cx) / radius_x) ** 2 + ((y - ny * 0.05) / (ny * 0.55)) ** 2 + (
+            (z - nz / 2) / (nz * 0.48)
+        ) ** 2 <= 1.0
     body = y > ny * 0.72
     parenchyma = breast & (_texture(rng, shape, sigma=2.5) > 0.3)
     cx = float(rng.choice(centres)) + rng.uniform(-0.3, 0.3) * radius_x * 0.5

@@ -18,8 +18,9 @@ def write_sheets(path: Path, sheets: dict[str, pd.DataFrame]) -> None:
                 frame.to_excel(writer, sheet_name=name, index=False)
 
 
-def write_multiheader(path: Path, sheet: str, groups: list[tuple[str, list[str]]], legend: dict[str, str],
-                      rows: list[list]) -> None:
+def write_multiheader(
+    path: Path, sheet: str, groups: list[tuple[str, list[str]]], legend: dict[str, str], rows: list[list]
+) -> None:
     """Row 1: merged group titles; row 2: column names; row 3: legend of codes; data from row 4."""
     book = Workbook()
     ws = book.active
@@ -58,6 +59,6 @@ def cache_formula_results(path: Path, sheet_index: int, results: dict[str, objec
                 if info.filename == member:
                     text = data.decode()
                     for ref, value in results.items():
-                        text = re.sub(rf'(<c r="{ref}")([^>]*>)(<f>[^<]*</f>)<v ?/>', rf'\1\2\3<v>{value}</v>', text)
+                        text = re.sub(rf'(<c r="{ref}")([^>]*>)(<f>[^<]*</f>)<v ?/>', rf"\1\2\3<v>{value}</v>", text)
                     data = text.encode()
                 archive.writestr(info, data)

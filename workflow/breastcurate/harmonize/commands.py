@@ -13,16 +13,19 @@ def _link_people(args: argparse.Namespace) -> int:
     from .people import link_people
 
     people = link_people([Path(f) for f in args.linkage], Path(args.out))
-    print(f"link-people: {people.person_id.nunique()} people, {int(people.in_other_datasets.sum())} patients "
-          "also in another dataset")
+    print(
+        f"link-people: {people.person_id.nunique()} people, {int(people.in_other_datasets.sum())} patients "
+        "also in another dataset"
+    )
     return 0
 
 
 def _harmonize(args: argparse.Namespace) -> int:
     from .run import harmonize_dataset
 
-    counts = harmonize_dataset(args.dataset, Path(args.results), Path(args.raw), args.n_shards, Path(args.people),
-                               secret(args))
+    counts = harmonize_dataset(
+        args.dataset, Path(args.results), Path(args.raw), args.n_shards, Path(args.people), secret(args)
+    )
     print(f"{args.dataset}: " + ", ".join(f"{n} {t}" for t, n in sorted(counts.items())))
     return 0
 

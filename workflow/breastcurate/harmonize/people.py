@@ -11,8 +11,14 @@ import pyarrow as pa
 from ..atomic import write_parquet_if_changed
 from ..sources import get_adapter
 
-PEOPLE_SCHEMA = pa.schema([("dataset", pa.string()), ("patient_id", pa.string()), ("person_id", pa.string()),
-                           ("in_other_datasets", pa.bool_())])
+PEOPLE_SCHEMA = pa.schema(
+    [
+        ("dataset", pa.string()),
+        ("patient_id", pa.string()),
+        ("person_id", pa.string()),
+        ("in_other_datasets", pa.bool_()),
+    ]
+)
 
 
 def link_people(linkage_files: list[Path], out: Path) -> pd.DataFrame:
@@ -20,8 +26,11 @@ def link_people(linkage_files: list[Path], out: Path) -> pd.DataFrame:
 
     The person id is the smallest pseudonym among a person's patients, so it is keyed like them and stable."""
     frames = [pd.read_parquet(f, columns=["dataset", "native_patient_id", "patient_id"]) for f in linkage_files]
-    linkage = pd.concat(frames, ignore_index=True).drop_duplicates(["dataset", "patient_id"]) if frames else \
-        pd.DataFrame(columns=["dataset", "native_patient_id", "patient_id"])
+    linkage = (
+        pd.concat(frames, ignore_index=True).drop_duplicates(["dataset", "patient_id"])
+        if frames
+        else pd.DataFrame(columns=["dataset", "native_patient_id", "patient_id"])
+    )
     groups: dict[str, list[tuple[str, str]]] = defaultdict(list)
     for row in linkage.itertuples(index=False):
         groups[get_adapter(row.dataset).person_key(row.native_patient_id)].append((row.dataset, row.patient_id))
@@ -29,8 +38,10 @@ def link_people(linkage_files: list[Path], out: Path) -> pd.DataFrame:
     for members in groups.values():
         person = min(p for _, p in members)
         datasets = {d for d, _ in members}
-        rows += [{"dataset": d, "patient_id": p, "person_id": person, "in_other_datasets": len(datasets) > 1}
-                 for d, p in members]
+        rows += [
+            {"dataset": d, "patient_id": p, "person_id": person, "in_other_datasets": len(datasets) > 1}
+            for d, p in members
+        ]
     table = pa.Table.from_pylist(sorted(rows, key=lambda r: (r["dataset"], r["patient_id"])), schema=PEOPLE_SCHEMA)
-    write_parquet_if_changed(out, table, 0o600)
+    write_parquet_if_changed(out, table, private=True)
     return table.to_pandas()

@@ -17,7 +17,7 @@ from ..layout import Layout
 from ..sources import get_adapter
 from ..tables import harmonized_tables, table_schema, write_table
 
-VIEWS = set(next(c.allowed for c in table_schema("images").columns if c.name == "view") or ())
+VIEWS = set(next(c.allowed for c in table_schema("images").columns if c.name == "view" and c.allowed))
 PLANE = {"S": "axial", "I": "axial", "L": "sagittal", "R": "sagittal", "A": "coronal", "P": "coronal"}
 EXAMPLES = 5
 
@@ -51,8 +51,9 @@ def _read(path: Path) -> pd.DataFrame:
     return pd.read_parquet(path) if path.exists() else pd.DataFrame()
 
 
-def harmonize_dataset(dataset: str, results: Path, raw_root: Path, n_shards: int, people: Path,
-                      key: bytes) -> dict[str, int]:
+def harmonize_dataset(
+    dataset: str, results: Path, raw_root: Path, n_shards: int, people: Path, key: bytes
+) -> dict[str, int]:
     """Write every canonical table's parts for `dataset`; return row counts per table."""
     adapter = get_adapter(dataset)
     results, raw_root = Path(results), Path(raw_root)
@@ -66,7 +67,7 @@ def harmonize_dataset(dataset: str, results: Path, raw_root: Path, n_shards: int
     excluded = _read(layout.listing_rejects(dataset))
     excluded = set(excluded[excluded.stage == "select"].path) if len(excluded) else set()
     counts = {name: 0 for name in harmonized_tables()}
-    seen = {"linkage": [], "images": [], "findings": [], "studies": []}
+    seen: dict[str, list[pd.DataFrame]] = {"linkage": [], "images": [], "findings": [], "studies": []}
     for shard in range(n_shards):
         convert, deid = layout.convert_tables(dataset, shard), layout.deid(dataset, shard)
         linkage = pd.read_parquet(deid / "linkage.parquet").drop_duplicates("patient_id")
@@ -82,8 +83,11 @@ def harmonize_dataset(dataset: str, results: Path, raw_root: Path, n_shards: int
             "clinical": linkage[["patient_id", "native_patient_id"]].merge(clinical, on="native_patient_id"),
             "patients": linkage[["patient_id", "native_patient_id"]]
             .merge(demographics, on="native_patient_id", how="left")
-            .merge(persons[persons.dataset == dataset][["patient_id", "person_id", "in_other_datasets"]],
-                   on="patient_id", how="left"),
+            .merge(
+                persons[persons.dataset == dataset][["patient_id", "person_id", "in_other_datasets"]],
+                on="patient_id",
+                how="left",
+            ),
             "rejects": _rejects(layout, dataset, shard, codes if shard == 0 else None),
             "studies": studies,
         }
@@ -93,11 +97,21 @@ def harmonize_dataset(dataset: str, results: Path, raw_root: Path, n_shards: int
         seen["studies"].append(studies)
         for name, frame in tables.items():
             counts[name] += _write(layout, dataset, adapter.license, name, shard, frame)
-    coverage = _coverage(dataset, adapter, raw_root, Keyed(key), clinical, demographics, image_labels, excluded,
-                         {k: pd.concat(v, ignore_index=True) if v else pd.DataFrame() for k, v in seen.items()})
+    coverage = _coverage(
+        dataset,
+        adapter,
+        raw_root,
+        Keyed(key),
+        clinical,
+        demographics,
+        image_labels,
+        excluded,
+        {k: pd.concat(v, ignore_index=True) if v else pd.DataFrame() for k, v in seen.items()},
+    )
     for shard in range(n_shards):
-        counts["coverage"] += _write(layout, dataset, adapter.license, "coverage", shard,
-                                     coverage if shard == 0 else pd.DataFrame())
+        counts["coverage"] += _write(
+            layout, dataset, adapter.license, "coverage", shard, coverage if shard == 0 else pd.DataFrame()
+        )
     return counts
 
 
@@ -112,8 +126,13 @@ def _write(layout: Layout, dataset: str, license: str, name: str, shard: int, fr
 def _images(images: pd.DataFrame, labels: pd.DataFrame) -> pd.DataFrame:
     if images.empty:
         return images
-    labels = labels.drop_duplicates("path").rename(columns={"path": "source_path", "image_type": "label_image_type",
-                                                            "image_type_native": "label_image_type_native"})
+    labels = labels.drop_duplicates("path").rename(
+        columns={
+            "path": "source_path",
+            "image_type": "label_image_type",
+            "image_type_native": "label_image_type_native",
+        }
+    )
     frame = images.merge(labels, on="source_path", how="left", suffixes=("", "_label"))
     frame["view_native"] = frame["view"]
     frame["view"] = [None if v is None else (v if v in VIEWS else "other") for v in frame["view_native"]]
@@ -138,9 +157,10 @@ def _findings(findings: pd.DataFrame, images: pd.DataFrame, labels: pd.DataFrame
         frame = frame.merge(labels.rename(columns={"path": "source_path"}), on=["source_path", "roi"], how="left")
     else:  # MRI lesion masks
         frame["category"], frame["category_native"] = "lesion", findings["label"]
-    frame["finding_id"] = [f"{img if isinstance(img, str) else study}/{var if isinstance(var, str) else ''}/{roi}"
-                           for img, var, study, roi in zip(frame.image_uid, frame.variant, frame.study_uid,
-                                                           frame.roi)]
+    frame["finding_id"] = [
+        f"{img if isinstance(img, str) else study}/{var if isinstance(var, str) else ''}/{roi}"
+        for img, var, study, roi in zip(frame.image_uid, frame.variant, frame.study_uid, frame.roi)
+    ]
     return frame
 
 
@@ -154,8 +174,11 @@ def _series(series: pd.DataFrame, volumes: pd.DataFrame, findings: pd.DataFrame)
     """The shard's series with the phases each produced (and whether it was converted at all)."""
     if series.empty:
         return series
-    phases = volumes.groupby("series_uid").phase.agg(lambda s: ",".join(sorted(s, key=_phase_order))) \
-        if len(volumes) else pd.Series(dtype=object)
+    phases = (
+        volumes.groupby("series_uid").phase.agg(lambda s: ",".join(sorted(s, key=_phase_order)))
+        if len(volumes)
+        else pd.Series(dtype=object)
+    )
     frame = series.drop(columns=["native_series_uid", "description_native"])
     frame["phases"] = frame.series_uid.map(phases)
     masked = set()
@@ -176,15 +199,35 @@ def _studies(images: pd.DataFrame, volumes: pd.DataFrame) -> pd.DataFrame:
             continue
         for study, group in frame.groupby("study_uid", sort=True):
             first = group.iloc[0]
-            rows.append({"patient_id": first.patient_id, "study_uid": study, "modality": modality,
-                         "study_date": _date(first.study_date), "age_years": _age(first.patient_age),
-                         "manufacturer": first.manufacturer, "model": first.model,
-                         "field_strength_t": first.get("field_strength_t"),
-                         "n_images": int((group.get("variant") == "canonical").sum()) if modality == "MG" else 0,
-                         "n_phases": int(group.phase.str.match(r"^(pre|post_\d+)$").sum()) if modality == "MR"
-                         else 0})
-    frame = pd.DataFrame(rows, columns=["patient_id", "study_uid", "modality", "study_date", "age_years",
-                                        "manufacturer", "model", "field_strength_t", "n_images", "n_phases"])
+            rows.append(
+                {
+                    "patient_id": first.patient_id,
+                    "study_uid": study,
+                    "modality": modality,
+                    "study_date": _date(first.study_date),
+                    "age_years": _age(first.patient_age),
+                    "manufacturer": first.manufacturer,
+                    "model": first.model,
+                    "field_strength_t": first.get("field_strength_t"),
+                    "n_images": int((group.get("variant") == "canonical").sum()) if modality == "MG" else 0,
+                    "n_phases": int(group.phase.str.match(r"^(pre|post_\d+)$").sum()) if modality == "MR" else 0,
+                }
+            )
+    frame = pd.DataFrame(
+        rows,
+        columns=[
+            "patient_id",
+            "study_uid",
+            "modality",
+            "study_date",
+            "age_years",
+            "manufacturer",
+            "model",
+            "field_strength_t",
+            "n_images",
+            "n_phases",
+        ],
+    )
     order = frame.sort_values(["patient_id", "study_date", "study_uid"], kind="stable", na_position="last")
     frame["visit"] = order.groupby("patient_id").cumcount().reindex(frame.index)
     return frame
@@ -194,8 +237,12 @@ def _rejects(layout: Layout, dataset: str, shard: int, codes: Codes | None) -> p
     """Rejects of every stage, inputs named by the SHA-256 of their native path; dataset-level ones in part 0."""
     rows = []
     deid = layout.deid(dataset, shard)
-    sources = [layout.inventory_rejects(dataset, shard), deid / "quarantine.parquet", deid / "rejects.parquet",
-               layout.convert_tables(dataset, shard) / "rejects.parquet"]
+    sources = [
+        layout.inventory_rejects(dataset, shard),
+        deid / "quarantine.parquet",
+        deid / "rejects.parquet",
+        layout.convert_tables(dataset, shard) / "rejects.parquet",
+    ]
     if codes is not None:
         sources.append(layout.listing_rejects(dataset))
         rows += codes.rejects
@@ -206,19 +253,34 @@ def _rejects(layout: Layout, dataset: str, shard: int, codes: Codes | None) -> p
 
 
 def _row(join: str, matched: int, total: int, here: list, there: list) -> dict:
-    return {"join": join, "matched": int(matched), "total": int(total),
-            "coverage": 1.0 if total == 0 else round(matched / total, 6),
-            "unmatched_here": json.dumps(sorted(map(str, here))[:EXAMPLES]) if here else None,
-            "unmatched_there": json.dumps(sorted(map(str, there))[:EXAMPLES]) if there else None}
+    return {
+        "join": join,
+        "matched": int(matched),
+        "total": int(total),
+        "coverage": 1.0 if total == 0 else round(matched / total, 6),
+        "unmatched_here": json.dumps(sorted(map(str, here))[:EXAMPLES]) if here else None,
+        "unmatched_there": json.dumps(sorted(map(str, there))[:EXAMPLES]) if there else None,
+    }
 
 
-def _coverage(dataset: str, adapter, raw_root: Path, keyed: Keyed, clinical: pd.DataFrame,
-              demographics: pd.DataFrame, image_labels: pd.DataFrame, excluded: set[str],
-              seen: dict[str, pd.DataFrame]) -> pd.DataFrame:
+def _coverage(
+    dataset: str,
+    adapter,
+    raw_root: Path,
+    keyed: Keyed,
+    clinical: pd.DataFrame,
+    demographics: pd.DataFrame,
+    image_labels: pd.DataFrame,
+    excluded: set[str],
+    seen: dict[str, pd.DataFrame],
+) -> pd.DataFrame:
     """Coverage of every join this dataset has (pseudonyms only in the examples)."""
     rows = []
-    linkage = seen["linkage"].drop_duplicates("native_patient_id") if len(seen["linkage"]) else \
-        pd.DataFrame(columns=["native_patient_id", "patient_id"])
+    linkage = (
+        seen["linkage"].drop_duplicates("native_patient_id")
+        if len(seen["linkage"])
+        else pd.DataFrame(columns=["native_patient_id", "patient_id"])
+    )
     for join, table in (("clinical", clinical), ("demographics", demographics)):
         if table.empty or len(table.columns) <= 1:
             continue
@@ -238,15 +300,23 @@ def _coverage(dataset: str, adapter, raw_root: Path, keyed: Keyed, clinical: pd.
         boxes = boxes[~boxes.path.isin(excluded)]
         converted = set(canonical.source_path)
         missing = boxes[~boxes.path.isin(converted)]
-        rows.append(_row("findings_images", len(boxes) - len(missing), len(boxes), [],
-                         [f"{_item(p)}/{r}" for p, r in zip(missing.path, missing.roi)]))
+        rows.append(
+            _row(
+                "findings_images",
+                len(boxes) - len(missing),
+                len(boxes),
+                [],
+                [f"{_item(p)}/{r}" for p, r in zip(missing.path, missing.roi)],
+            )
+        )
     publishes_masks = bool(adapter.lesion_masks) or len(adapter.volume_boxes(raw_root)) > 0
     studies = seen["studies"]
     if publishes_masks and len(studies) and (studies.modality == "MR").any():
         dce = studies[(studies.modality == "MR") & (studies.n_phases > 0)]
         findings = seen["findings"]
-        masked = set(findings[findings.mask_path.notna()].study_uid) if len(findings) and "mask_path" in findings \
-            else set()
+        masked = (
+            set(findings[findings.mask_path.notna()].study_uid) if len(findings) and "mask_path" in findings else set()
+        )
         here = dce[~dce.study_uid.isin(masked)].study_uid.tolist()
         rows.append(_row("masks", int(dce.study_uid.isin(masked).sum()), len(dce), here, []))
     return pd.DataFrame(rows, columns=["join", "matched", "total", "coverage", "unmatched_here", "unmatched_there"])

@@ -17,31 +17,60 @@ def _inventory(args: argparse.Namespace) -> int:
     layout = Layout(args.results)
     d = args.dataset
     select = section("select", json_arg(args.select), d)
-    manifest = list_files(d, Path(args.root), [layout.listing(d, k) for k in range(args.n_shards)],
-                          layout.listing_rejects(d), layout.manifest(d), args.salt, select, args.workers)
-    rows = sum(inventory_shard(d, Path(args.root), layout.listing(d, k), layout.inventory_shard(d, k),
-                               layout.inventory_rejects(d, k), args.workers) for k in range(args.n_shards))
-    print(f"{d}: {manifest['listed']} files listed in {args.n_shards} shards, {rows} inventoried, "
-          f"{manifest['excluded']} left out by select, into {layout.inventory_dir(d)}")
+    manifest = list_files(
+        d,
+        Path(args.root),
+        [layout.listing(d, k) for k in range(args.n_shards)],
+        layout.listing_rejects(d),
+        layout.manifest(d),
+        args.salt,
+        select,
+        args.workers,
+    )
+    rows = sum(
+        inventory_shard(
+            d,
+            Path(args.root),
+            layout.listing(d, k),
+            layout.inventory_shard(d, k),
+            layout.inventory_rejects(d, k),
+            args.workers,
+        )
+        for k in range(args.n_shards)
+    )
+    print(
+        f"{d}: {manifest['listed']} files listed in {args.n_shards} shards, {rows} inventoried, "
+        f"{manifest['excluded']} left out by select, into {layout.inventory_dir(d)}"
+    )
     return 0
 
 
 def _list_files(args: argparse.Namespace) -> int:
     from .run import list_files
 
-    manifest = list_files(args.dataset, Path(args.root), [Path(p) for p in args.listing], Path(args.rejects),
-                          Path(args.manifest), args.salt, section("select", json_arg(args.select), args.dataset),
-                          args.workers)
-    print(f"{args.dataset}: {manifest['listed']} files listed, {manifest['excluded']} left out by select, "
-          f"{manifest['unlisted']} with no patient")
+    manifest = list_files(
+        args.dataset,
+        Path(args.root),
+        [Path(p) for p in args.listing],
+        Path(args.rejects),
+        Path(args.manifest),
+        args.salt,
+        section("select", json_arg(args.select), args.dataset),
+        args.workers,
+    )
+    print(
+        f"{args.dataset}: {manifest['listed']} files listed, {manifest['excluded']} left out by select, "
+        f"{manifest['unlisted']} with no patient"
+    )
     return 0
 
 
 def _inventory_shard(args: argparse.Namespace) -> int:
     from .run import inventory_shard
 
-    rows = inventory_shard(args.dataset, Path(args.root), Path(args.listing), Path(args.out), Path(args.rejects),
-                           args.workers)
+    rows = inventory_shard(
+        args.dataset, Path(args.root), Path(args.listing), Path(args.out), Path(args.rejects), args.workers
+    )
     print(f"{args.dataset}: {rows} files inventoried into {args.out}")
     return 0
 
@@ -53,8 +82,9 @@ def _common(p: argparse.ArgumentParser) -> None:
 
 
 def register(registry: Registry) -> None:
-    p = registry.add("inventory", "list a mirror's DICOM files into the restricted inventory shards of a results "
-                                  "folder")
+    p = registry.add(
+        "inventory", "list a mirror's DICOM files into the restricted inventory shards of a results folder"
+    )
     _common(p)
     p.add_argument("--results", default="results", help="results folder (default results)")
     p.add_argument("--n-shards", type=int, required=True)
@@ -62,8 +92,9 @@ def register(registry: Registry) -> None:
     p.add_argument("--select", help="the dataset's select block as JSON (MG image types, spot views)")
     p.set_defaults(func=_inventory)
 
-    p = registry.add("list-files", "list a mirror's files into per-shard listings (paths, sizes, patients)",
-                     pipeline=True)
+    p = registry.add(
+        "list-files", "list a mirror's files into per-shard listings (paths, sizes, patients)", pipeline=True
+    )
     _common(p)
     p.add_argument("--listing", nargs="+", required=True, help="one listing file per shard, in shard order")
     p.add_argument("--rejects", required=True)

@@ -15,9 +15,10 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from pathlib import Path, PurePosixPath
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import pandas as pd
 import pydicom
@@ -53,15 +54,25 @@ def _header_patient(path: Path) -> str | None:
     return None if value in (None, "") else str(value)
 
 
-def list_files(dataset: str, root: Path, listings: Sequence[Path], rejects: Path, manifest: Path, salt: str,
-               select: Mapping[str, Any] | None = None, workers: int = 1) -> dict[str, Any]:
+def list_files(
+    dataset: str,
+    root: Path,
+    listings: Sequence[Path],
+    rejects: Path,
+    manifest: Path,
+    salt: str,
+    select: Mapping[str, Any] | None = None,
+    workers: int = 1,
+) -> dict[str, Any]:
     """List the mirror at `root` into one listing per shard (`listings[k]` for shard k), the files left out
     (`rejects`) and a manifest of counts. Returns the manifest."""
     adapter = get_adapter(dataset)
     root = Path(root)
     if not any((root / image_root).is_dir() for image_root in adapter.image_roots):
-        raise BreastcurateError(f"{dataset}: no {' or '.join(repr(r) for r in adapter.image_roots)} folder under "
-                                f"{root} (is this a {adapter.title} mirror?)")
+        raise BreastcurateError(
+            f"{dataset}: no {' or '.join(repr(r) for r in adapter.image_roots)} folder under "
+            f"{root} (is this a {adapter.title} mirror?)"
+        )
     n_shards = len(listings)
     excluded = adapter.select(root, select or {})
     files, out = [], []
@@ -81,23 +92,48 @@ def list_files(dataset: str, root: Path, listings: Sequence[Path], rejects: Path
     for rel, size, mtime, patient in files:
         patient = patient or from_header.get(str(root / rel))
         if patient is None:
-            out.append({"dataset": dataset, "stage": "inventory", "path": rel,
-                        "reason": "no patient: the path names none and the header has no readable PatientID"})
+            out.append(
+                {
+                    "dataset": dataset,
+                    "stage": "inventory",
+                    "path": rel,
+                    "reason": "no patient: the path names none and the header has no readable PatientID",
+                }
+            )
             continue
-        rows.append({"dataset": dataset, "shard": shard_of(dataset, patient, n_shards, salt),
-                     "native_patient_id": patient, "path": rel, "bytes": size, "mtime_ns": mtime})
+        rows.append(
+            {
+                "dataset": dataset,
+                "shard": shard_of(dataset, patient, n_shards, salt),
+                "native_patient_id": patient,
+                "path": rel,
+                "bytes": size,
+                "mtime_ns": mtime,
+            }
+        )
     frame = pd.DataFrame(rows, columns=["dataset", "shard", "native_patient_id", "path", "bytes", "mtime_ns"])
     shards = []
     for k, target in enumerate(listings):
         part = frame[frame["shard"] == k]
         written = write_table(Path(target), "listing", part)
-        shards.append({"shard": k, "files": len(part), "bytes": int(part["bytes"].sum()),
-                       "patients": int(part["native_patient_id"].nunique())})
+        shards.append(
+            {
+                "shard": k,
+                "files": len(part),
+                "bytes": int(part["bytes"].sum()),
+                "patients": int(part["native_patient_id"].nunique()),
+            }
+        )
         print(f"{dataset} shard {k}: {len(part)} files listed, {'rewritten' if written else 'unchanged'}")
     write_table(Path(rejects), "native_rejects", out)
-    summary = {"dataset": dataset, "n_shards": n_shards, "listed": len(frame),
-               "excluded": sum(r["stage"] == "select" for r in out),
-               "unlisted": sum(r["stage"] != "select" for r in out), "shards": shards}
+    summary = {
+        "dataset": dataset,
+        "n_shards": n_shards,
+        "listed": len(frame),
+        "excluded": sum(r["stage"] == "select" for r in out),
+        "unlisted": sum(r["stage"] != "select" for r in out),
+        "shards": shards,
+    }
     write_bytes_if_changed(manifest, (json.dumps(summary, indent=1, sort_keys=True) + "\n").encode())
     return summary
 
@@ -111,8 +147,13 @@ def _pixel_problem(ds: pydicom.Dataset) -> str | None:
         return "no Pixel Data element"
     if ds.file_meta.TransferSyntaxUID.is_compressed:
         return None
-    expected = int(ds.Rows) * int(ds.Columns) * int(ds.get("NumberOfFrames", 1) or 1) * \
-        int(ds.get("SamplesPerPixel", 1)) * int(ds.BitsAllocated)
+    expected = (
+        int(ds.Rows)
+        * int(ds.Columns)
+        * int(ds.get("NumberOfFrames", 1) or 1)
+        * int(ds.get("SamplesPerPixel", 1))
+        * int(ds.BitsAllocated)
+    )
     expected = (expected + 7) // 8
     if len(ds.PixelData) < expected:
         return f"truncated Pixel Data ({len(ds.PixelData)} of {expected} bytes)"
@@ -136,16 +177,29 @@ def inspect(dataset: str, listed: dict, data: bytes) -> tuple[dict[str, Any], py
     except Exception as exc:  # any parse failure of a corrupt file is a reject, never a crashed run
         return {"reason": f"unreadable DICOM: {type(exc).__name__}: {str(exc)[:200]}", "path": rel}, None
     return {
-        "dataset": dataset, "shard": listed["shard"], "native_patient_id": listed["native_patient_id"],
-        "path": rel, "bytes": len(data), "sha256": hashlib.sha256(data).hexdigest(),
-        "study_uid": _text(ds, "StudyInstanceUID"), "series_uid": _text(ds, "SeriesInstanceUID"),
-        "sop_uid": _text(ds, "SOPInstanceUID"), "sop_class_uid": _text(ds, "SOPClassUID"),
-        "modality": _text(ds, "Modality"), "transfer_syntax": str(ds.file_meta.TransferSyntaxUID),
-        "rows": _int(ds, "Rows"), "columns": _int(ds, "Columns"), "frames": _int(ds, "NumberOfFrames") or 1,
-        "series_number": _int(ds, "SeriesNumber"), "series_description": _text(ds, "SeriesDescription"),
-        "acquisition_time": _text(ds, "AcquisitionTime"), "temporal_position": _int(ds, "TemporalPositionIdentifier"),
-        "image_laterality": _text(ds, "ImageLaterality"), "view_position": _text(ds, "ViewPosition"),
-        "photometric": _text(ds, "PhotometricInterpretation"), "manufacturer": _text(ds, "Manufacturer"),
+        "dataset": dataset,
+        "shard": listed["shard"],
+        "native_patient_id": listed["native_patient_id"],
+        "path": rel,
+        "bytes": len(data),
+        "sha256": hashlib.sha256(data).hexdigest(),
+        "study_uid": _text(ds, "StudyInstanceUID"),
+        "series_uid": _text(ds, "SeriesInstanceUID"),
+        "sop_uid": _text(ds, "SOPInstanceUID"),
+        "sop_class_uid": _text(ds, "SOPClassUID"),
+        "modality": _text(ds, "Modality"),
+        "transfer_syntax": str(ds.file_meta.TransferSyntaxUID),
+        "rows": _int(ds, "Rows"),
+        "columns": _int(ds, "Columns"),
+        "frames": _int(ds, "NumberOfFrames") or 1,
+        "series_number": _int(ds, "SeriesNumber"),
+        "series_description": _text(ds, "SeriesDescription"),
+        "acquisition_time": _text(ds, "AcquisitionTime"),
+        "temporal_position": _int(ds, "TemporalPositionIdentifier"),
+        "image_laterality": _text(ds, "ImageLaterality"),
+        "view_position": _text(ds, "ViewPosition"),
+        "photometric": _text(ds, "PhotometricInterpretation"),
+        "manufacturer": _text(ds, "Manufacturer"),
     }, ds
 
 
@@ -159,8 +213,15 @@ def write_inventory(dataset: str, results: list[dict], out: Path, rejects: Path)
     """Inventory rows → `out`, reject rows (key 'reason') → `rejects`; returns the rows written to `out`."""
     rows = [r for r in results if "reason" not in r]
     write_table(Path(out), "inventory", rows)
-    write_table(Path(rejects), "native_rejects", [{"dataset": dataset, "stage": "inventory", "path": r["path"],
-                                                   "reason": r["reason"]} for r in results if "reason" in r])
+    write_table(
+        Path(rejects),
+        "native_rejects",
+        [
+            {"dataset": dataset, "stage": "inventory", "path": r["path"], "reason": r["reason"]}
+            for r in results
+            if "reason" in r
+        ],
+    )
     return len(rows)
 
 

@@ -20,9 +20,16 @@ def _radiomics_shard(args: argparse.Namespace) -> int:
     from .run import radiomics_shard
 
     parts = {"findings": Path(args.findings), "volumes": Path(args.volumes), "images": Path(args.images)}
-    rows, rejects = radiomics_shard(args.dataset, Path(args.results), parts,
-                                    {"MR": Path(args.params_mr), "MG": Path(args.params_mg)}, args.phase,
-                                    Path(args.out), Path(args.rejects), args.threads)
+    rows, rejects = radiomics_shard(
+        args.dataset,
+        Path(args.results),
+        parts,
+        {"MR": Path(args.params_mr), "MG": Path(args.params_mg)},
+        args.phase,
+        Path(args.out),
+        Path(args.rejects),
+        args.threads,
+    )
     print(f"{args.dataset}: {rows} feature values, {rejects} ROIs rejected")
     return 0
 

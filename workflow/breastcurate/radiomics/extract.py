@@ -44,9 +44,11 @@ def check_roi(image: sitk.Image, mask: sitk.Image, label: int = 1) -> int:
     """Voxels in the ROI; a reason when the mask does not fit the image or the ROI is degenerate."""
     if image.GetSize() != mask.GetSize():
         raise RoiError(f"mask size {mask.GetSize()} differs from image size {image.GetSize()}")
-    if not (np.allclose(image.GetOrigin(), mask.GetOrigin(), atol=1e-3)
-            and np.allclose(image.GetSpacing(), mask.GetSpacing(), atol=1e-4)
-            and np.allclose(image.GetDirection(), mask.GetDirection(), atol=1e-4)):
+    if not (
+        np.allclose(image.GetOrigin(), mask.GetOrigin(), atol=1e-3)
+        and np.allclose(image.GetSpacing(), mask.GetSpacing(), atol=1e-4)
+        and np.allclose(image.GetDirection(), mask.GetDirection(), atol=1e-4)
+    ):
         raise RoiError("the mask lies outside the image: origin, spacing or direction differ")
     voxels = int((sitk.GetArrayViewFromImage(mask) == label).sum())
     if voxels == 0:

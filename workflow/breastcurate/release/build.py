@@ -44,8 +44,9 @@ def _link_or_copy(source: Path, target: Path) -> None:
         shutil.copyfile(source, target)
 
 
-def release(version: str, results: Path, config_file: Path, versions_file: Path,
-            include_restricted_images: bool = False) -> tuple[Path, bool]:
+def release(
+    version: str, results: Path, config_file: Path, versions_file: Path, include_restricted_images: bool = False
+) -> tuple[Path, bool]:
     """Build release `version`; return its folder and whether it was written (False: identical one existed)."""
     results = Path(results)
     settings = load_versions(versions_file).get(version)
@@ -61,14 +62,15 @@ def release(version: str, results: Path, config_file: Path, versions_file: Path,
     make_dirs(layout.releases)
     staging = Path(tempfile.mkdtemp(prefix=f".{version}.", dir=layout.releases))
     try:
-        rows = _write_content(staging, results, version, settings, splits, keys, config_file,
-                              include_restricted_images)
+        rows = _write_content(staging, results, version, settings, splits, keys, config_file, include_restricted_images)
         manifest = json.dumps({"version": version, "files": rows}, indent=1, sort_keys=True).encode() + b"\n"
         if (target / "manifest.json").exists():
             if (target / "manifest.json").read_bytes() == manifest:
                 return target, False
-            raise BreastcurateError(f"release {version} already exists at {target} with different content; "
-                                    "releases are immutable — choose a new version name")
+            raise BreastcurateError(
+                f"release {version} already exists at {target} with different content; "
+                "releases are immutable — choose a new version name"
+            )
         write_bytes(staging / "manifest.json", manifest)
         publish_tree(staging)  # made private by mkdtemp; a release is for sharing
         os.replace(staging, target)
@@ -77,8 +79,16 @@ def release(version: str, results: Path, config_file: Path, versions_file: Path,
         shutil.rmtree(staging, ignore_errors=True)
 
 
-def _write_content(out: Path, results: Path, version: str, settings: dict, splits: pd.DataFrame,
-                   keys: pd.DataFrame, config_file: Path, include_restricted: bool) -> list[dict]:
+def _write_content(
+    out: Path,
+    results: Path,
+    version: str,
+    settings: dict,
+    splits: pd.DataFrame,
+    keys: pd.DataFrame,
+    config_file: Path,
+    include_restricted: bool,
+) -> list[dict]:
     rows: list[dict] = []
     split_of = {(d, p): s for d, p, s in zip(keys.dataset, keys.patient_id, keys.split)}
     datasets = sorted(set(keys.dataset))
@@ -90,11 +100,19 @@ def _write_content(out: Path, results: Path, version: str, settings: dict, split
             write_bytes(path, data)
         elif source is not None and extra.get("included", True):
             _link_or_copy(source, path)
-        origin = path if (data is not None or extra.get("included", True)) else source
-        rows.append({"path": rel, "bytes": origin.stat().st_size, "sha256": sha256_file(origin),
-                     "dataset": extra.get("dataset"), "patient_id": extra.get("patient_id"),
-                     "split": extra.get("split"), "included": extra.get("included", True),
-                     "kind": extra.get("kind", "table")})
+        origin = path if (data is not None or extra.get("included", True)) or source is None else source
+        rows.append(
+            {
+                "path": rel,
+                "bytes": origin.stat().st_size,
+                "sha256": sha256_file(origin),
+                "dataset": extra.get("dataset"),
+                "patient_id": extra.get("patient_id"),
+                "split": extra.get("split"),
+                "included": extra.get("included", True),
+                "kind": extra.get("kind", "table"),
+            }
+        )
 
     add("splits.parquet", parquet_bytes(table_schema("splits").to_arrow(splits)))
     released = set(zip(keys.dataset, keys.patient_id))
@@ -116,18 +134,38 @@ def _write_content(out: Path, results: Path, version: str, settings: dict, split
         schema = table_schema(name)
         for dataset in datasets:
             part = frame[frame.dataset == dataset] if len(frame) else frame
-            add(f"tables/{name}/dataset={dataset}/part-0.parquet", parquet_bytes(schema.to_arrow(part)),
-                dataset=dataset)
+            add(
+                f"tables/{name}/dataset={dataset}/part-0.parquet", parquet_bytes(schema.to_arrow(part)), dataset=dataset
+            )
     for rel in sorted(owner):
         dataset, patient = owner[rel]
-        add(rel, source=results / rel, dataset=dataset, patient_id=patient, split=split_of[(dataset, patient)],
-            included=images_ok[dataset], kind="image")
-    config_sha = hashlib.sha256(json.dumps(yaml.safe_load(Path(config_file).read_text()),
-                                           sort_keys=True).encode()).hexdigest()
-    meta = {"version": version, "package_version": __version__, "config_sha256": config_sha,
-            "split_settings_sha256": settings_hash(settings), "split_settings": settings,
-            "datasets": {d: {"license": get_adapter(d).license, "redistributable": get_adapter(d).redistributable,
-                             "images_included": images_ok[d]} for d in datasets}}
+        add(
+            rel,
+            source=results / rel,
+            dataset=dataset,
+            patient_id=patient,
+            split=split_of[(dataset, patient)],
+            included=images_ok[dataset],
+            kind="image",
+        )
+    config_sha = hashlib.sha256(
+        json.dumps(yaml.safe_load(Path(config_file).read_text()), sort_keys=True).encode()
+    ).hexdigest()
+    meta = {
+        "version": version,
+        "package_version": __version__,
+        "config_sha256": config_sha,
+        "split_settings_sha256": settings_hash(settings),
+        "split_settings": settings,
+        "datasets": {
+            d: {
+                "license": get_adapter(d).license,
+                "redistributable": get_adapter(d).redistributable,
+                "images_included": images_ok[d],
+            }
+            for d in datasets
+        },
+    }
     add("release.json", json.dumps(meta, indent=2, sort_keys=True).encode() + b"\n")
     add("README.md", data_card(version, meta, splits, frames).encode())
     add("catalog.sql", catalog_sql().encode())
@@ -137,8 +175,9 @@ def _write_content(out: Path, results: Path, version: str, settings: dict, split
 
 def catalog_sql() -> str:
     """The release catalog's views, relative to the release folder."""
-    views = [f"CREATE VIEW {name} AS SELECT * FROM read_parquet('tables/{name}/*/*.parquet');"
-             for name in RELEASED_TABLES]
+    views = [
+        f"CREATE VIEW {name} AS SELECT * FROM read_parquet('tables/{name}/*/*.parquet');" for name in RELEASED_TABLES
+    ]
     views.append("CREATE VIEW splits AS SELECT * FROM read_parquet('splits.parquet');")
     views += [f"CREATE VIEW {name} AS {' '.join(sql.split())};" for name, sql in JOINED_VIEWS.items()]
     return "\n".join(views) + "\n"
@@ -159,30 +198,59 @@ def make_catalog(folder: Path) -> Path:
 
 def data_card(version: str, meta: dict, splits: pd.DataFrame, frames: dict[str, pd.DataFrame]) -> str:
     """README.md of a release: what is in it, under which licences, and how to load it."""
-    lines = [f"# breastcurate release `{version}`", "",
-             f"Package version {meta['package_version']}; pipeline config sha256 `{meta['config_sha256']}`; "
-             f"split settings sha256 `{meta['split_settings_sha256']}`.", "",
-             "Patient-level splits: every image of a person is on one side. This release is frozen: its "
-             "assignments never change; a later version has a new name.", "",
-             "## Licences", "", "| dataset | licence | images in this release |", "|---|---|---|"]
+    lines = [
+        f"# breastcurate release `{version}`",
+        "",
+        f"Package version {meta['package_version']}; pipeline config sha256 `{meta['config_sha256']}`; "
+        f"split settings sha256 `{meta['split_settings_sha256']}`.",
+        "",
+        "Patient-level splits: every image of a person is on one side. This release is frozen: its "
+        "assignments never change; a later version has a new name.",
+        "",
+        "## Licences",
+        "",
+        "| dataset | licence | images in this release |",
+        "|---|---|---|",
+    ]
     for dataset, info in meta["datasets"].items():
-        note = "yes" if info["images_included"] else \
-            "**no** — the licence forbids redistribution: tables and checksums only; get the images from the source"
+        note = (
+            "yes"
+            if info["images_included"]
+            else "**no** — the licence forbids redistribution: tables and checksums only; get the images from the source"
+        )
         lines.append(f"| {dataset} | {info['license']} | {note} |")
-    lines += ["", "## Patients per dataset, split and stratum (label)", "",
-              "| dataset | split | stratum | patients |", "|---|---|---|---|"]
+    lines += [
+        "",
+        "## Patients per dataset, split and stratum (label)",
+        "",
+        "| dataset | split | stratum | patients |",
+        "|---|---|---|---|",
+    ]
     counts = splits.groupby(["dataset", "split", "stratum"]).patient_id.nunique()
     for (dataset, split, stratum), n in counts.items():
         lines.append(f"| {dataset} | {split} | `{stratum}` | {n} |")
     lines += ["", "## Contents", "", "| table | rows |", "|---|---|"]
     lines += [f"| `{name}` | {len(frame)} |" for name, frame in sorted(frames.items())]
-    lines += ["", "`manifest.json` lists every file with its size and sha256 (`breastcurate pull` verifies them).",
-              "", "## Loading", "", "```python", "import pandas as pd",
-              "splits = pd.read_parquet('splits.parquet')",
-              "images = pd.read_parquet('tables/images')  # all datasets", "```", "", "```python",
-              "import duckdb",
-              "con = duckdb.connect('catalog.duckdb', read_only=True, config={'file_search_path': '.'})",
-              "con.sql(\"SELECT split, count(*) FROM splits GROUP BY 1\").show()", "```", "",
-              "Run these from the release folder (DuckDB resolves the views' relative paths against "
-              "`file_search_path`), or use `breastcurate query \"...\" --catalog <release>/catalog.duckdb`.", ""]
+    lines += [
+        "",
+        "`manifest.json` lists every file with its size and sha256 (`breastcurate pull` verifies them).",
+        "",
+        "## Loading",
+        "",
+        "```python",
+        "import pandas as pd",
+        "splits = pd.read_parquet('splits.parquet')",
+        "images = pd.read_parquet('tables/images')  # all datasets",
+        "```",
+        "",
+        "```python",
+        "import duckdb",
+        "con = duckdb.connect('catalog.duckdb', read_only=True, config={'file_search_path': '.'})",
+        'con.sql("SELECT split, count(*) FROM splits GROUP BY 1").show()',
+        "```",
+        "",
+        "Run these from the release folder (DuckDB resolves the views' relative paths against "
+        '`file_search_path`), or use `breastcurate query "..." --catalog <release>/catalog.duckdb`.',
+        "",
+    ]
     return "\n".join(lines)

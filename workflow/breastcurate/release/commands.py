@@ -25,8 +25,10 @@ def _pull(args: argparse.Namespace) -> int:
     from .pull import pull
 
     counts = pull(args.source, args.version, Path(args.to), args.split, args.dataset)
-    print(f"pull {args.version}: {counts['fetched']} files fetched ({counts['bytes']} bytes), "
-          f"{counts['verified']} already present and verified, into {args.to}")
+    print(
+        f"pull {args.version}: {counts['fetched']} files fetched ({counts['bytes']} bytes), "
+        f"{counts['verified']} already present and verified, into {args.to}"
+    )
     return 0
 
 
@@ -39,8 +41,12 @@ def register(registry: Registry) -> None:
     p.set_defaults(func=_release)
 
     p = registry.add("pull", "fetch a release: verified, resumable, optionally one split or dataset")
-    p.add_argument("--from", dest="source", required=True,
-                   help="the releases root (holding VERSION/): a folder, http(s):// URL or s3:// URL")
+    p.add_argument(
+        "--from",
+        dest="source",
+        required=True,
+        help="the releases root (holding VERSION/): a folder, http(s):// URL or s3:// URL",
+    )
     p.add_argument("--version", required=True)
     p.add_argument("--split", choices=["train", "val", "test"])
     p.add_argument("--dataset")

@@ -89,8 +89,9 @@ def safe_path(rel: str) -> str:
     return path.as_posix()
 
 
-def pull(location: str, version: str, to: Path, split: str | None = None, dataset: str | None = None,
-         quiet: bool = False) -> dict[str, int]:
+def pull(
+    location: str, version: str, to: Path, split: str | None = None, dataset: str | None = None, quiet: bool = False
+) -> dict[str, int]:
     """Fetch the selected files of release `version`; return counts of fetched, skipped (already verified) files."""
     source = source_for(location)
     safe_path(version)
@@ -112,8 +113,14 @@ def pull(location: str, version: str, to: Path, split: str | None = None, datase
             counts["verified"] += 1
         else:
             todo.append(f)
-    bar = tqdm(total=sum(f["bytes"] for f in todo), unit="B", unit_scale=True, disable=quiet, file=sys.stderr,
-               desc=f"pull {version}: {len(todo)} files")
+    bar = tqdm(
+        total=sum(f["bytes"] for f in todo),
+        unit="B",
+        unit_scale=True,
+        disable=quiet,
+        file=sys.stderr,
+        desc=f"pull {version}: {len(todo)} files",
+    )
     try:
         for f in todo:
             target = to / f["path"]
@@ -137,4 +144,3 @@ def pull(location: str, version: str, to: Path, split: str | None = None, datase
     if (to / "catalog.sql").exists():
         make_catalog(to)
     return counts
-

@@ -8,8 +8,9 @@ imitates a dataset lives in `breastcurate.demo.<key>`; the evidence for every fa
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator, Mapping
 from pathlib import Path, PurePosixPath
-from typing import Any, ClassVar, Iterator, Mapping
+from typing import Any, ClassVar
 
 import pandas as pd
 from pydicom.dataset import Dataset

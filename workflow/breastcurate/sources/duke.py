@@ -25,8 +25,17 @@ SUBTYPE = {"0": "hr+her2-", "1": "her2+", "2": "her2+", "3": "tn"}
 # 3 (DCIS only) and 4 (LCIS only): no residual invasive disease, pCR under the ypT0/is definition.
 PCR = {"1": 1, "2": 0, "3": 1, "4": 1, "5": None}
 MENOPAUSE = {"0": "pre", "1": "post", "2": None}
-RACE = {"0": None, "1": "white", "2": "black", "3": "asian", "4": "american_indian_alaska_native", "5": None,
-        "6": "multiple", "7": "native_hawaiian_pacific_islander", "8": "american_indian_alaska_native"}
+RACE = {
+    "0": None,
+    "1": "white",
+    "2": "black",
+    "3": "asian",
+    "4": "american_indian_alaska_native",
+    "5": None,
+    "6": "multiple",
+    "7": "native_hawaiian_pacific_islander",
+    "8": "american_indian_alaska_native",
+}
 ETHNICITY = {str(k): ("hispanic" if k == 5 else None) for k in range(9)}
 
 
@@ -67,10 +76,17 @@ class Duke(DatasetAdapter):
         r"t1_fl3d_tra_dynVIEWS_spair[ _]+(pre|\d(st|nd|rd|th) pass)|t1fl3dtradynVIEWSspair (pre|\d(st|nd|rd|th) pass)",
         r"ax t1( tse)?( \+c| 3mm| 2mm| pre| repeat)?|Ax 3D T1 NON FS|ax 3d t1 bilateral|AX IDEAL Breast",
         r"AIMI breast-tumor (AI|radiologist \d+ corrected) segmentation|Segmentation",
-        r"MRI BREAST BILATERAL W\s+WO", r"BREASTROUTINE DYNAMICS")
+        r"MRI BREAST BILATERAL W\s+WO",
+        r"BREASTROUTINE DYNAMICS",
+    )
     role_rules = (
-        RoleRule(r"^(ph\d/)?ax (dyn|3d dyn|dynamic|vibrant multiphase)\b|^\d(st|nd|rd|th) ax dyn$|^ax 3d pre$|"
-                 r"dynVIEWS", "dce", "Duke DCE phase series (one series per phase)", group=0),
+        RoleRule(
+            r"^(ph\d/)?ax (dyn|3d dyn|dynamic|vibrant multiphase)\b|^\d(st|nd|rd|th) ax dyn$|^ax 3d pre$|"
+            r"dynVIEWS",
+            "dce",
+            "Duke DCE phase series (one series per phase)",
+            group=0,
+        ),
         RoleRule(r"^ax t1\b|t1 non fs|ax 3d t1", "t1", "non-fat-saturated T1"),
         RoleRule(r"IDEAL", "other", "IDEAL water/fat series"),
     )
@@ -115,11 +131,21 @@ class Duke(DatasetAdapter):
             raise NativeTableError(f"{BOXES}: missing column(s) {', '.join(missing)}")
         table = table.dropna(subset=BOX_COLUMNS).sort_values("Patient ID", kind="stable")
         as_int = {c: table[c].astype(int) for c in BOX_COLUMNS[1:]}
-        return pd.DataFrame({"native_patient_id": table["Patient ID"].map(native_text), "roi": "box_0",
-                             "x0": as_int["Start Column"] - 1, "x1": as_int["End Column"],
-                             "y0": as_int["Start Row"] - 1, "y1": as_int["End Row"],
-                             "z0": as_int["Start Slice"] - 1, "z1": as_int["End Slice"], "z_order": "instance",
-                             "labels": "{}"}, columns=VOLUME_BOX_COLUMNS).reset_index(drop=True)
+        return pd.DataFrame(
+            {
+                "native_patient_id": table["Patient ID"].map(native_text),
+                "roi": "box_0",
+                "x0": as_int["Start Column"] - 1,
+                "x1": as_int["End Column"],
+                "y0": as_int["Start Row"] - 1,
+                "y1": as_int["End Row"],
+                "z0": as_int["Start Slice"] - 1,
+                "z1": as_int["End Slice"],
+                "z_order": "instance",
+                "labels": "{}",
+            },
+            columns=VOLUME_BOX_COLUMNS,
+        ).reset_index(drop=True)
 
 
 ADAPTER = Duke()

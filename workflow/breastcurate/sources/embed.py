@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from pathlib import Path, PurePosixPath
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -17,12 +18,39 @@ from .base import IMAGE_BOX_COLUMNS, DatasetAdapter
 
 CLINICAL = "tables/EMBED_OpenData_clinical.csv"
 METADATA = "tables/EMBED_OpenData_metadata.csv"
-CLINICAL_USED = ["empi_anon", "acc_anon", "desc", "tissueden", "asses", "side", "numfind", "massshape", "massmargin",
-                 "massdens", "calcfind", "calcdistri", "path_severity", "age_at_study", "GENDER_DESC",
-                 "ETHNICITY_DESC", "ETHNIC_GROUP_DESC", "MARITAL_STATUS_DESC"]
+CLINICAL_USED = [
+    "empi_anon",
+    "acc_anon",
+    "desc",
+    "tissueden",
+    "asses",
+    "side",
+    "numfind",
+    "massshape",
+    "massmargin",
+    "massdens",
+    "calcfind",
+    "calcdistri",
+    "path_severity",
+    "age_at_study",
+    "GENDER_DESC",
+    "ETHNICITY_DESC",
+    "ETHNIC_GROUP_DESC",
+    "MARITAL_STATUS_DESC",
+]
 CLINICAL_REQUIRED = ["empi_anon", "acc_anon", "tissueden", "asses", "side"]
-METADATA_USED = ["empi_anon", "acc_anon", "anon_dicom_path", "FinalImageType", "ImageLateralityFinal", "ViewPosition",
-                 "spot_mag", "num_roi", "ROI_coords", "match_level"]
+METADATA_USED = [
+    "empi_anon",
+    "acc_anon",
+    "anon_dicom_path",
+    "FinalImageType",
+    "ImageLateralityFinal",
+    "ViewPosition",
+    "spot_mag",
+    "num_roi",
+    "ROI_coords",
+    "match_level",
+]
 METADATA_REQUIRED = ["acc_anon", "anon_dicom_path", "FinalImageType", "ImageLateralityFinal"]
 
 #: FinalImageType (case, dashes and underscores ignored) → images.image_type.
@@ -32,26 +60,59 @@ ASSES = {"A": 0, "N": 1, "B": 2, "P": 3, "S": 4, "M": 5, "K": 6, "X": None}
 #: How urgent an assessment is, for the worst one of several findings (EMBED-toolkit's aggregate_birads order:
 #: K > M > S > P > A > B > N; X, no assessment, never wins).
 URGENCY = {"N": 0, "B": 1, "A": 2, "P": 3, "S": 4, "M": 5, "K": 6, "X": -1}
-PATHOLOGY = {"0": "malignant", "1": "malignant", "2": "high_risk", "3": "high_risk", "4": "benign", "5": "benign",
-             "6": "other"}
+PATHOLOGY = {
+    "0": "malignant",
+    "1": "malignant",
+    "2": "high_risk",
+    "3": "high_risk",
+    "4": "benign",
+    "5": "benign",
+    "6": "other",
+}
 #: massshape codes of the legend, plus D and L, which the official Sample_Notebook counts as masses.
-MASS_SHAPE = {"G": "mass", "R": "mass", "O": "mass", "X": "mass", "D": "mass", "L": "mass",
-              "Q": "architectural_distortion", "A": "architectural_distortion", "T": "asymmetry",
-              "N": "lymph_node", "Y": "lymph_node", "B": "asymmetry", "F": "asymmetry", "S": "asymmetry",
-              "V": "asymmetry"}
+MASS_SHAPE = {
+    "G": "mass",
+    "R": "mass",
+    "O": "mass",
+    "X": "mass",
+    "D": "mass",
+    "L": "mass",
+    "Q": "architectural_distortion",
+    "A": "architectural_distortion",
+    "T": "asymmetry",
+    "N": "lymph_node",
+    "Y": "lymph_node",
+    "B": "asymmetry",
+    "F": "asymmetry",
+    "S": "asymmetry",
+    "V": "asymmetry",
+}
 MASS_MARGIN = {c: "mass" for c in "DUMIS"}
 MASS_DENSITY = {c: "mass" for c in "+=-0"}
 CALC_FIND = {c: "calcification" for c in "A9HCDEFBGILMJKPRSOUVQ"}
 CALC_DISTRIBUTION = {c: "calcification" for c in "GSRDLC"}
 #: ETHNICITY_DESC holds race (the official notebook maps it so); other values are unknown codes until seen.
-RACE = {"African American or Black": "black", "Caucasian or White": "white", "Asian": "asian",
-        "Native Hawaiian or Other Pacific Islander": "native_hawaiian_pacific_islander",
-        "American Indian or Alaskan Native": "american_indian_alaska_native", "Multiple": "multiple",
-        "Other": "other", "Unknown, Unavailable or Unreported": None, "Unknown": None}
+RACE = {
+    "African American or Black": "black",
+    "Caucasian or White": "white",
+    "Asian": "asian",
+    "Native Hawaiian or Other Pacific Islander": "native_hawaiian_pacific_islander",
+    "American Indian or Alaskan Native": "american_indian_alaska_native",
+    "Multiple": "multiple",
+    "Other": "other",
+    "Unknown, Unavailable or Unreported": None,
+    "Unknown": None,
+}
 #: ETHNIC_GROUP_DESC: compound values as the official screening_label_assignment notebook groups them.
-ETHNICITY = {"Hispanic or Latino": "hispanic", "Unknown~Hispanic": "hispanic",
-             "Non-Hispanic or Latino": "not_hispanic", "Non-Hispanic~Unknown": "not_hispanic",
-             "Unknown~Non-Hispanic": "not_hispanic", "Unknown": None, "Unknown~Unknown": None}
+ETHNICITY = {
+    "Hispanic or Latino": "hispanic",
+    "Unknown~Hispanic": "hispanic",
+    "Non-Hispanic or Latino": "not_hispanic",
+    "Non-Hispanic~Unknown": "not_hispanic",
+    "Unknown~Non-Hispanic": "not_hispanic",
+    "Unknown": None,
+    "Unknown~Unknown": None,
+}
 
 
 def _read(path: Path, used: list[str], required: list[str]) -> pd.DataFrame:
@@ -85,9 +146,11 @@ class Embed(DatasetAdapter):
     redistributable = False
     image_roots = ("images",)
     download = {"transport": "s3", "url": "s3://embed-dataset-open/", "region": "us-west-2"}
-    descriptor_patterns = (r"MG (Screening|Diagnostic) (Bilateral|Unilateral|Left|Right)( w/ ?(Tomo|CAD))*",
-                           r"[LR] (CC|MLO|XCCL|XCCM|ML|LM|LMO|FB|SIO|AT)( C-View)?( (SPOT|MAG|SPOT MAG))?",
-                           r"NORMAL|HARDER|ROI SCREEN SAVE")
+    descriptor_patterns = (
+        r"MG (Screening|Diagnostic) (Bilateral|Unilateral|Left|Right)( w/ ?(Tomo|CAD))*",
+        r"[LR] (CC|MLO|XCCL|XCCM|ML|LM|LMO|FB|SIO|AT)( C-View)?( (SPOT|MAG|SPOT MAG))?",
+        r"NORMAL|HARDER|ROI SCREEN SAVE",
+    )
     native_tables = {"clinical": (CLINICAL,), "metadata": (METADATA,)}
     annotation_tables = ("metadata",)
 
@@ -137,14 +200,27 @@ class Embed(DatasetAdapter):
             numbers = [int(n) for n in re.findall(r"-?\d+", coords)]
             levels = [int(n) for n in re.findall(r"\d+", level or "")]
             for k in range(len(numbers) // 4):
-                ymin, xmin, ymax, xmax = numbers[4 * k:4 * k + 4]
-                labels = {"ROI_coords": [ymin, xmin, ymax, xmax]}
+                ymin, xmin, ymax, xmax = numbers[4 * k : 4 * k + 4]
+                labels: dict[str, int | list[int]] = {"ROI_coords": [ymin, xmin, ymax, xmax]}
                 if k < len(levels):
                     labels["match_level"] = levels[k]
-                rows.append([path, f"box_{k}", float(xmin), float(ymin), float(xmax), float(ymax), "embed_png",
-                             json.dumps(labels, sort_keys=True)])
-        return pd.DataFrame(rows, columns=IMAGE_BOX_COLUMNS).sort_values(["path", "roi"], kind="stable") \
+                rows.append(
+                    [
+                        path,
+                        f"box_{k}",
+                        float(xmin),
+                        float(ymin),
+                        float(xmax),
+                        float(ymax),
+                        "embed_png",
+                        json.dumps(labels, sort_keys=True),
+                    ]
+                )
+        return (
+            pd.DataFrame(rows, columns=IMAGE_BOX_COLUMNS)
+            .sort_values(["path", "roi"], kind="stable")
             .reset_index(drop=True)
+        )
 
     def image_labels(self, root: Path, codes: Codes) -> pd.DataFrame:
         """Image type and spot/mag from the metadata; density per exam (tissueden); BI-RADS = the most urgent `asses`
@@ -156,8 +232,11 @@ class Embed(DatasetAdapter):
         exams = clinical.drop_duplicates("acc_anon").set_index("acc_anon").tissueden
         codes.map(out, "density", meta.acc_anon.map(exams).reset_index(drop=True), DENSITY)
         worst = _worst_per_side(clinical, codes)
-        keyed = meta[["acc_anon", "ImageLateralityFinal"]].reset_index(drop=True) \
+        keyed = (
+            meta[["acc_anon", "ImageLateralityFinal"]]
+            .reset_index(drop=True)
             .merge(worst, how="left", left_on=["acc_anon", "ImageLateralityFinal"], right_on=["acc_anon", "side"])
+        )
         out["birads"] = keyed.birads.astype(object).where(keyed.birads.notna(), None).values
         out["birads_native"] = keyed.birads_native.values
         return out
@@ -167,27 +246,49 @@ class Embed(DatasetAdapter):
         clinical, meta = self._clinical(root), self._metadata(root)
         boxes = self.image_boxes(root)[["path", "roi"]]
         sides = clinical[clinical.side.isin(["L", "R", "B"])]
-        expanded = pd.concat([sides[sides.side != "B"], sides[sides.side == "B"].assign(side="L"),
-                              sides[sides.side == "B"].assign(side="R")], ignore_index=True)
+        expanded = pd.concat(
+            [
+                sides[sides.side != "B"],
+                sides[sides.side == "B"].assign(side="L"),
+                sides[sides.side == "B"].assign(side="R"),
+            ],
+            ignore_index=True,
+        )
         expanded["urgency"] = expanded.asses.map(URGENCY).fillna(-2)
-        picked = expanded.sort_values(["acc_anon", "side", "urgency", "numfind"], ascending=[True, True, False, True],
-                                      kind="stable").drop_duplicates(["acc_anon", "side"])
-        keyed = boxes.merge(meta[["path", "acc_anon", "ImageLateralityFinal"]], on="path", how="left") \
-            .merge(picked, how="left", left_on=["acc_anon", "ImageLateralityFinal"], right_on=["acc_anon", "side"])
+        picked = expanded.sort_values(
+            ["acc_anon", "side", "urgency", "numfind"], ascending=[True, True, False, True], kind="stable"
+        ).drop_duplicates(["acc_anon", "side"])
+        keyed = boxes.merge(meta[["path", "acc_anon", "ImageLateralityFinal"]], on="path", how="left").merge(
+            picked, how="left", left_on=["acc_anon", "ImageLateralityFinal"], right_on=["acc_anon", "side"]
+        )
         out = boxes.reset_index(drop=True).copy()
         category = keyed.massshape.map(MASS_SHAPE)
         category = category.where(category.notna(), keyed.massmargin.map(MASS_MARGIN))
         category = category.where(category.notna(), keyed.massdens.map(MASS_DENSITY))
         category = category.where(category.notna(), keyed.calcfind.map(CALC_FIND))
         category = category.where(category.notna(), keyed.calcdistri.map(CALC_DISTRIBUTION))
-        for column, mapping in (("massshape", MASS_SHAPE), ("massmargin", MASS_MARGIN), ("massdens", MASS_DENSITY),
-                                ("calcfind", CALC_FIND), ("calcdistri", CALC_DISTRIBUTION)):
+        for column, mapping in (
+            ("massshape", MASS_SHAPE),
+            ("massmargin", MASS_MARGIN),
+            ("massdens", MASS_DENSITY),
+            ("calcfind", CALC_FIND),
+            ("calcdistri", CALC_DISTRIBUTION),
+        ):
             for code in set(keyed[column].dropna()) - set(mapping):
                 codes.unknown(f"category ({column})", code)
         out["category"] = category.astype(object).where(category.notna(), None).values
-        native = ("massshape=" + keyed.massshape.fillna("") + ";massmargin=" + keyed.massmargin.fillna("") +
-                  ";massdens=" + keyed.massdens.fillna("") + ";calcfind=" + keyed.calcfind.fillna("") +
-                  ";calcdistri=" + keyed.calcdistri.fillna(""))
+        native = (
+            "massshape="
+            + keyed.massshape.fillna("")
+            + ";massmargin="
+            + keyed.massmargin.fillna("")
+            + ";massdens="
+            + keyed.massdens.fillna("")
+            + ";calcfind="
+            + keyed.calcfind.fillna("")
+            + ";calcdistri="
+            + keyed.calcdistri.fillna("")
+        )
         out["category_native"] = native.where(keyed.acc_anon.notna() & keyed.side.notna(), None).values
         codes.map(out, "birads", keyed.asses, ASSES)
         codes.map(out, "pathology", keyed.path_severity, PATHOLOGY)
@@ -212,12 +313,14 @@ def _worst_per_side(clinical: pd.DataFrame, codes: Codes) -> pd.DataFrame:
     for code in set(clinical.asses.dropna()) - set(ASSES):
         codes.unknown("birads", code)
     both = clinical[~clinical.side.isin(["L", "R"])]
-    rows = pd.concat([clinical[clinical.side.isin(["L", "R"])], both.assign(side="L"), both.assign(side="R")],
-                     ignore_index=True)
+    rows = pd.concat(
+        [clinical[clinical.side.isin(["L", "R"])], both.assign(side="L"), both.assign(side="R")], ignore_index=True
+    )
     rows = rows[rows.asses.isin(list(ASSES))]
     rows = rows.assign(urgency=rows.asses.map(URGENCY))
-    top = rows.sort_values(["acc_anon", "side", "urgency"], ascending=[True, True, False], kind="stable") \
-        .drop_duplicates(["acc_anon", "side"])
+    top = rows.sort_values(
+        ["acc_anon", "side", "urgency"], ascending=[True, True, False], kind="stable"
+    ).drop_duplicates(["acc_anon", "side"])
     top = top.assign(birads=top.asses.map(lambda a: ASSES[a]))
     natives = rows.groupby(["acc_anon", "side"]).asses.agg(lambda s: ",".join(sorted(set(s)))).rename("birads_native")
     top = top[["acc_anon", "side", "birads"]].merge(natives.reset_index(), on=["acc_anon", "side"], how="left")

@@ -15,20 +15,43 @@ from .base import DatasetAdapter
 
 COLLECTION = "ISPY1"
 #: The workbook circulates under three names (TCIA page; copies in public repositories, docs/sources/ispy1.md).
-CLINICAL_FILES = ("I-SPY 1 All Patient Clinical and Outcome Data.xlsx",
-                  "I-SPY-1-All-Patient-Clinical-and-Outcome-Data.xlsx",
-                  "I-SPY_1_All_Patient_Clinical_and_Outcome_Data.xlsx")
+CLINICAL_FILES = (
+    "I-SPY 1 All Patient Clinical and Outcome Data.xlsx",
+    "I-SPY-1-All-Patient-Clinical-and-Outcome-Data.xlsx",
+    "I-SPY_1_All_Patient_Clinical_and_Outcome_Data.xlsx",
+)
 CLINICAL_SHEET = "TCIA Patient Clinical Subset"
 OUTCOME_SHEET = "TCIA Outcomes Subset"
-CLINICAL_COLUMNS = ["SUBJECTID", "DataExtractDt", "age", "race_id", "ERpos", "PgRpos", "HR Pos", "Her2MostPos",
-                    "HR_HER2_CATEGORY", "HR_HER2_STATUS", "BilateralCa", "Laterality", "MRI LD Baseline",
-                    "MRI LD 1-3dAC", "MRI LD InterReg", "MRI LD PreSurg"]
+CLINICAL_COLUMNS = [
+    "SUBJECTID",
+    "DataExtractDt",
+    "age",
+    "race_id",
+    "ERpos",
+    "PgRpos",
+    "HR Pos",
+    "Her2MostPos",
+    "HR_HER2_CATEGORY",
+    "HR_HER2_STATUS",
+    "BilateralCa",
+    "Laterality",
+    "MRI LD Baseline",
+    "MRI LD 1-3dAC",
+    "MRI LD InterReg",
+    "MRI LD PreSurg",
+]
 OUTCOME_COLUMNS = ["SUBJECTID", "DataExtractDt", "sstat", "survDtD2 (tx)", "RFS", "rfs_ind", "PCR", "RCBClass"]
 
 BINARY = {"0": 0, "1": 1}
 SUBTYPE = {"1": "hr+her2-", "2": "her2+", "3": "tn"}
-RACE = {"1": "white", "3": "black", "4": "asian", "5": "native_hawaiian_pacific_islander",
-        "6": "american_indian_alaska_native", "50": "multiple"}
+RACE = {
+    "1": "white",
+    "3": "black",
+    "4": "asian",
+    "5": "native_hawaiian_pacific_islander",
+    "6": "american_indian_alaska_native",
+    "50": "multiple",
+}
 
 
 def _category(hr, her2) -> str | None:
@@ -49,11 +72,18 @@ class ISPY1(DatasetAdapter):
     download = {"transport": "nbia", "url": DEFAULT_URL, "collections": [COLLECTION], "modalities": ["MR", "SEG"]}
     supplementary = CLINICAL_FILES[:1]
     native_tables = {"clinical": CLINICAL_FILES}
-    descriptor_patterns = (r"MRI? BREAST ?(UNI|BI)?(LATERAL)?( ?UE| LEFT| RIGHT)?",
-                           r"(VOI )?(PE|Breast Tissue) Segmentation( thresh=\d+)?")
+    descriptor_patterns = (
+        r"MRI? BREAST ?(UNI|BI)?(LATERAL)?( ?UE| LEFT| RIGHT)?",
+        r"(VOI )?(PE|Breast Tissue) Segmentation( thresh=\d+)?",
+    )
     role_rules = (
-        RoleRule(r"fl3d_sag_uni|dynamic|3dfgre|IR-SPGR|FL3D_T1_SAG|6DYN|3DFatsat|PRE AND POST|SPGR PRE/POST|"
-                 r"Vibrant", "dce", "I-SPY1 site DCE naming", group=1),
+        RoleRule(
+            r"fl3d_sag_uni|dynamic|3dfgre|IR-SPGR|FL3D_T1_SAG|6DYN|3DFatsat|PRE AND POST|SPGR PRE/POST|"
+            r"Vibrant",
+            "dce",
+            "I-SPY1 site DCE naming",
+            group=1,
+        ),
     )
     lesion_masks = (r"^VOI PE Segmentation thresh=70$",)
 
@@ -71,8 +101,10 @@ class ISPY1(DatasetAdapter):
         clinical = next((t for t in sheets.values() if {"SUBJECTID", "HR Pos"} <= set(t.columns)), None)
         outcome = next((t for t in sheets.values() if {"SUBJECTID", "PCR"} <= set(t.columns)), None)
         if clinical is None or outcome is None:
-            raise NativeTableError(f"{path.name}: no sheet with SUBJECTID and HR Pos (clinical) and one with SUBJECTID and "
-                             f"PCR (outcomes); sheets: {', '.join(sheets)}")
+            raise NativeTableError(
+                f"{path.name}: no sheet with SUBJECTID and HR Pos (clinical) and one with SUBJECTID and "
+                f"PCR (outcomes); sheets: {', '.join(sheets)}"
+            )
         return clinical, outcome
 
     def clinical(self, root: Path, codes: Codes) -> pd.DataFrame:
@@ -86,8 +118,9 @@ class ISPY1(DatasetAdapter):
         codes.map(out, "hr", table["HR Pos"], BINARY)
         codes.map(out, "her2", table["Her2MostPos"], BINARY)
         # A workbook saved without cached formula results has empty cells: compute them as the formula does.
-        category = [c if native_text(c) else _category(h, e)
-                    for c, h, e in zip(table["HR_HER2_CATEGORY"], out.hr, out.her2)]
+        category = [
+            c if native_text(c) else _category(h, e) for c, h, e in zip(table["HR_HER2_CATEGORY"], out.hr, out.her2)
+        ]
         codes.map(out, "subtype", pd.Series(category, dtype=object), SUBTYPE)
         codes.map(out, "pcr", table["PCR"], BINARY)
         return out

@@ -19,14 +19,30 @@ COLLECTIONS = ("ISPY2", "ACRIN-6698")
 PREFIXES = ("ISPY2-", "ACRIN-6698-")
 CLINICAL = "ISPY2-Imaging-Cohort-1-Clinical-Data.xlsx"
 ANCILLARY = "Full-Collection-Ancillary-Patient-Information-file.xlsx"
-CLINICAL_COLUMNS = ["Patient_ID", "Arm", "HR", "HER2", "MP", "pCR", "Age_at_Screening", "Race", "ethnicity",
-                    "menopausal_status"]
+CLINICAL_COLUMNS = [
+    "Patient_ID",
+    "Arm",
+    "HR",
+    "HER2",
+    "MP",
+    "pCR",
+    "Age_at_Screening",
+    "Race",
+    "ethnicity",
+    "menopausal_status",
+]
 
 BINARY = {"0": 0, "1": 1}
 MENOPAUSE = {"Pre": "pre", "Post": "post", "Peri": "peri", "N/A": None}
-RACE = {"White": "white", "Black": "black", "Asian": "asian", "Native Hawaiian or Pacific Islander":
-        "native_hawaiian_pacific_islander", "American Indian or Alaska Native": "american_indian_alaska_native",
-        "Multiple": "multiple", "Unknown": None}
+RACE = {
+    "White": "white",
+    "Black": "black",
+    "Asian": "asian",
+    "Native Hawaiian or Pacific Islander": "native_hawaiian_pacific_islander",
+    "American Indian or Alaska Native": "american_indian_alaska_native",
+    "Multiple": "multiple",
+    "Unknown": None,
+}
 ETHNICITY = {"Not Hispanic or Latino": "not_hispanic", "Hispanic or Latino": "hispanic", "Unknown": None}
 
 
@@ -38,15 +54,15 @@ class ISPY2(DatasetAdapter):
     redistributable = True
     idc_collections = ("ispy2", "acrin_6698")
     image_roots = COLLECTIONS
-    download = {"transport": "nbia", "url": DEFAULT_URL, "collections": list(COLLECTIONS),
-                "modalities": ["MR", "SEG"]}
+    download = {"transport": "nbia", "url": DEFAULT_URL, "collections": list(COLLECTIONS), "modalities": ["MR", "SEG"]}
     supplementary = (CLINICAL,)
     native_tables = {"clinical": (CLINICAL,), "ancillary": (ANCILLARY,)}
     optional_tables = frozenset({"ancillary"})
     descriptor_patterns = (r"(ACRIN-6698_)?ISPY2_MRI_T[0-3]", r"VOLSER( Analysis Mask)?")
     role_rules = (
-        RoleRule(r"VOLSER: uni-lateral cropped: original DCE", "dce",
-                 "cropped DCE that the analysis mask refers to", group=0),
+        RoleRule(
+            r"VOLSER: uni-lateral cropped: original DCE", "dce", "cropped DCE that the analysis mask refers to", group=0
+        ),
         RoleRule(r"VOLSER: bi-lateral: original DCE", "dce", "bilateral VOLSER DCE", group=1),
     )
     lesion_masks = (r"VOLSER: uni-lateral cropped: Analysis Mask",)
@@ -67,8 +83,12 @@ class ISPY2(DatasetAdapter):
         ancillary = self.table_path(root, "ancillary")
         if ancillary.exists():
             pairs = pd.read_excel(ancillary, sheet_name=0, dtype=object)
-            pairs = pd.DataFrame({"native_patient_id": pairs["TCIA PATIENT ID"].map(native_text),
-                                  "number": pairs["I-SPY 2 Research ID"].map(native_text)}).dropna()
+            pairs = pd.DataFrame(
+                {
+                    "native_patient_id": pairs["TCIA PATIENT ID"].map(native_text),
+                    "number": pairs["I-SPY 2 Research ID"].map(native_text),
+                }
+            ).dropna()
             rows.append(pairs.merge(table.drop(columns=["native_patient_id"], errors="ignore"), on="number"))
         return pd.concat(rows, ignore_index=True).drop_duplicates("native_patient_id").reset_index(drop=True)
 
@@ -79,8 +99,10 @@ class ISPY2(DatasetAdapter):
         out["age_years"] = pd.to_numeric(table.Age_at_Screening, errors="coerce")
         codes.map(out, "hr", table.HR, BINARY)
         codes.map(out, "her2", table.HER2, BINARY)
-        out["subtype"] = [None if h is None or e is None else ("her2+" if e == 1 else ("hr+her2-" if h else "tn"))
-                          for h, e in zip(out.hr, out.her2)]
+        out["subtype"] = [
+            None if h is None or e is None else ("her2+" if e == 1 else ("hr+her2-" if h else "tn"))
+            for h, e in zip(out.hr, out.her2)
+        ]
         out["subtype_native"] = "HR=" + out.hr_native.fillna("") + ";HER2=" + out.her2_native.fillna("")
         codes.map(out, "pcr", table.pCR, BINARY)
         codes.map(out, "menopause", table.menopausal_status, MENOPAUSE)

@@ -17,19 +17,43 @@ from .base import IMAGE_BOX_COLUMNS, DatasetAdapter
 
 BREAST_LEVEL = "breast-level_annotations.csv"
 FINDINGS = "finding_annotations.csv"
-BREAST_LEVEL_COLUMNS = ["study_id", "series_id", "image_id", "laterality", "view_position", "height", "width",
-                        "breast_birads", "breast_density", "split"]
-FINDING_COLUMNS = BREAST_LEVEL_COLUMNS[:-1] + ["finding_categories", "finding_birads", "xmin", "ymin", "xmax",
-                                               "ymax", "split"]
+BREAST_LEVEL_COLUMNS = [
+    "study_id",
+    "series_id",
+    "image_id",
+    "laterality",
+    "view_position",
+    "height",
+    "width",
+    "breast_birads",
+    "breast_density",
+    "split",
+]
+FINDING_COLUMNS = BREAST_LEVEL_COLUMNS[:-1] + [
+    "finding_categories",
+    "finding_birads",
+    "xmin",
+    "ymin",
+    "xmax",
+    "ymax",
+    "split",
+]
 
 BIRADS = {f"BI-RADS {n}": n for n in range(7)}
 DENSITY = {f"DENSITY {x}": x for x in "ABCD"}
 SPLIT = {"training": "train", "test": "test"}
-CATEGORY = {"Mass": "mass", "Suspicious Calcification": "calcification", "Asymmetry": "asymmetry",
-            "Focal Asymmetry": "asymmetry", "Global Asymmetry": "asymmetry",
-            "Architectural Distortion": "architectural_distortion", "Suspicious Lymph Node": "lymph_node",
-            "Skin Thickening": "skin_or_nipple", "Skin Retraction": "skin_or_nipple",
-            "Nipple Retraction": "skin_or_nipple"}
+CATEGORY = {
+    "Mass": "mass",
+    "Suspicious Calcification": "calcification",
+    "Asymmetry": "asymmetry",
+    "Focal Asymmetry": "asymmetry",
+    "Global Asymmetry": "asymmetry",
+    "Architectural Distortion": "architectural_distortion",
+    "Suspicious Lymph Node": "lymph_node",
+    "Skin Thickening": "skin_or_nipple",
+    "Skin Retraction": "skin_or_nipple",
+    "Nipple Retraction": "skin_or_nipple",
+}
 
 
 def _read(root: Path, name: str, columns: list[str]) -> pd.DataFrame:
@@ -75,12 +99,23 @@ class VinDrMammo(DatasetAdapter):
         """`finding_annotations.csv`: float pixel-edge coordinates in the stored DICOM grid (x = column), already
         0-based and half-open; several rows per image."""
         table = _boxes(root)
-        labels = [json.dumps({"finding_categories": c, "finding_birads": b}, sort_keys=True)
-                  for c, b in zip(table.finding_categories, table.finding_birads)]
-        return pd.DataFrame({"path": table.path, "roi": table.roi, "xmin": table.xmin.astype(float),
-                             "ymin": table.ymin.astype(float), "xmax": table.xmax.astype(float),
-                             "ymax": table.ymax.astype(float), "frame": "dicom", "labels": labels},
-                            columns=IMAGE_BOX_COLUMNS)
+        labels = [
+            json.dumps({"finding_categories": c, "finding_birads": b}, sort_keys=True)
+            for c, b in zip(table.finding_categories, table.finding_birads)
+        ]
+        return pd.DataFrame(
+            {
+                "path": table.path,
+                "roi": table.roi,
+                "xmin": table.xmin.astype(float),
+                "ymin": table.ymin.astype(float),
+                "xmax": table.xmax.astype(float),
+                "ymax": table.ymax.astype(float),
+                "frame": "dicom",
+                "labels": labels,
+            },
+            columns=IMAGE_BOX_COLUMNS,
+        )
 
     def image_labels(self, root: Path, codes: Codes) -> pd.DataFrame:
         """`breast-level_annotations.csv`: BI-RADS and density per breast, the official training/test split."""
@@ -96,8 +131,9 @@ class VinDrMammo(DatasetAdapter):
         lymph node and skin/nipple findings, which the annotators gave no BI-RADS)."""
         table = _boxes(root)
         out = pd.DataFrame({"path": table.path, "roi": table.roi})
-        first = [ast.literal_eval(v)[0] if isinstance(v, str) and v.startswith("[") else v
-                 for v in table.finding_categories]
+        first = [
+            ast.literal_eval(v)[0] if isinstance(v, str) and v.startswith("[") else v for v in table.finding_categories
+        ]
         codes.map(out, "category", pd.Series(first, dtype=object), CATEGORY)
         out["category_native"] = table.finding_categories
         codes.map(out, "birads", table.finding_birads, BIRADS)

@@ -54,7 +54,7 @@ def settings_hash(settings: dict) -> str:
 
 def position(salt: str, person_id: str) -> float:
     digest = hmac.new(salt.encode(), person_id.encode(), hashlib.sha256).digest()
-    return int.from_bytes(digest, "big") / 2 ** 256
+    return int.from_bytes(digest, "big") / 2**256
 
 
 def patient_strata(results: Path, stratify: dict[str, list[str]]) -> pd.DataFrame:
@@ -88,8 +88,15 @@ def patient_strata(results: Path, stratify: dict[str, list[str]]) -> pd.DataFram
                 value = clinical[column].get(key) if key in clinical.index else None
                 values[column] = None if pd.isna(value) else (int(value) if isinstance(value, float) else value)
         stratum = "|".join([kind] + [f"{c}={'na' if v is None else v}" for c, v in values.items()])
-        rows.append({"dataset": p.dataset, "patient_id": p.patient_id, "person_id": p.person_id,
-                     "stratum": stratum, "official_split": official})
+        rows.append(
+            {
+                "dataset": p.dataset,
+                "patient_id": p.patient_id,
+                "person_id": p.person_id,
+                "stratum": stratum,
+                "official_split": official,
+            }
+        )
     return pd.DataFrame(rows, columns=["dataset", "patient_id", "person_id", "stratum", "official_split"])
 
 
@@ -108,24 +115,37 @@ def assign(settings: dict, strata: pd.DataFrame) -> pd.DataFrame:
         elif person in official:  # the source's training set is split into train and val
             splits.append("train" if u < train_share else "val")
         else:
-            splits.append("train" if u < ratios["train"] else ("val" if u < ratios["train"] + ratios["val"]
-                                                                else "test"))
+            splits.append(
+                "train" if u < ratios["train"] else ("val" if u < ratios["train"] + ratios["val"] else "test")
+            )
     frame["split"] = splits
     return frame
 
 
 def report(settings: dict, assigned: pd.DataFrame) -> dict:
     """Achieved ratios per dataset and stratum, and which strata are large enough to check against the tolerance."""
-    out = {"ratios": settings["ratios"], "tolerance": settings["tolerance"], "min_stratum": settings["min_stratum"],
-           "strata": []}
+    out = {
+        "ratios": settings["ratios"],
+        "tolerance": settings["tolerance"],
+        "min_stratum": settings["min_stratum"],
+        "strata": [],
+    }
     for (dataset, stratum), group in assigned.groupby(["dataset", "stratum"], sort=True):
         persons = group.drop_duplicates("person_id")
         n = len(persons)
         achieved = {s: round(float((persons.split == s).mean()), 4) for s in SPLITS}
         checked = n >= settings["min_stratum"] and not persons.official_split.notna().any()
         within = all(abs(achieved[s] - settings["ratios"][s]) <= settings["tolerance"] for s in SPLITS)
-        out["strata"].append({"dataset": dataset, "stratum": stratum, "persons": n, "achieved": achieved,
-                              "checked": checked, "within_tolerance": within if checked else None})
+        out["strata"].append(
+            {
+                "dataset": dataset,
+                "stratum": stratum,
+                "persons": n,
+                "achieved": achieved,
+                "checked": checked,
+                "within_tolerance": within if checked else None,
+            }
+        )
     return out
 
 
@@ -150,21 +170,31 @@ def build_splits(results: Path, versions_file: Path) -> dict[str, pd.DataFrame]:
             if released_hash != settings_hash(settings):
                 raise FrozenSplitError(
                     f"split version {version} is frozen (released) and its settings in {versions_file} changed "
-                    "since; restore them or declare a new version name")
-            merged = assigned.merge(released[["dataset", "patient_id", "split"]], on=["dataset", "patient_id"],
-                                    how="left", suffixes=("", "_released"))
+                    "since; restore them or declare a new version name"
+                )
+            merged = assigned.merge(
+                released[["dataset", "patient_id", "split"]],
+                on=["dataset", "patient_id"],
+                how="left",
+                suffixes=("", "_released"),
+            )
             moved = merged[merged.split_released.notna() & (merged.split != merged.split_released)]
             if len(moved):
-                examples = ", ".join(f"{r.dataset}/{r.patient_id} {r.split_released}→{r.split}"
-                                     for r in moved.head(3).itertuples())
-                raise FrozenSplitError(f"split version {version} is frozen (released) and this run would move "
-                                       f"{len(moved)} patient(s): {examples}. Use a new version name.")
+                examples = ", ".join(
+                    f"{r.dataset}/{r.patient_id} {r.split_released}→{r.split}" for r in moved.head(3).itertuples()
+                )
+                raise FrozenSplitError(
+                    f"split version {version} is frozen (released) and this run would move "
+                    f"{len(moved)} patient(s): {examples}. Use a new version name."
+                )
             if not settings["accepts_additions"]:
                 assigned = merged[merged.split_released.notna()]
         assigned = assigned.assign(version=version)
         schema = table_schema("splits")
         write_parquet_if_changed(Layout(results).split(version), schema.to_arrow(assigned))
-        write_bytes(Layout(results).split_card(version),
-                    json.dumps(report(settings, assigned), indent=2, sort_keys=True).encode() + b"\n")
+        write_bytes(
+            Layout(results).split_card(version),
+            json.dumps(report(settings, assigned), indent=2, sort_keys=True).encode() + b"\n",
+        )
         built[version] = assigned
     return built

@@ -13,8 +13,7 @@ def _splits(args: argparse.Namespace) -> int:
 
     for version, frame in build_splits(Path(args.results), Path(args.versions)).items():
         counts = frame.drop_duplicates("person_id").split.value_counts().to_dict()
-        print(f"split {version}: " + ", ".join(f"{counts.get(s, 0)} {s}" for s in ("train", "val", "test")) +
-              " people")
+        print(f"split {version}: " + ", ".join(f"{counts.get(s, 0)} {s}" for s in ("train", "val", "test")) + " people")
     return 0
 
 
