@@ -9,10 +9,12 @@ import shutil
 import pandas as pd
 import pyarrow.parquet as pq
 from breastcurate.layout import Layout
+from breastcurate.sources import adapters
 from conftest import DEMO_SHARDS, REPO, run_cli
 
-DATASETS = ["duke", "embed", "ispy1", "ispy2", "vindr_mammo"]
-MG, MR = ["embed", "vindr_mammo"], ["duke", "ispy1", "ispy2"]
+DATASETS = sorted(adapters())
+MG = [d for d in DATASETS if adapters()[d].modality == "MG"]
+MR = [d for d in DATASETS if adapters()[d].modality == "MR"]
 
 
 def query(catalog, sql: str) -> pd.DataFrame:

@@ -80,7 +80,7 @@ def _mutate(check: str, results, t: dict, evidence: Evidence, tmp_path) -> Evide
     elif check == "boxes_inside_images":  # a box wider than its image
         t["findings"].loc[t["findings"].image_uid.first_valid_index(), "xmax"] = 10_000.0
     elif check == "mask_grids":  # a mask in another grid
-        path = results / t["findings"].mask_path.dropna().iloc[0]
+        path = results / t["findings"].dropna(subset=["mask_path", "phase"]).mask_path.iloc[0]  # an MRI mask
         nib.save(nib.Nifti1Image(np.zeros((5, 5, 5), np.uint8), nib.load(path).affine), path)
     elif check == "one_split_per_person":  # one person in two splits
         splits = t["splits"]

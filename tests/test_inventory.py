@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 from breastcurate.layout import Layout
 from breastcurate.shards import shard_of
+from breastcurate.sources import adapters
 from conftest import run_cli
 
 
@@ -22,7 +23,7 @@ def _inventory(root, results, n_shards=3, dataset="duke"):
     return shards, rejects
 
 
-@pytest.mark.parametrize("dataset", ["vindr_mammo", "embed", "duke", "ispy1", "ispy2"])
+@pytest.mark.parametrize("dataset", sorted(adapters()))
 def test_every_file_listed_and_patients_complete(demo_root, tmp_path, dataset):
     shards, rejects = _inventory(demo_root / dataset, tmp_path / "results", dataset=dataset)
     listed = pd.concat(shards)

@@ -17,7 +17,7 @@ JOINED_VIEWS = {
     "mammograms": """
         SELECT i.dataset, i.patient_id, p.person_id, i.study_uid, s.study_date, s.age_years, i.image_uid, i.variant,
                i.path, i.laterality, i.view, i.image_type, i.birads, i.density, i.official_split, i.rows, i.columns,
-               i.pixel_spacing_mm, i.manufacturer, i.model, f.finding_id, f.roi, f.xmin, f.ymin, f.xmax, f.ymax,
+               i.pixel_spacing_mm, i.manufacturer, i.model, f.finding_id, f.roi, f.xmin, f.ymin, f.xmax, f.ymax, f.mask_path,
                f.category AS finding_category, f.birads AS finding_birads, f.pathology, i.license
         FROM images i
         JOIN patients p USING (dataset, patient_id)

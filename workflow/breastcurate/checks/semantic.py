@@ -7,6 +7,7 @@ schemas/tables, so every check appears in the Data Docs with its example rows.
 from __future__ import annotations
 
 import json
+import struct
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -140,11 +141,18 @@ def boxes_inside(t: dict[str, pd.DataFrame]) -> pd.DataFrame:
 
 
 def mask_grids(results: Path, t: dict[str, pd.DataFrame]) -> pd.DataFrame:
-    """Masks whose voxel grid (shape and affine) is not the grid of the phase they name."""
+    """Masks whose voxel grid (shape and affine) is not the grid of the phase they name, and mammogram masks whose
+    PNG size is not their canonical image's."""
     rows = []
     masks = t["findings"].dropna(subset=["mask_path"])
+    images = t["images"][t["images"].variant == "canonical"].set_index("image_uid") if len(t["images"]) else None
+    for r in masks[masks.phase.isna()].itertuples():
+        width, height = struct.unpack(">II", (Path(results) / r.mask_path).read_bytes()[16:24])  # PNG IHDR
+        image = images.loc[r.image_uid] if images is not None and r.image_uid in images.index else None
+        if image is None or (height, width) != (image.rows, image.columns):
+            rows.append({"finding_id": r.finding_id, "problem": f"mask {width}×{height} is not its image's size"})
     volumes = t["volumes"].set_index(["study_uid", "phase"]) if len(t["volumes"]) else None
-    for r in masks.itertuples():
+    for r in masks[masks.phase.notna()].itertuples():
         key = (r.study_uid, r.phase)
         if volumes is None or key not in volumes.index:
             rows.append({"finding_id": r.finding_id, "problem": f"no {r.phase} volume in its study"})
@@ -288,7 +296,10 @@ def semantic_checks(
             lambda: curated_files(evidence.shards, t),
         ),
         "boxes_inside_images": ("every box lies inside its image", lambda: boxes_inside(t)),
-        "mask_grids": ("each mask's grid equals its phase's grid", lambda: mask_grids(results, t)),
+        "mask_grids": (
+            "each mask's grid equals its phase's grid, or its mammogram's size",
+            lambda: mask_grids(results, t),
+        ),
         "one_split_per_person": ("no person in two splits of a version", lambda: one_split_per_person(t)),
         "splits_non_empty": (
             f"every split non-empty per dataset (datasets with ≥ {options.min_patients_for_split_check} patients)",

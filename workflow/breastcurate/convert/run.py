@@ -6,9 +6,10 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import defaultdict
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import nibabel as nib
 import numpy as np
@@ -21,6 +22,7 @@ from ..atomic import make_dirs, sha256_file, write_bytes
 from ..config import section
 from ..errors import BreastcurateError
 from ..sources import get_adapter
+from ..sources.base import MASK_COLUMN
 from ..tables import write_table
 from . import mammo, masks, mri
 
@@ -114,12 +116,16 @@ def convert_mammogram(
     options: ConvertOptions,
     boxes: pd.DataFrame | None = None,
     ids: dict | None = None,
+    mask_dir: Path | None = None,
+    read_mask: Callable[[str], Path | None] | None = None,
 ) -> None:
-    """One mammogram → `<stem>.png` and each variant `<stem>_<name>.png`; image and finding rows into `out`."""
+    """One mammogram → `<stem>.png` and each variant `<stem>_<name>.png`; image and finding rows into `out`. A box
+    with a `mask_path` (an ROI mask image of the source, found through `read_mask`) becomes `<mask_dir>/<roi>.png`,
+    aligned to the canonical image, and its box is the mask's bounding box."""
     image, meta = mammo.canonical(ds)
     source_sha = sha256_file(source)
-    laterality = mammo.laterality_of(ds)
     ids = ids or {}
+    laterality = mammo.laterality_of(ds) or ids.get("laterality")
     base = {
         "dataset": out.dataset,
         "patient_id": ids.get("patient_id", _text(ds, "PatientID")),
@@ -128,7 +134,7 @@ def convert_mammogram(
         "source_path": ids.get("source_path", source.as_posix()),
         "study_date": _text(ds, "StudyDate"),
         "laterality": laterality,
-        "view": mammo.view_of(ds),
+        "view": mammo.view_of(ds) or ids.get("view"),
         "image_type": _text(ds, "ImageType"),
         "series_description": _text(ds, "SeriesDescription"),
         "manufacturer": _text(ds, "Manufacturer"),
@@ -151,6 +157,11 @@ def convert_mammogram(
             )
         },
     }
+    masked = _roi_masks(image.shape, boxes, mask_dir, read_mask, out, base["source_path"])
+    if boxes is not None and MASK_COLUMN in boxes:  # a box named by a mask that was rejected is left out
+        boxes = boxes[boxes.roi.isin(masked) | boxes[MASK_COLUMN].isna()].copy()
+        for roi, (xmin, ymin, xmax, ymax, _, _) in masked.items():
+            boxes.loc[boxes.roi == roi, ["xmin", "ymin", "xmax", "ymax"]] = [xmin, ymin, xmax, ymax]
     products = [("canonical", image, mammo.Transform(width=image.shape[1], height=image.shape[0]), False)]
     for spec in options.variants:
         arr, transform = mammo.variant(ds, image, laterality, spec)
@@ -202,8 +213,53 @@ def convert_mammogram(
                     "labels_native": box.labels,
                     "box_frame": box.frame,
                     "box_flipped": flipped,
+                    **(
+                        {"source": "mask", "mask_path": masked[box.roi][4], "voxels": masked[box.roi][5]}
+                        if name == "canonical" and box.roi in masked
+                        else {}
+                    ),
                 }
             )
+
+
+def _roi_masks(
+    shape: tuple[int, ...],
+    boxes: pd.DataFrame | None,
+    mask_dir: Path | None,
+    read_mask: Callable[[str], Path | None] | None,
+    out: Output,
+    source_path: str,
+) -> dict[str, tuple]:
+    """roi → (xmin, ymin, xmax, ymax, curated mask path, pixels) for the boxes that name an ROI mask image: the mask
+    (nonzero pixels) as an 8-bit 0/255 PNG in the canonical grid. A mask that is missing, empty or not the
+    mammogram's size is a reject; the ROI is then left out."""
+    found: dict[str, tuple] = {}
+    if boxes is None or MASK_COLUMN not in boxes or mask_dir is None or read_mask is None:
+        return found
+    for roi, mask_path in zip(boxes.roi, boxes[MASK_COLUMN]):
+        if not isinstance(mask_path, str):
+            continue
+        where = read_mask(mask_path)
+        if where is None:
+            out.reject(source_path, f"{roi}: its ROI mask {mask_path} is not in the mirror")
+            continue
+        pixels = pydicom.dcmread(where, force=True).pixel_array
+        if pixels.shape != shape[:2]:
+            out.reject(
+                mask_path,
+                f"{roi}: ROI mask is {pixels.shape[1]}×{pixels.shape[0]}, the mammogram {shape[1]}×{shape[0]} "
+                "(not a mask of this image: a cropped ROI image listed as the mask?)",
+            )
+            continue
+        binary = pixels > 0
+        if not binary.any():
+            out.reject(mask_path, f"{roi}: ROI mask is empty")
+            continue
+        ys, xs = np.nonzero(binary.any(axis=1))[0], np.nonzero(binary.any(axis=0))[0]
+        png = mammo.encode_png(binary.astype(np.uint8) * 255, 6)
+        rel = out.write_file(mask_dir / f"{roi}.png", png, sha256_file(where))
+        found[roi] = (float(xs[0]), float(ys[0]), float(xs[-1] + 1), float(ys[-1] + 1), rel, int(binary.sum()))
+    return found
 
 
 def to_png(files: list[Path], out_dir: Path, options: ConvertOptions) -> Output:
@@ -402,7 +458,15 @@ def convert_shard(
     if adapter.modality == "MG":
         boxes = adapter.image_boxes(Path(raw_root))
         boxes_by_path = {p: g for p, g in boxes.groupby("path", sort=True)}
+        deid_of = dict(zip(filemap.path, filemap.deid_path))
+        mask_files = set(boxes[MASK_COLUMN].dropna()) if MASK_COLUMN in boxes else set()
+
+        def read_mask(mirror_path: str) -> Path | None:
+            return dicom / deid_of[mirror_path] if mirror_path in deid_of else None
+
         for row in filemap.itertuples(index=False):
+            if row.path in mask_files:  # an ROI mask: converted with its mammogram
+                continue
             source = dicom / row.deid_path
             try:
                 ds = pydicom.dcmread(source, force=True)
@@ -414,7 +478,10 @@ def convert_shard(
                     out,
                     options,
                     boxes_by_path.get(row.path),
-                    {"patient_id": row.patient_id, "source_path": row.path},
+                    dict(zip(("laterality", "view"), adapter.path_view(PurePosixPath(row.path))))
+                    | {"patient_id": row.patient_id, "source_path": row.path},
+                    Path(masks_dir) / row.patient_id / str(ds.StudyInstanceUID) / str(ds.SOPInstanceUID),
+                    read_mask,
                 )
             except Exception as exc:
                 out.reject(row.path, _reason(exc))

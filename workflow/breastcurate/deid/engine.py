@@ -46,12 +46,14 @@ class Outcome:
     date_offset_days: int = 0
 
 
-def burned_in_reason(ds: Dataset) -> str | None:
-    """Why a dataset may hold burned-in text (quarantined, never released), or None."""
+def burned_in_reason(ds: Dataset, secondary_capture_reviewed: bool = False) -> str | None:
+    """Why a dataset may hold burned-in text (quarantined, never released), or None. Secondary captures pass only
+    where the dataset's adapter says why its own carry no burned-in text."""
     if str(ds.get("BurnedInAnnotation", "")).upper() == "YES":
         return "BurnedInAnnotation is YES"
     sop_class = str(ds.get("SOPClassUID", ""))
-    if sop_class == SECONDARY_CAPTURE or sop_class.startswith(SECONDARY_CAPTURE + "."):
+    is_sc = sop_class == SECONDARY_CAPTURE or sop_class.startswith(SECONDARY_CAPTURE + ".")
+    if is_sc and not secondary_capture_reviewed:
         return "secondary capture image (may hold burned-in text)"
     if "SCREEN SAVE" in [str(v).upper() for v in (ds.get("ImageType") or [])]:
         return "ImageType contains SCREEN SAVE"
@@ -117,8 +119,10 @@ class Deidentifier:
         source: str,
         descriptor_patterns: list[str],
         known_descriptions: frozenset[str] = frozenset(),
+        secondary_capture_reviewed: bool = False,
     ):
         self.keyed, self.profile, self.source = keyed, profile, source
+        self.secondary_capture_reviewed = secondary_capture_reviewed
         self.descriptors = [re.compile(p) for p in descriptor_patterns]
         self.known = known_descriptions
 
@@ -131,7 +135,7 @@ class Deidentifier:
                 "offsets are per patient)"
             )
         out = Outcome(native_patient_id=native, native_accession=str(ds.get("AccessionNumber", "") or ""))
-        out.quarantined = burned_in_reason(ds)
+        out.quarantined = burned_in_reason(ds, self.secondary_capture_reviewed)
         if out.quarantined:
             return out
         out.patient_id = self.keyed.patient(self.source, native)

@@ -27,7 +27,8 @@ def make_deidentifier(key: bytes, source: str, options: tuple[str, ...]) -> Deid
     chosen = [known[source]] if source in known else list(known.values())
     patterns = [p for a in chosen for p in a.descriptor_patterns]
     collections = tuple(sorted({c for a in chosen for c in a.idc_collections}))
-    return Deidentifier(Keyed(key), load_profile(options), source, patterns, known_descriptions(collections))
+    reviewed = source in known and known[source].secondary_capture_reviewed is not None
+    return Deidentifier(Keyed(key), load_profile(options), source, patterns, known_descriptions(collections), reviewed)
 
 
 def output_name(ds: pydicom.Dataset, outcome: Outcome) -> str:

@@ -543,7 +543,7 @@ def mammogram(
     """A full-field digital mammogram (For Presentation) and its lesion box in the stored pixel grid.
     `view_modifier` (e.g. 'SPOT COMPRESSION', 'MAGNIFICATION') makes it a diagnostic special view."""
     max_value = (1 << vendor.bits_stored) - 1
-    pixels, box = _phantom_mammogram(rng, vendor, laterality, max_value, with_lesion)
+    pixels, box = phantom_mammogram(rng, vendor, laterality, max_value, with_lesion)
     ds = new_file(MG_FOR_PRESENTATION, sop_uid)
     add_patient_study(ds, ctx, series_uid, series_number, series_description, "MG", ctx.study_time)
     ds.ImageType = image_type
@@ -587,7 +587,8 @@ def mammogram(
     return ds, box
 
 
-def _phantom_mammogram(rng, vendor, laterality, max_value, with_lesion):
+def phantom_mammogram(rng, vendor, laterality, max_value, with_lesion):
+    """Phantom pixels and lesion box at the vendor's matrix (or the full-field one under `full_size`)."""
     from .phantom import mammogram as phantom
 
     rows, cols = FULL_FIELD[:2] if _SIZE["full"] else (vendor.rows, vendor.cols)

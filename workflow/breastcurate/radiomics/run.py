@@ -68,7 +68,7 @@ def shard_tasks(
             "finding_id": f.finding_id,
             "roi": f.roi,
         }
-        if isinstance(f.mask_path, str):
+        if isinstance(f.mask_path, str) and isinstance(f.phase, str):  # MRI; a mammogram's mask has its box
             for phase in phases:
                 match = volumes[(volumes.study_uid == f.study_uid) & (volumes.phase == phase)]
                 if match.empty:

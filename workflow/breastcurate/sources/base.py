@@ -22,6 +22,10 @@ from ..roles import RoleRule
 #: pixel frame the source's coordinates are in: `dicom` (the stored pixel grid) or `embed_png` (EMBED's PNG frame:
 #: images whose PatientOrientation row direction is P are mirrored left-right, chest wall on the left).
 IMAGE_BOX_COLUMNS = ["path", "roi", "xmin", "ymin", "xmax", "ymax", "frame", "labels"]
+#: Optional column of `image_boxes`: the mirror path of a binary ROI mask image in the same pixel grid as the
+#: mammogram. Its box is then the mask's bounding box (the x/y columns are ignored), the mask becomes a PNG aligned
+#: to the canonical image, and the mask's own file is not converted as an image.
+MASK_COLUMN = "mask_path"
 #: Columns of `volume_boxes`: one row per 3-D box, 0-based half-open: x = DICOM column, y = DICOM row, z = slice in
 #: `z_order` (`instance`: InstanceNumber order of the series' files; `position`: sorted along the slice normal).
 VOLUME_BOX_COLUMNS = ["native_patient_id", "roi", "x0", "x1", "y0", "y1", "z0", "z1", "z_order", "labels"]
@@ -47,6 +51,10 @@ class DatasetAdapter:
     supplementary: ClassVar[tuple[str, ...]] = ()
     #: Regexes of descriptions (series/study/protocol, segment labels) that Clean Descriptors may keep.
     descriptor_patterns: ClassVar[tuple[str, ...]] = ()
+    #: Why this collection's secondary-capture images carry no burned-in text (e.g. digitized film that the
+    #: publisher reviewed and re-saved as secondary capture); None: they are quarantined like any screen capture.
+    #: BurnedInAnnotation YES is quarantined regardless.
+    secondary_capture_reviewed: ClassVar[str | None] = None
     #: MRI series roles the collection's own naming decides (see roles.py; tried before the generic rules).
     role_rules: ClassVar[tuple[RoleRule, ...]] = ()
     #: Regexes of the SeriesDescription of DICOM SEG series that are lesion masks (become findings and radiomics).
@@ -71,6 +79,10 @@ class DatasetAdapter:
     def path_patient(self, relpath: PurePosixPath) -> str | None:
         """The native patient id carried by a file's path below the mirror root (None: read it from the header)."""
         return None
+
+    def path_view(self, relpath: PurePosixPath) -> tuple[str | None, str | None]:
+        """(laterality L/R, view) that a mammogram's path carries, for headers without them (default: none)."""
+        return None, None
 
     def native_patient_id(self, ds: Dataset, relpath: PurePosixPath) -> str:
         """The dataset's own patient identifier for a file: from its path where the layout carries it, else the
