@@ -20,6 +20,7 @@ BENCHMARKS = {  # name → (script, arguments, the ratio key and its target)
     "radiomics_roi": ("radiomics_roi.py", ["5"], "seconds per DCE lesion ROI (≈30×30×20 voxels, two phases)"),
     "dag_scale": ("dag_scale.py", [], "snakemake -n < 60 s for 10⁶ files / 10⁵ patients; jobs independent of files"),
     "harmonize_embed": ("harmonize_embed.py", [], "EMBED adapter table functions on 81,776 + 480,323 rows < 60 s"),
+    "catalog_size": ("catalog_size.py", [], "catalog.duckdb with EMBED's 480,323 image rows: size in MB"),
     "phi_scan": ("phi_scan.py", [], "scan ≤ 10 % of to-png / to-nifti time per full-size file"),
     "pipeline": ("pipeline.py", ["1"], "all five open corpora ≤ 6 h on one 32-core node; peak RSS ≤ mem_mb"),
 }

@@ -5,6 +5,9 @@ from __future__ import annotations
 import hashlib
 import re
 import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 import pandas as pd
 import pyarrow.parquet as pq
@@ -89,17 +92,32 @@ def test_unknown_code_becomes_null_and_a_reject(demo_run, tmp_path):
     assert rejects.reason.str.contains("unknown code '7' for density").any()
 
 
-def test_catalog_survives_relocation(demo_run, tmp_path):
+def _plain_duckdb(catalog: Path, sql: str) -> list[str]:
+    """`sql` through the duckdb CLI and DuckDB's Python client, each run from / with no setup."""
+    cli = Path(sys.executable).with_name("duckdb")
+    shell = subprocess.run(
+        [str(cli), "-readonly", str(catalog), "-csv", "-noheader", "-c", sql], cwd="/", capture_output=True, text=True
+    )
+    code = f"import duckdb; print(duckdb.connect({str(catalog)!r}, read_only=True).execute({sql!r}).fetchone()[0])"
+    python = subprocess.run([sys.executable, "-c", code], cwd="/", capture_output=True, text=True)
+    assert shell.returncode == 0 and python.returncode == 0, shell.stderr + python.stderr
+    return [shell.stdout.strip(), python.stdout.strip()]
+
+
+def test_catalog_opens_anywhere(demo_run, tmp_path):
+    """The duckdb CLI and the Python client open the catalog from /, with no setup, in place and in a copy of the
+    results moved elsewhere; curated paths stay relative to the results folder."""
     work, _, _ = demo_run
+    expected = str(query(work / "results/catalog.duckdb", "SELECT count(*) AS n FROM mammograms").n[0])
+    assert _plain_duckdb(work / "results/catalog.duckdb", "SELECT count(*) FROM mammograms") == [expected] * 2
     moved = tmp_path / "elsewhere" / "copy"
-    shutil.copytree(work / "results/curated", moved / "curated")
+    shutil.copytree(work / "results/curated", moved / "curated", ignore=shutil.ignore_patterns("checks"))
     shutil.copy(work / "results/catalog.duckdb", moved / "catalog.duckdb")
-    shutil.rmtree(tmp_path / "elsewhere" / "copy" / "curated" / "checks", ignore_errors=True)
-    original = query(work / "results/catalog.duckdb", "SELECT count(*) AS n FROM mammograms")
-    relocated = query(moved / "catalog.duckdb", "SELECT count(*) AS n FROM mammograms")
-    assert relocated.n[0] == original.n[0] > 0
-    paths = query(moved / "catalog.duckdb", "SELECT path FROM volumes LIMIT 3").path
-    assert all((moved / p).is_file() for p in paths)  # curated paths are relative to the results folder
+    assert _plain_duckdb(moved / "catalog.duckdb", "SELECT count(*) FROM mammograms") == [expected] * 2
+    path = _plain_duckdb(moved / "catalog.duckdb", "SELECT path FROM volumes ORDER BY path LIMIT 1")[0]
+    assert (moved / path).is_file()
+    mri = _plain_duckdb(moved / "catalog.duckdb", "SELECT count(*) FROM mri_cases")
+    assert int(mri[0]) > 0
 
 
 def test_joined_views(demo_run):

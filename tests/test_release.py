@@ -155,6 +155,14 @@ def test_pull_local_selects_verifies_and_is_queryable(results, tmp_path):
     )
     assert not (out / "tables/images/dataset=embed").exists()  # --dataset selects tables too
     assert "split" in _query(out / "catalog.duckdb", "SELECT split, count(*) FROM splits GROUP BY 1")
+    code = (  # a plain DuckDB client, from /: the pulled catalog holds its tables (those a partial pull lacks: empty)
+        f"import duckdb; con = duckdb.connect({str(out / 'catalog.duckdb')!r}, read_only=True); "
+        "print(con.execute('SELECT count(*) FROM splits').fetchone()[0], "
+        "con.execute('SELECT count(*) FROM images').fetchone()[0])"
+    )
+    plain = subprocess.run([sys.executable, "-c", code], cwd="/", capture_output=True, text=True, check=True)
+    splits, images = map(int, plain.stdout.split())
+    assert splits > 0 and images == 0  # duke only: no mammograms
     again = run_cli("pull", "--from", str(root), "--version", "v1", "--to", str(out))
     assert "already present and verified" in again.stdout
 

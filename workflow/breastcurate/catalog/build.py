@@ -1,6 +1,6 @@
-"""Build `results/catalog.duckdb`: one view per canonical table plus joined views, all on paths relative to the
-results folder. DuckDB resolves relative paths against `file_search_path` (default: the working directory), so
-`connect()` sets it to the catalog's own folder: the catalog keeps working when results/ is moved or copied."""
+"""Build `results/catalog.duckdb`: every canonical table copied into the database file, plus joined views. The file
+needs nothing beside it, so any DuckDB client opens it from any folder, and it keeps working when results/ is moved or
+copied; curated file paths in the tables stay relative to the results folder."""
 
 from __future__ import annotations
 
@@ -40,27 +40,51 @@ JOINED_VIEWS = {
 }
 
 
+#: The oldest DuckDB that must open a catalog: files are written in its storage format (DuckDB ≥ 1.0 reads them).
+STORAGE_VERSION = "v1.0.0"
+
+
+def new_database(path: Path) -> duckdb.DuckDBPyConnection:
+    """A connection whose default database is a new file at `path`, in the storage format of STORAGE_VERSION."""
+    con = duckdb.connect()
+    quoted = str(path).replace("'", "''")
+    con.execute(f"ATTACH '{quoted}' AS catalog (STORAGE_VERSION '{STORAGE_VERSION}')")
+    con.execute("USE catalog")
+    return con
+
+
+def fill_catalog(con: duckdb.DuckDBPyConnection, root: Path, sources: dict[str, str]) -> None:
+    """Copy each table's Parquet files (table → glob relative to `root`) into `con`'s database, a table without
+    files as an empty table in its schema; then create the joined views."""
+    for name, pattern in sources.items():
+        files = sorted(Path(root).glob(pattern))
+        if files:
+            listed = ", ".join("'" + str(f).replace("'", "''") + "'" for f in files)
+            con.execute(f"CREATE TABLE {name} AS SELECT * FROM read_parquet([{listed}], hive_partitioning = false)")
+        else:
+            con.register("empty_part", table_schema(name).arrow.empty_table())
+            con.execute(f"CREATE TABLE {name} AS SELECT * FROM empty_part")
+            con.unregister("empty_part")
+    for name, sql in JOINED_VIEWS.items():
+        con.execute(f"CREATE VIEW {name} AS {sql}")
+    con.execute("CHECKPOINT")
+
+
 def build_catalog(results: Path) -> Path:
-    """(Re)create `<results>/catalog.duckdb` atomically."""
+    """(Re)create `<results>/catalog.duckdb` atomically from the results' Parquet parts."""
     results = Path(results)
     target = results / "catalog.duckdb"
     with atomic_path(target) as tmp:
         tmp.unlink()
-        con = duckdb.connect(str(tmp), config={"file_search_path": str(results)})
-        for name in table_names():
-            con.execute(
-                f"CREATE VIEW {name} AS SELECT * FROM read_parquet("
-                f"'{table_schema(name).location}', hive_partitioning = false)"
-            )
-        for name, sql in JOINED_VIEWS.items():
-            con.execute(f"CREATE VIEW {name} AS {sql}")
+        con = new_database(tmp)
+        fill_catalog(con, results, {name: table_schema(name).location for name in table_names()})
         con.close()
     return target
 
 
 def connect(catalog: str | os.PathLike = "results/catalog.duckdb") -> duckdb.DuckDBPyConnection:
-    """A read-only connection whose relative paths resolve against the catalog's folder."""
+    """A read-only connection to a catalog."""
     catalog = Path(catalog)
     if not catalog.exists():
         raise BreastcurateError(f"no catalog at {catalog} (run the pipeline first)")
-    return duckdb.connect(str(catalog), read_only=True, config={"file_search_path": str(catalog.resolve().parent)})
+    return duckdb.connect(str(catalog), read_only=True)

@@ -7,7 +7,8 @@ results/releases/<version>/
   splits.parquet     the frozen assignment (later runs compare against it)
   tables/…           the canonical tables and radiomics limited to the released patients
   curated/…          images, volumes, masks of redistributable datasets
-  catalog.sql        the views over the above (relative paths); catalog.duckdb is built from it here and on pull
+  catalog.sql        what catalog.duckdb holds, as SQL: the tables above copied in, and the joined views;
+                     catalog.duckdb (self-contained) is built here and on pull
 """
 
 from __future__ import annotations
@@ -19,13 +20,12 @@ import shutil
 import tempfile
 from pathlib import Path
 
-import duckdb
 import pandas as pd
 import yaml
 
 from .. import __version__
 from ..atomic import make_dirs, parquet_bytes, publish_tree, sha256_file, write_bytes
-from ..catalog.build import JOINED_VIEWS
+from ..catalog.build import JOINED_VIEWS, fill_catalog, new_database
 from ..errors import BreastcurateError
 from ..layout import Layout
 from ..sources import get_adapter
@@ -173,25 +173,30 @@ def _write_content(
     return sorted(rows, key=lambda r: r["path"])
 
 
+def catalog_sources() -> dict[str, str]:
+    """The release catalog's tables: table → its Parquet files, relative to the release folder."""
+    return {**{name: f"tables/{name}/*/*.parquet" for name in RELEASED_TABLES}, "splits": "splits.parquet"}
+
+
 def catalog_sql() -> str:
-    """The release catalog's views, relative to the release folder."""
-    views = [
-        f"CREATE VIEW {name} AS SELECT * FROM read_parquet('tables/{name}/*/*.parquet');" for name in RELEASED_TABLES
+    """What `catalog.duckdb` holds, as SQL (the manifest lists this file: DuckDB files are not byte-stable)."""
+    tables = [
+        f"CREATE TABLE {name} AS SELECT * FROM read_parquet('{glob}');" for name, glob in catalog_sources().items()
     ]
-    views.append("CREATE VIEW splits AS SELECT * FROM read_parquet('splits.parquet');")
-    views += [f"CREATE VIEW {name} AS {' '.join(sql.split())};" for name, sql in JOINED_VIEWS.items()]
-    return "\n".join(views) + "\n"
+    views = [f"CREATE VIEW {name} AS {' '.join(sql.split())};" for name, sql in JOINED_VIEWS.items()]
+    return "\n".join(tables + views) + "\n"
 
 
 def make_catalog(folder: Path) -> Path:
-    """`<folder>/catalog.duckdb` from `<folder>/catalog.sql` (written atomically)."""
+    """`<folder>/catalog.duckdb`, self-contained, from the release's Parquet files (written atomically; a table a
+    partial pull lacks is empty)."""
     from ..atomic import atomic_path
 
     target = Path(folder) / "catalog.duckdb"
     with atomic_path(target) as tmp:
         tmp.unlink()
-        con = duckdb.connect(str(tmp), config={"file_search_path": str(folder)})
-        con.execute((Path(folder) / "catalog.sql").read_text())
+        con = new_database(tmp)
+        fill_catalog(con, Path(folder), catalog_sources())
         con.close()
     return target
 
@@ -245,12 +250,12 @@ def data_card(version: str, meta: dict, splits: pd.DataFrame, frames: dict[str, 
         "",
         "```python",
         "import duckdb",
-        "con = duckdb.connect('catalog.duckdb', read_only=True, config={'file_search_path': '.'})",
+        "con = duckdb.connect('catalog.duckdb', read_only=True)",
         'con.sql("SELECT split, count(*) FROM splits GROUP BY 1").show()',
         "```",
         "",
-        "Run these from the release folder (DuckDB resolves the views' relative paths against "
-        '`file_search_path`), or use `breastcurate query "..." --catalog <release>/catalog.duckdb`.',
+        "`catalog.duckdb` holds the tables themselves: open it from any folder, with any DuckDB client (e.g. "
+        "`duckdb -readonly catalog.duckdb`). Image paths in the tables are relative to the release folder.",
         "",
     ]
     return "\n".join(lines)
