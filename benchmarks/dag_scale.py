@@ -1,5 +1,5 @@
 """How long Snakemake takes to plan a collection of EMBED's size: a synthetic listing of FILES files from PATIENTS
-patients across the five datasets (the listing job's per-shard files and manifest), then `snakemake -n`. The job
+patients across the datasets (the listing job's per-shard files and manifest), then `snakemake -n`. The job
 count must be datasets × shards × per-shard stages whatever the file count (nothing globs files at parse time), and
 planning must stay under 60 s. The same plan is also timed on a 1,000-file listing for comparison.
 

@@ -1,4 +1,4 @@
-"""The whole pipeline at real image sizes, projected to the five open corpora on one 32-core node.
+"""The whole pipeline at real image sizes, projected to the six open corpora on one 32-core node.
 
 Runs the real Snakefile on a demo at real sizes (`demo.full_size`: 4096×3328 mammograms; 512×512 MRI with each
 collection's median slices per DCE phase) with PATIENTS patients per dataset, reads Snakemake's benchmark records
