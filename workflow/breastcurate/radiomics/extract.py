@@ -27,6 +27,25 @@ def read_image(path: Path) -> sitk.Image:
     return image
 
 
+#: Pixels kept around a 2-D box: more than pyradiomics' own padDistance (5), so its crop sees the same pixels.
+CROP_MARGIN = 10
+
+
+def crop_to_box(
+    image: sitk.Image, xmin: float, ymin: float, xmax: float, ymax: float
+) -> tuple[sitk.Image, tuple[float, float, float, float]]:
+    """The image around a 2-D box (CROP_MARGIN pixels more on each side, physical position kept) and the box in the
+    crop's grid: the same features as on the whole mammogram, without handing pyradiomics 13 megapixels. A box
+    outside the image is left for `box_mask` to refuse."""
+    width, height = image.GetSize()[:2]
+    x0, y0 = max(0, int(np.floor(xmin)) - CROP_MARGIN), max(0, int(np.floor(ymin)) - CROP_MARGIN)
+    x1, y1 = min(width, int(np.ceil(xmax)) + CROP_MARGIN), min(height, int(np.ceil(ymax)) + CROP_MARGIN)
+    if not (0 <= xmin < xmax <= width and 0 <= ymin < ymax <= height):
+        return image, (xmin, ymin, xmax, ymax)
+    crop = sitk.RegionOfInterest(image, [x1 - x0, y1 - y0], [x0, y0])
+    return crop, (xmin - x0, ymin - y0, xmax - x0, ymax - y0)
+
+
 def box_mask(image: sitk.Image, xmin: float, ymin: float, xmax: float, ymax: float) -> sitk.Image:
     """A 2-D box (0-based, half-open pixel edges) → a label image in the image's grid."""
     width, height = image.GetSize()[:2]
@@ -66,6 +85,8 @@ def extract(image: sitk.Image, mask: sitk.Image, params: Path) -> dict[str, floa
     extractor = featureextractor.RadiomicsFeatureExtractor(str(params))
     label = int(extractor.settings.get("label", 1))
     check_roi(image, mask, label)
+    if image.GetPixelID() in (sitk.sitkUInt8, sitk.sitkInt8, sitk.sitkUInt16, sitk.sitkInt16):
+        image = sitk.Cast(image, sitk.sitkInt32)  # pyradiomics' bin edges (max + 2 × binWidth) overflow 16 bits
     try:
         result = extractor.execute(image, mask)
     except (ValueError, RuntimeError, IndexError) as exc:

@@ -19,7 +19,8 @@ def _task(task: dict) -> tuple[dict, dict[str, float] | None, str | None]:
     try:
         image = ex.read_image(Path(task["image"]))
         if task.get("box"):
-            mask = ex.box_mask(image, *task["box"])
+            image, box = ex.crop_to_box(image, *task["box"])
+            mask = ex.box_mask(image, *box)
         else:
             mask = ex.read_image(Path(task["mask"]))
         return task, ex.extract(image, mask, Path(task["params"])), None
