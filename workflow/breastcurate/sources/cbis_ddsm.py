@@ -56,6 +56,12 @@ def _mirror_path(value: object) -> str | None:
     return f"{COLLECTION}/{value.strip()}" if isinstance(value, str) and value.strip() else None
 
 
+def _folder(relpath: PurePosixPath) -> re.Match | None:
+    """The image folder's name, matched (None outside CBIS-DDSM's folders)."""
+    parts = relpath.parts
+    return FOLDER.match(parts[1]) if len(parts) >= 3 and parts[0] == COLLECTION else None
+
+
 def read_descriptions(root: Path) -> pd.DataFrame:
     """The four description CSVs as one table: one row per abnormality, with `density`, `split` (train/test),
     `roi` and mirror paths `image`, `crop`, `mask`."""
@@ -99,14 +105,12 @@ class CbisDdsm(DatasetAdapter):
 
     def path_patient(self, relpath: PurePosixPath) -> str | None:
         """The person (`P_00001`) from the image folder; every image folder is a TCIA patient of its own."""
-        parts = relpath.parts
-        match = FOLDER.match(parts[1]) if len(parts) >= 3 and parts[0] == COLLECTION else None
+        match = _folder(relpath)
         return match.group(1) if match else None
 
     def path_view(self, relpath: PurePosixPath) -> tuple[str | None, str | None]:
         """Laterality and view from the image folder (the released headers carry neither)."""
-        parts = relpath.parts
-        match = FOLDER.match(parts[1]) if len(parts) >= 3 and parts[0] == COLLECTION else None
+        match = _folder(relpath)
         return (match.group(2)[0], match.group(3)) if match else (None, None)
 
     def select(self, root: Path, options) -> dict[str, str]:
@@ -121,13 +125,17 @@ class CbisDdsm(DatasetAdapter):
         labels = [
             json.dumps(
                 {
-                    "abnormality type": kind,
-                    "subtlety": subtlety,
-                    **{k: row.get(k) for k in DESCRIPTORS.get(str(kind), ()) if isinstance(row.get(k), str)},
+                    "abnormality type": row["abnormality type"],
+                    "subtlety": row["subtlety"],
+                    **{
+                        k: row[k]
+                        for k in DESCRIPTORS.get(str(row["abnormality type"]), ())
+                        if isinstance(row.get(k), str)
+                    },
                 },
                 sort_keys=True,
             )
-            for kind, subtlety, row in zip(table["abnormality type"], table["subtlety"], table.to_dict("records"))
+            for row in table.to_dict("records")
         ]
         return pd.DataFrame(
             {
