@@ -155,10 +155,11 @@ def _voi_8bit(ds: Dataset) -> np.ndarray:
     modality = modality_values(stored_values(ds), ds)
     if modality.dtype.kind == "f" and np.array_equal(modality, np.rint(modality)):
         modality = modality.astype(np.int32)
-    low = int(modality.min()) if modality.dtype.kind in "iu" and modality.size else None
-    if low is not None and int(modality.max()) - low < 1 << 20:
-        table = _to_8bit(np.arange(low, int(modality.max()) + 1, dtype=np.int32), ds)
-        return table[modality - low if low else modality]
+    if modality.dtype.kind in "iu" and modality.size:
+        low, high = int(modality.min()), int(modality.max())
+        if high - low < 1 << 20:
+            table = _to_8bit(np.arange(low, high + 1, dtype=np.int32), ds)
+            return table[modality - low if low else modality]
     return _to_8bit(modality, ds)
 
 

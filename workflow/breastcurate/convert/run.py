@@ -160,8 +160,8 @@ def convert_mammogram(
     masked = _roi_masks(image.shape, boxes, mask_dir, read_mask, out, base["source_path"])
     if boxes is not None and MASK_COLUMN in boxes:  # a box named by a mask that was rejected is left out
         boxes = boxes[boxes.roi.isin(masked) | boxes[MASK_COLUMN].isna()].copy()
-        for roi, (xmin, ymin, xmax, ymax, _, _) in masked.items():
-            boxes.loc[boxes.roi == roi, ["xmin", "ymin", "xmax", "ymax"]] = [xmin, ymin, xmax, ymax]
+        for roi, mask in masked.items():
+            boxes.loc[boxes.roi == roi, ["xmin", "ymin", "xmax", "ymax"]] = list(mask.box)
     products = [("canonical", image, mammo.Transform(width=image.shape[1], height=image.shape[0]), False)]
     for spec in options.variants:
         arr, transform = mammo.variant(ds, image, laterality, spec)
@@ -214,12 +214,21 @@ def convert_mammogram(
                     "box_frame": box.frame,
                     "box_flipped": flipped,
                     **(
-                        {"source": "mask", "mask_path": masked[box.roi][4], "voxels": masked[box.roi][5]}
+                        {"source": "mask", "mask_path": masked[box.roi].path, "voxels": masked[box.roi].pixels}
                         if name == "canonical" and box.roi in masked
                         else {}
                     ),
                 }
             )
+
+
+@dataclass(frozen=True)
+class RoiMask:
+    """A mammogram's ROI mask as written: its bounding box (0-based, half-open), curated path and pixel count."""
+
+    box: tuple[float, float, float, float]
+    path: str
+    pixels: int
 
 
 def _roi_masks(
@@ -229,11 +238,11 @@ def _roi_masks(
     read_mask: Callable[[str], Path | None] | None,
     out: Output,
     source_path: str,
-) -> dict[str, tuple]:
-    """roi → (xmin, ymin, xmax, ymax, curated mask path, pixels) for the boxes that name an ROI mask image: the mask
+) -> dict[str, RoiMask]:
+    """roi → its RoiMask, for the boxes that name an ROI mask image: the mask
     (nonzero pixels) as an 8-bit 0/255 PNG in the canonical grid. A mask that is missing, empty or not the
     mammogram's size is a reject; the ROI is then left out."""
-    found: dict[str, tuple] = {}
+    found: dict[str, RoiMask] = {}
     if boxes is None or MASK_COLUMN not in boxes or mask_dir is None or read_mask is None:
         return found
     for roi, mask_path in zip(boxes.roi, boxes[MASK_COLUMN]):
@@ -258,7 +267,7 @@ def _roi_masks(
         ys, xs = np.nonzero(binary.any(axis=1))[0], np.nonzero(binary.any(axis=0))[0]
         png = mammo.encode_png(binary.astype(np.uint8) * 255, 6)
         rel = out.write_file(mask_dir / f"{roi}.png", png, sha256_file(where))
-        found[roi] = (float(xs[0]), float(ys[0]), float(xs[-1] + 1), float(ys[-1] + 1), rel, int(binary.sum()))
+        found[roi] = RoiMask((float(xs[0]), float(ys[0]), float(xs[-1] + 1), float(ys[-1] + 1)), rel, int(binary.sum()))
     return found
 
 
