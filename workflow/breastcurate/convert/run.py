@@ -250,7 +250,7 @@ def _roi_masks(
             continue
         where = read_mask(mask_path)
         if where is None:
-            out.reject(source_path, f"{roi}: its ROI mask {mask_path} is not in the mirror")
+            out.reject(source_path, f"{roi}: its ROI mask is not among the files of this shard")  # no native path
             continue
         pixels = pydicom.dcmread(where, force=True).pixel_array
         if pixels.shape != shape[:2]:
