@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from breastcurate.atomic import GROUP_ENV
-from breastcurate.layout import Layout
+from breastcurate.layout import IDC_INDEX_NAME, Layout
 from breastcurate.sources import get_adapter
 from breastcurate.splits.assign import load_versions
 from breastcurate.tables import harmonized_tables
@@ -140,9 +140,28 @@ def all_linkage(wildcards):
     return [str(LAYOUT.deid(d, k)) for d in DATASETS for k in SHARDS]
 
 
+def idc_index(dataset):
+    """The IDC series index a dataset's series provenance comes from, when not the pinned idc-index-data Parquet
+    (which harmonize reads by default, as part of the installed package): the one a mirror comes with (the demo's
+    model of it, also in a local copy of a demo mirror), or the `download.index` setting."""
+    if not get_adapter(dataset).idc_collections:
+        return None
+    block = config["datasets"][dataset]
+    if block["source"] == "download":
+        return (block.get("download") or {}).get("index")
+    own = Path(raw_root(dataset)) / IDC_INDEX_NAME
+    return str(own) if block["source"] == "demo" or own.is_file() else None
+
+
+def idc_index_arg(wildcards):
+    given = idc_index(wildcards.dataset)
+    return f"--idc-index {shlex.quote(given)}" if given else ""
+
+
 def harmonize_inputs(wildcards):
     d = wildcards.dataset
     return {
+        "idc_index": [i for i in [idc_index(d)] if i and config["datasets"][d]["source"] != "demo"],  # demo: the mirror
         "convert": shard_paths(LAYOUT.convert_tables, d),
         "deid": shard_paths(LAYOUT.deid, d),
         "rejects": [*shard_paths(LAYOUT.inventory_rejects, d), str(LAYOUT.listing_rejects(d))],

@@ -43,9 +43,10 @@ checkpoint harmonize:
         raw=raw_root_param,
         n_shards=config["n_shards"],
         key=deid_key_args(),
+        idc=idc_index_arg,
     shell:
         "python -m breastcurate harmonize {wildcards.dataset} --results {params.results:q} --raw {params.raw:q}"
-        " --n-shards {params.n_shards} --people {input.people} {params.key} > {log} 2>&1"
+        " --n-shards {params.n_shards} --people {input.people} {params.idc} {params.key} > {log} 2>&1"
 
 
 rule splits:

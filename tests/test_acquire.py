@@ -3,6 +3,7 @@ through `breastcurate plan-download` / `download` and through Snakemake."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -10,7 +11,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-import yaml
+from breastcurate.layout import IDC_INDEX_NAME
 from conftest import DEMO_SHARDS, run_cli, snakemake, write_config
 from servers import FakeNBIA, http_server, s3_server, sent, zip_bytes
 
@@ -40,7 +41,8 @@ def duke_block(url: str, mirror: Path, **extra) -> dict:
         {"url": f"{url}/supplementary/{name}", "path": name, "sha256": sha256(mirror / name)}
         for name in ("Clinical_and_Other_Features.xlsx", "Annotation_Boxes.xlsx")
     ]
-    return {"source": "download", "download": {"url": f"{url}/nbia-api/services/v4", "files": files, **FAST, **extra}}
+    settings = {"transport": "nbia", "url": f"{url}/nbia-api/services/v4", "files": files, **FAST, **extra}
+    return {"source": "download", "download": settings}
 
 
 def physionet_tree(mirror: Path, out: Path) -> Path:
@@ -110,7 +112,7 @@ def test_nbia_download_plans_resumes_and_retries(mirrors, tmp_path):
         for uid in uids:  # nothing fetched twice (but the corrupt zip)
             assert sent(server, uid) == len(nbia.zips[uid]) * (2 if uid == corrupt_uid else 1)
 
-        assert tree(raw) == {k: v for k, v in tree(duke).items() if not k.endswith("mapping.xlsx")}
+        assert tree(raw) == {k: v for k, v in tree(duke).items() if not k.endswith(("mapping.xlsx", IDC_INDEX_NAME))}
         report = json.loads((state / "complete.json").read_text())
         assert report["items"] == len(uids) and report["files"] == files
 
@@ -267,39 +269,144 @@ def test_s3_download_verifies_etags_and_names_credentials(mirrors, tmp_path):
 
 
 def test_pipeline_runs_downloaded_datasets_like_the_demo(mirrors, demo_run, tmp_path):
-    """Duke over NBIA and VinDr-Mammo over PhysioNet through Snakemake (download → inventory → … → harmonize,
-    radiomics) give the demo run's tables, byte for byte."""
+    """Duke over IDC (s5cmd against moto) through Snakemake (download → inventory → … → harmonize, radiomics) gives
+    the demo run's tables byte for byte. The NBIA and IDC tests above each fetch a mirror whose DICOM files equal the
+    demo mirror's byte for byte, so an NBIA mirror gives these same tables; the series' provenance comes from the
+    same IDC index whatever the transport."""
     demo_work = demo_run[0]
     duke = mirrors / "duke"
-    nbia = FakeNBIA(duke, "Duke-Breast-Cancer-MRI")
-    physionet_tree(mirrors / "vindr_mammo", tmp_path / "site")
-    routes = {
-        **nbia.routes(),
-        **{f"/supplementary/{p.name}": (lambda q, p=p: p.read_bytes()) for p in duke.glob("*.xlsx")},
-    }
-    with (
-        http_server(routes=routes) as (_, url),
-        http_server(tmp_path / "site", users={"reader": PASSWORD}) as (_, physionet),
-    ):
-        vindr = {"source": "download", "download": {"url": f"{physionet}/files/vindr-mammo/1.0.0/", **FAST}}
-        config_for(tmp_path, {"duke": duke_block(url, duke), "vindr_mammo": vindr}, demo={"patients": 2, "seed": 11})
-        os.environ.update(PHYSIONET_USERNAME="reader", PHYSIONET_PASSWORD=PASSWORD)
-        try:
-            targets = [
-                f"results/curated/radiomics/dataset={d}/part-{k}.parquet"  # needs every table part too
-                for d in ("duke", "vindr_mammo")
-                for k in range(DEMO_SHARDS)
-            ]
-            snakemake(tmp_path, "--cores", "2", *targets)
-        finally:
-            os.environ.pop("PHYSIONET_USERNAME"), os.environ.pop("PHYSIONET_PASSWORD")
-    compared = 0
-    for dataset in ("duke", "vindr_mammo"):
-        ours = sorted((tmp_path / "results/curated").rglob(f"dataset={dataset}/*.parquet"))
-        theirs = sorted((demo_work / "results/curated").rglob(f"dataset={dataset}/*.parquet"))
-        assert [p.relative_to(tmp_path) for p in ours] == [p.relative_to(demo_work) for p in theirs]
-        for a, b in zip(ours, theirs):
-            assert a.read_bytes() == b.read_bytes(), a
-            compared += 1
-    assert compared >= 10
-    assert yaml.safe_load((tmp_path / "config.yaml").read_text())["datasets"]["duke"]["source"] == "download"
+    index = tmp_path / "index.parquet"
+    shutil.copy(duke / IDC_INDEX_NAME, index)
+    supplementary = {f"/supplementary/{p.name}": (lambda q, p=p: p.read_bytes()) for p in duke.glob("*.xlsx")}
+    with idc_buckets(duke) as (endpoint, _, _), http_server(routes=supplementary) as (_, url):
+        block = duke_block(url, duke, transport="idc", index=str(index), endpoint_url=endpoint)
+        del block["download"]["url"]  # the NBIA API is not used
+        config_for(tmp_path, {"duke": block}, demo={"patients": 2, "seed": 11})
+        targets = [f"results/curated/radiomics/dataset=duke/part-{k}.parquet" for k in range(DEMO_SHARDS)]
+        snakemake(tmp_path, "--cores", "2", *targets)  # needs every table part too
+    ours = sorted((tmp_path / "results/curated").rglob("dataset=duke/*.parquet"))
+    theirs = sorted((demo_work / "results/curated").rglob("dataset=duke/*.parquet"))
+    assert [p.relative_to(tmp_path) for p in ours] == [p.relative_to(demo_work) for p in theirs]
+    for a, b in zip(ours, theirs):
+        assert a.read_bytes() == b.read_bytes(), a
+    assert len(ours) >= 10
+    report = json.loads((tmp_path / "results/restricted/downloads/duke/complete.json").read_text())
+    assert report["transport"] == "idc" and report["idc_release"] == "v25"
+
+
+@contextlib.contextmanager
+def idc_buckets(mirror: Path):
+    """moto's S3 on 127.0.0.1 serving the demo mirror's series under IDC's public bucket naming
+    (`<crdc_series_uuid>/<crdc_instance_uuid>.dcm`, readable without credentials); yields (endpoint, client, objects)."""
+    from breastcurate.demo.idc_index import bucket_objects
+    from breastcurate.sources import get_adapter
+
+    with s3_server() as env:
+        import boto3
+
+        s3 = boto3.client("s3")
+        objects = list(bucket_objects(mirror, get_adapter("duke")))
+        for bucket in sorted({b for b, _, _ in objects}):
+            s3.create_bucket(Bucket=bucket)
+        for bucket, key, path in objects:
+            s3.put_object(Bucket=bucket, Key=key, Body=path.read_bytes(), ACL="public-read")
+        yield env["AWS_ENDPOINT_URL"], s3, objects
+
+
+def copies(state: Path) -> dict[str, int]:
+    """How often s5cmd copied each object, over every run (its JSON events, which the transport keeps)."""
+    counted: dict[str, int] = {}
+    for line in (state / "s5cmd.jsonl").read_text().splitlines():
+        event = json.loads(line)
+        if event.get("success"):
+            counted[event["source"]] = counted.get(event["source"], 0) + 1
+    return counted
+
+
+def test_plan_download_reads_the_pinned_idc_index_offline(tmp_path):
+    """The real numbers of IDC v25 (idc-index-data 25.0.5), from the installed index alone."""
+    config_for(tmp_path, {"duke": {"source": "download"}, "ispy2": {"source": "download"}})
+    duke = run_cli("plan-download", "duke", "--config", str(tmp_path / "config.yaml")).stdout
+    assert "IDC release v25" in duke
+    row = next(
+        line.split() for line in duke.splitlines() if line.startswith("duke_breast_cancer_mri") and "total" in line
+    )
+    assert row[2:6] == ["922", "922", "5034", "773126"]  # patients, studies, MR series, files
+    ispy2 = run_cli("plan-download", "ispy2", "--config", str(tmp_path / "config.yaml")).stdout
+    patients = {line.split()[0]: line.split()[2] for line in ispy2.splitlines() if " total " in line}
+    assert patients == {"ispy2": "719", "acrin_6698": "385"}
+
+    where = {"source": "download", "download": {"where": "ManufacturerModelName = 'Avanto'"}}
+    config_for(tmp_path, {"duke": where})
+    avanto = run_cli("plan-download", "duke", "--config", str(tmp_path / "config.yaml")).stdout
+    n = int(next(line.split()[2] for line in avanto.splitlines() if " total " in line))
+    assert 0 < n < 922
+    bad = {"source": "download", "download": {"where": "NoSuchColumn = 1"}}
+    config_for(tmp_path, {"duke": bad})
+    refused = run_cli("plan-download", "duke", "--config", str(tmp_path / "config.yaml"), check=False)
+    assert refused.returncode == 1 and "not a valid predicate over IDC's index" in refused.stderr
+
+
+def test_idc_download_selects_resumes_refetches_and_reports_changes(mirrors, tmp_path):
+    duke = mirrors / "duke"
+    index = tmp_path / "index.parquet"
+    shutil.copy(duke / IDC_INDEX_NAME, index)
+    supplementary = {f"/supplementary/{p.name}": (lambda q, p=p: p.read_bytes()) for p in duke.glob("*.xlsx")}
+    raw = tmp_path / "results/restricted/raw/duke"
+    state = tmp_path / "results/restricted/downloads/duke"
+    with idc_buckets(duke) as (endpoint, s3, objects), http_server(routes=supplementary) as (_, url):
+
+        def configure(**extra):
+            block = duke_block(url, duke, transport="idc", index=str(index), endpoint_url=endpoint, **extra)
+            del block["download"]["url"]  # the NBIA API is not used
+            config_for(tmp_path, {"duke": block}, results_dir=str(tmp_path / "results"))
+
+        # 1. a SQL selection fetches only the selected series
+        configure(where="PatientID = 'Breast_MRI_001'")
+        plan = run_cli("plan-download", "duke", "--config", str(tmp_path / "config.yaml")).stdout
+        assert "duke_breast_cancer_mri   total            1        1" in plan
+        download(tmp_path, "duke")
+        assert {p.relative_to(raw).parts[1] for p in raw.rglob("*.dcm")} == {"Breast_MRI_001"}
+        first = {p.relative_to(raw).as_posix(): sha256(p) for p in raw.rglob("*.dcm")}
+        assert first == {k: v for k, v in tree(duke).items() if k.endswith(".dcm") and "Breast_MRI_001" in k}
+
+        # 2. the whole cohort, interrupted: one object refused mid-transfer, another left truncated by a killed run
+        configure()
+        rest = [(b, k, p) for b, k, p in objects if "Breast_MRI_001" not in str(p)]
+        refused_bucket, refused_key, refused_path = rest[0]
+        s3.put_object_acl(Bucket=refused_bucket, Key=refused_key, ACL="private")
+        _, cut_key, cut_path = rest[-1]
+        cut = state / "incoming" / cut_key
+        cut.parent.mkdir(parents=True, exist_ok=True)
+        cut.write_bytes(cut_path.read_bytes()[:100])
+        failed = download(tmp_path, "duke", check=False)
+        series = refused_key.split("/")[0]
+        assert failed.returncode == 1 and series in failed.stderr and "1 of" in failed.stderr
+        assert not (state / "complete.json").exists()
+        s3.put_object_acl(Bucket=refused_bucket, Key=refused_key, ACL="public-read")
+        download(tmp_path, "duke")
+        expected = {k: v for k, v in tree(duke).items() if k.endswith(".dcm")}
+        assert {p.relative_to(raw).as_posix(): sha256(p) for p in raw.rglob("*.dcm")} == expected
+        assert not list((state / "incoming").rglob("*.dcm"))
+        counted = copies(state)
+        assert sorted(counted) == sorted(f"s3://{b}/{k}" for b, k, _ in objects)
+        assert set(counted.values()) == {1}  # nothing fetched twice; the truncated object fetched once, whole
+
+        # the ledger records what the bucket said and what arrived
+        ledger = [json.loads(line) for line in (state / "ledger.jsonl").read_text().splitlines()]
+        recorded = {o["sha256"] for entry in ledger for o in entry["objects"].values()}
+        assert recorded == set(expected.values()) and all(e["crdc_series_uuid"] for e in ledger)
+        report = json.loads((state / "complete.json").read_text())
+        assert report["transport"] == "idc" and report["idc_release"] == "v25"
+        assert report["idc_index_data"].startswith("25.0.5")
+
+        # 3. a rerun fetches nothing; an object changed in the bucket is a failure naming its series
+        assert "0 fetched" in download(tmp_path, "duke").stdout
+        bucket, key, path = objects[0]
+        data = bytearray(path.read_bytes())
+        data[-1] ^= 0xFF
+        s3.put_object(Bucket=bucket, Key=key, Body=bytes(data), ACL="public-read")
+        changed = download(tmp_path, "duke", check=False)
+        assert changed.returncode == 1 and "changed in the bucket since it was fetched" in changed.stderr
+        assert key.split("/")[0] in changed.stderr
+        assert sha256(raw / next(k for k in expected if expected[k] == sha256(path))) == sha256(path)  # kept as fetched

@@ -16,6 +16,8 @@ from .atomic import PUBLIC_DIR, make_dirs, private_modes
 #: Folder of the package's data: schemas/ and the default config files ship inside the package.
 PACKAGE_ROOT = Path(__file__).resolve().parent
 SCHEMAS = PACKAGE_ROOT / "schemas"
+#: The demo mirror's model of IDC's series index, at the mirror root (no adapter lists it as an image).
+IDC_INDEX_NAME = "idc_index.parquet"
 
 Key = str | int
 

@@ -48,6 +48,15 @@ def _plan_download(args: argparse.Namespace) -> int:
         f"to fetch: {p['todo_items']} {p['unit']}, {p['todo_files']} files, {p['todo_bytes']} bytes "
         f"({p['todo_bytes'] / 1e9:.2f} GB), and {p['todo_supplementary']} of {p['supplementary']} supplementary files"
     )
+    if "collections" in p:
+        print(f"IDC release {p['idc_release']} (bytes: the index's series_size_MB × 10^6)")
+        print(f"{'collection':<24} {'':<8} {'patients':>9} {'studies':>8} {'series':>8} {'files':>10} {'GB':>10}")
+        for collection, counts in p["collections"].items():
+            for what, c in counts.items():
+                print(
+                    f"{collection:<24} {what:<8} {c['patients']:>9} {c['studies']:>8} {c['series']:>8} "
+                    f"{c['files']:>10} {c['bytes'] / 1e9:>10.2f}"
+                )
     return 0
 
 

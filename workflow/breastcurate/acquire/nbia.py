@@ -90,7 +90,7 @@ def _zip_problem(path: Path) -> str | None:
     return f"corrupt zip (CRC error in {bad})" if bad else None
 
 
-def _folder(collection: str, first: Path) -> str:
+def folder_for(collection: str, first: Path) -> str:
     """Where a series goes in the mirror, from the header of one of its files."""
     ds = dcmread(first, stop_before_pixels=True, specific_tags=HEADER_TAGS)
     try:
@@ -142,7 +142,7 @@ def _fetch_series(
             raise TransferError(f"series {uid}: the zip holds {len(members)} files, NBIA lists {expected}")
         if not members:
             raise TransferError(f"series {uid}: empty zip")
-        rel = _folder(collection, partial / names[0])
+        rel = folder_for(collection, partial / names[0])
         final = mirror / rel
         if final.exists():  # placed by a run killed before it wrote the ledger
             shutil.rmtree(final)

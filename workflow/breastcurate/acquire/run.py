@@ -12,24 +12,37 @@ from ..atomic import sha256_file, write_bytes
 from ..errors import BreastcurateError
 from ..layout import Layout
 from ..sources import get_adapter
-from . import nbia, physionet, s3
+from . import idc_buckets, nbia, physionet, s3
 from .transfer import Http, Policy, fetch_verified
 
-TRANSPORTS = {"nbia": nbia, "physionet": physionet, "s3": s3}
+TRANSPORTS = {"idc": idc_buckets, "nbia": nbia, "physionet": physionet, "s3": s3}
 
 
-def settings_for(dataset: str, block: dict) -> dict:
-    """The adapter's download defaults overlaid by the dataset's `download` block; checked for what is required."""
+def settings_for(dataset: str, block: dict, need_files: bool = True) -> dict:
+    """The chosen transport's defaults from the adapter (the first it offers, unless `download.transport` names
+    another) overlaid by the dataset's `download` block; checked for what is required (the supplementary files'
+    url and sha256 only when `need_files`)."""
     adapter = get_adapter(dataset)
-    settings = {**adapter.download, **(block.get("download") or {})}
-    if settings.get("transport") not in TRANSPORTS:
+    given = block.get("download") or {}
+    offered = list(adapter.downloads)
+    transport = given.get("transport") or (offered[0] if offered else None)
+    if transport not in offered or transport not in TRANSPORTS:
         raise BreastcurateError(
-            f"{dataset}: no download transport; set datasets.{dataset}.download.transport to one of "
-            f"{', '.join(TRANSPORTS)}"
+            f"{dataset}: no download transport {transport or ''}; set datasets.{dataset}.download.transport to one "
+            f"of {', '.join(offered) or '(none: this dataset is not downloadable)'}"
         )
-    given = {f["path"] for f in settings.get("files", [])}
-    missing = [name for name in adapter.supplementary if name not in given]
-    if missing:
+    settings = {**adapter.downloads[transport], **given, "transport": transport}
+    if transport == "idc":
+        settings["collection_folders"] = adapter.idc_folders()
+        unknown = sorted(set(settings["collections"]) - set(adapter.idc_collections))
+        if unknown:
+            raise BreastcurateError(
+                f"{dataset}: download.collections {unknown} are not {adapter.title}'s IDC collections "
+                f"({', '.join(adapter.idc_collections)})"
+            )
+    files = {f["path"] for f in settings.get("files", [])}
+    missing = [name for name in adapter.supplementary if name not in files]
+    if missing and need_files:
         raise BreastcurateError(
             f"{dataset}: datasets.{dataset}.download.files must give the url and sha256 of "
             f"{', '.join(missing)} (published on the collection's page, not through the image API)"
@@ -64,15 +77,13 @@ def _sha256_problem(digest: str, path: Path) -> str | None:
 
 def plan(dataset: str, block: dict, results: Path) -> dict:
     """What a download of `dataset` would fetch (nothing is fetched but listings and sizes)."""
-    settings = settings_for(dataset, block)
+    settings = settings_for(dataset, block, need_files=False)
     mirror, state = Layout(results).raw(dataset), Layout(results).downloads(dataset)
     counts = TRANSPORTS[settings["transport"]].plan(settings, mirror, state)
     files = settings.get("files", [])
-    counts["supplementary"] = len(files)
-    counts["todo_supplementary"] = sum(
-        1
-        for f in files
-        if not ((mirror / f["path"]).is_file() and sha256_file(mirror / f["path"]) == f["sha256"].lower())
+    counts["supplementary"] = len(get_adapter(dataset).supplementary)
+    counts["todo_supplementary"] = counts["supplementary"] - sum(
+        1 for f in files if (mirror / f["path"]).is_file() and sha256_file(mirror / f["path"]) == f["sha256"].lower()
     )
     return counts
 
@@ -82,6 +93,7 @@ def download(dataset: str, block: dict, results: Path, quiet: bool = False) -> d
     settings = settings_for(dataset, block)
     mirror, state = Layout(results).raw(dataset), Layout(results).downloads(dataset)
     mirror.mkdir(parents=True, exist_ok=True)
+    Layout(results).download_report(dataset).unlink(missing_ok=True)  # complete again only when this run succeeds
     supplementary = _supplementary(settings, mirror, state)
     counts = TRANSPORTS[settings["transport"]].download(settings, mirror, state, quiet)
     counts["supplementary_fetched"] = supplementary
@@ -93,6 +105,7 @@ def download(dataset: str, block: dict, results: Path, quiet: bool = False) -> d
         "unit": counts["unit"],
         "files": counts["files"],
         "supplementary": len(settings.get("files", [])),
+        **counts.get("report", {}),
     }
-    write_bytes(state / "complete.json", json.dumps(report, indent=1, sort_keys=True).encode() + b"\n")
+    write_bytes(Layout(results).download_report(dataset), json.dumps(report, indent=1, sort_keys=True).encode() + b"\n")
     return counts

@@ -8,13 +8,14 @@ from pathlib import Path
 
 from ..sources import get_adapter
 from .dicomgen import full_size as full_size_images
+from .idc_index import write_index
 
 
 def write_mirror(out: Path, dataset: str, patients: int, seed: int, full_size: bool = False) -> Path:
     """Write the demo mirror of one dataset (module `breastcurate.demo.<dataset>`) to `out/<dataset>`, via a temporary
     folder renamed at the end. Patient k depends only on the seed and k. `full_size`: images at real sizes (for the
     cost benchmark)."""
-    get_adapter(dataset)
+    adapter = get_adapter(dataset)
     module = importlib.import_module(f"{__package__}.{dataset}")
     target = Path(out) / dataset
     partial = Path(out) / f".{dataset}.partial"
@@ -22,6 +23,8 @@ def write_mirror(out: Path, dataset: str, patients: int, seed: int, full_size: b
     try:
         with full_size_images(full_size):
             module.write(partial, patients, seed)
+        if adapter.idc_collections:
+            write_index(partial, adapter)
         shutil.rmtree(target, ignore_errors=True)
         partial.rename(target)
     finally:

@@ -24,7 +24,13 @@ def _harmonize(args: argparse.Namespace) -> int:
     from .run import harmonize_dataset
 
     counts = harmonize_dataset(
-        args.dataset, Path(args.results), Path(args.raw), args.n_shards, Path(args.people), secret(args)
+        args.dataset,
+        Path(args.results),
+        Path(args.raw),
+        args.n_shards,
+        Path(args.people),
+        secret(args),
+        Path(args.idc_index) if args.idc_index else None,
     )
     print(f"{args.dataset}: " + ", ".join(f"{n} {t}" for t, n in sorted(counts.items())))
     return 0
@@ -42,5 +48,8 @@ def register(registry: Registry) -> None:
     p.add_argument("--raw", required=True, help="the dataset's native mirror (label tables)")
     p.add_argument("--n-shards", type=int, required=True)
     p.add_argument("--people", required=True, help="the link-people table")
+    p.add_argument(
+        "--idc-index", help="IDC's series index for the series' provenance (default: the pinned idc-index-data one)"
+    )
     add_key_options(p)
     p.set_defaults(func=_harmonize)

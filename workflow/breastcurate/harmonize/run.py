@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from .. import idc
 from ..codes import Codes
 from ..deid.keys import Keyed
 from ..layout import Layout
@@ -52,10 +53,14 @@ def _read(path: Path) -> pd.DataFrame:
 
 
 def harmonize_dataset(
-    dataset: str, results: Path, raw_root: Path, n_shards: int, people: Path, key: bytes
+    dataset: str, results: Path, raw_root: Path, n_shards: int, people: Path, key: bytes, idc_index: Path | None = None
 ) -> dict[str, int]:
-    """Write every canonical table's parts for `dataset`; return row counts per table."""
+    """Write every canonical table's parts for `dataset`; return row counts per table. `idc_index`: the IDC series
+    index the series' provenance (release, collection, DOI, licence, CRDC uuid) is looked up in (default: the pinned
+    idc-index-data Parquet, for datasets IDC holds)."""
     adapter = get_adapter(dataset)
+    if idc_index is None and adapter.idc_collections:
+        idc_index = idc.index_path()
     results, raw_root = Path(results), Path(raw_root)
     codes = Codes(dataset)
     image_labels = adapter.image_labels(raw_root, codes)
@@ -67,7 +72,7 @@ def harmonize_dataset(
     excluded = _read(layout.listing_rejects(dataset))
     excluded = set(excluded[excluded.stage == "select"].path) if len(excluded) else set()
     counts = {name: 0 for name in harmonized_tables()}
-    seen: dict[str, list[pd.DataFrame]] = {"linkage": [], "images": [], "findings": [], "studies": []}
+    seen: dict[str, list[pd.DataFrame]] = {"linkage": [], "images": [], "findings": [], "studies": [], "series": []}
     for shard in range(n_shards):
         convert, deid = layout.convert_tables(dataset, shard), layout.deid(dataset, shard)
         linkage = pd.read_parquet(deid / "linkage.parquet").drop_duplicates("patient_id")
@@ -78,7 +83,7 @@ def harmonize_dataset(
             "images": _images(images, image_labels),
             "findings": findings,
             "volumes": _volumes(volumes),
-            "series": _series(_read(deid / "series.parquet"), volumes, findings),
+            "series": _series(_read(deid / "series.parquet"), volumes, findings, adapter.idc_collections, idc_index),
             "files": _read(convert / "files.parquet"),
             "clinical": linkage[["patient_id", "native_patient_id"]].merge(clinical, on="native_patient_id"),
             "patients": linkage[["patient_id", "native_patient_id"]]
@@ -95,6 +100,7 @@ def harmonize_dataset(
         seen["images"].append(images)
         seen["findings"].append(findings)
         seen["studies"].append(studies)
+        seen["series"].append(tables["series"])
         for name, frame in tables.items():
             counts[name] += _write(layout, dataset, adapter.license, name, shard, frame)
     coverage = _coverage(
@@ -170,10 +176,20 @@ def _volumes(volumes: pd.DataFrame) -> pd.DataFrame:
     return volumes.assign(plane=[PLANE[o[2]] for o in volumes.orientation])
 
 
-def _series(series: pd.DataFrame, volumes: pd.DataFrame, findings: pd.DataFrame) -> pd.DataFrame:
-    """The shard's series with the phases each produced (and whether it was converted at all)."""
+def _series(
+    series: pd.DataFrame,
+    volumes: pd.DataFrame,
+    findings: pd.DataFrame,
+    collections: tuple[str, ...],
+    index: Path | None,
+) -> pd.DataFrame:
+    """The shard's series with the phases each produced (and whether it was converted at all) and their provenance
+    in IDC's index (null for a series the index does not list)."""
     if series.empty:
         return series
+    found = idc.provenance(index, collections, series.native_series_uid.tolist()) if index else {}
+    for column in ("idc_release", *idc.PROVENANCE.values()):
+        series[column] = [found.get(uid, {}).get(column) for uid in series.native_series_uid]
     phases = (
         volumes.groupby("series_uid").phase.agg(lambda s: ",".join(sorted(s, key=_phase_order)))
         if len(volumes)
@@ -319,4 +335,8 @@ def _coverage(
         )
         here = dce[~dce.study_uid.isin(masked)].study_uid.tolist()
         rows.append(_row("masks", int(dce.study_uid.isin(masked).sum()), len(dce), here, []))
+    series = seen["series"]
+    if adapter.idc_collections and len(series):
+        listed = series.crdc_series_uuid.notna()
+        rows.append(_row("idc_index", int(listed.sum()), len(series), series[~listed].series_uid.tolist(), []))
     return pd.DataFrame(rows, columns=["join", "matched", "total", "coverage", "unmatched_here", "unmatched_there"])

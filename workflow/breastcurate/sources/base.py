@@ -16,6 +16,7 @@ import pandas as pd
 from pydicom.dataset import Dataset
 
 from ..codes import Codes
+from ..errors import BreastcurateError
 from ..roles import RoleRule
 
 #: Columns of `image_boxes`: one row per 2-D box, 0-based half-open, at the mirror path of its DICOM. `frame` is the
@@ -44,9 +45,9 @@ class DatasetAdapter:
     image_roots: ClassVar[tuple[str, ...]]
     #: Collections of NCI Imaging Data Commons that hold this dataset (collection_id in IDC's index).
     idc_collections: ClassVar[tuple[str, ...]] = ()
-    #: How `source: download` fetches the mirror: transport (nbia, physionet, s3, idc) and its defaults, overlaid by
-    #: the config's `download` block.
-    download: ClassVar[Mapping[str, Any]] = {}
+    #: How `source: download` fetches the mirror: each transport the dataset offers (idc, nbia, physionet, s3) with its
+    #: defaults. The first is the default; the config's `download.transport` picks another and its block overrides.
+    downloads: ClassVar[Mapping[str, Mapping[str, Any]]] = {}
     #: Files at the mirror root that the image API does not serve; a download needs their url and sha256 in config.
     supplementary: ClassVar[tuple[str, ...]] = ()
     #: Regexes of descriptions (series/study/protocol, segment labels) that Clean Descriptors may keep.
@@ -66,6 +67,12 @@ class DatasetAdapter:
     #: The native tables that hold boxes or decide which images are kept (`image_boxes`, `volume_boxes`, `select`):
     #: the listing and the conversion read these; the others only harmonization reads.
     annotation_tables: ClassVar[tuple[str, ...]] = ()
+
+    def idc_folders(self) -> dict[str, str]:
+        """IDC collection id → the mirror's top folder (the TCIA collection name) it is placed under."""
+        if len(self.idc_collections) != len(self.image_roots):
+            raise BreastcurateError(f"{self.key}: idc_collections and image_roots must pair up")
+        return dict(zip(self.idc_collections, self.image_roots))
 
     def candidate_files(self, root: Path) -> Iterator[Path]:
         """Every file under the image folders, in sorted order (non-DICOM ones end as rejects)."""

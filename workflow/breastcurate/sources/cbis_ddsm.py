@@ -92,7 +92,10 @@ class CbisDdsm(DatasetAdapter):
     redistributable = True
     idc_collections = ("cbis_ddsm",)
     image_roots = (COLLECTION,)
-    download = {"transport": "nbia", "url": DEFAULT_URL, "collections": [COLLECTION], "modalities": ["MG"]}
+    downloads = {
+        "nbia": {"url": DEFAULT_URL, "collections": [COLLECTION], "modalities": ["MG"]},
+        "idc": {"collections": list(idc_collections), "modalities": ["MG"]},
+    }
     supplementary = tuple(TABLES.values())
     native_tables = {name: (file_name,) for name, file_name in TABLES.items()}
     annotation_tables = tuple(TABLES)

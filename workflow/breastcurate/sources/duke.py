@@ -65,7 +65,10 @@ class Duke(DatasetAdapter):
     redistributable = True
     idc_collections = ("duke_breast_cancer_mri",)
     image_roots = (COLLECTION,)
-    download = {"transport": "nbia", "url": DEFAULT_URL, "collections": [COLLECTION], "modalities": ["MR"]}
+    downloads = {
+        "idc": {"collections": list(idc_collections), "modalities": ["MR"]},
+        "nbia": {"url": DEFAULT_URL, "collections": [COLLECTION], "modalities": ["MR"]},
+    }
     supplementary = (CLINICAL, BOXES)
     native_tables = {"clinical": (CLINICAL,), "boxes": (BOXES,)}
     annotation_tables = ("boxes",)

@@ -145,7 +145,7 @@ class Embed(DatasetAdapter):
     license = "EMBED Research Use Agreement (non-commercial, no redistribution)"
     redistributable = False
     image_roots = ("images",)
-    download = {"transport": "s3", "url": "s3://embed-dataset-open/", "region": "us-west-2"}
+    downloads = {"s3": {"url": "s3://embed-dataset-open/", "region": "us-west-2"}}
     descriptor_patterns = (
         r"MG (Screening|Diagnostic) (Bilateral|Unilateral|Left|Right)( w/ ?(Tomo|CAD))*",
         r"[LR] (CC|MLO|XCCL|XCCM|ML|LM|LMO|FB|SIO|AT)( C-View)?( (SPOT|MAG|SPOT MAG))?",

@@ -69,7 +69,10 @@ class ISPY1(DatasetAdapter):
     redistributable = True
     idc_collections = ("ispy1",)
     image_roots = (COLLECTION,)
-    download = {"transport": "nbia", "url": DEFAULT_URL, "collections": [COLLECTION], "modalities": ["MR", "SEG"]}
+    downloads = {
+        "idc": {"collections": list(idc_collections), "modalities": ["MR", "SEG"]},
+        "nbia": {"url": DEFAULT_URL, "collections": [COLLECTION], "modalities": ["MR", "SEG"]},
+    }
     supplementary = CLINICAL_FILES[:1]
     native_tables = {"clinical": CLINICAL_FILES}
     descriptor_patterns = (

@@ -54,7 +54,10 @@ class ISPY2(DatasetAdapter):
     redistributable = True
     idc_collections = ("ispy2", "acrin_6698")
     image_roots = COLLECTIONS
-    download = {"transport": "nbia", "url": DEFAULT_URL, "collections": list(COLLECTIONS), "modalities": ["MR", "SEG"]}
+    downloads = {
+        "idc": {"collections": list(idc_collections), "modalities": ["MR", "SEG"]},
+        "nbia": {"url": DEFAULT_URL, "collections": list(COLLECTIONS), "modalities": ["MR", "SEG"]},
+    }
     supplementary = (CLINICAL,)
     native_tables = {"clinical": (CLINICAL,), "ancillary": (ANCILLARY,)}
     optional_tables = frozenset({"ancillary"})

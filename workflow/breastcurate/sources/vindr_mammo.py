@@ -85,7 +85,7 @@ class VinDrMammo(DatasetAdapter):
     license = "PhysioNet Restricted Health Data License 1.5.0"
     redistributable = False
     image_roots = ("images",)
-    download = {"transport": "physionet", "url": "https://physionet.org/files/vindr-mammo/1.0.0/"}
+    downloads = {"physionet": {"url": "https://physionet.org/files/vindr-mammo/1.0.0/"}}
     descriptor_patterns = (r"MAMMO SCREENING BILATERAL", r"[LR] (CC|MLO)", r"NORMAL|HARDER|DEMO GAMMA")
     native_tables = {"breast_level": (BREAST_LEVEL,), "findings": (FINDINGS,)}
     annotation_tables = ("findings",)

