@@ -151,8 +151,11 @@ def test_pull_local_selects_verifies_and_is_queryable(results, tmp_path):
     }
     assert pulled == wanted
     assert all(
-        (out / f["path"]).exists() for f in manifest["files"] if f["kind"] != "image" and f["dataset"] in (None, "duke")
+        (out / f["path"]).exists()
+        for f in manifest["files"]
+        if f["kind"] != "image" and f["dataset"] in (None, "duke") and f["split"] in (None, "test")
     )
+    assert not (out / "splits/split=train").exists()  # the per-split copies follow --split
     assert not (out / "tables/images/dataset=embed").exists()  # --dataset selects tables too
     assert "split" in _query(out / "catalog.duckdb", "SELECT split, count(*) FROM splits GROUP BY 1")
     code = (  # a plain DuckDB client, from /: the pulled catalog holds its tables (those a partial pull lacks: empty)
@@ -206,19 +209,112 @@ def test_pull_detects_corruption(results, tmp_path):
     assert proc.returncode != 0 and "sha256 does not match" in proc.stderr
 
 
-def test_pull_from_s3(results, tmp_path):
-    root = _released(results, tmp_path)
+def _lineage(results, tmp_path):
+    """Releases v1 (one patient per dataset fewer), v2 (everyone; v1's settings under a new name: the same lineage)
+    and v3 (another salt: people move)."""
+    patients = {p: p.read_bytes() for p in (results / "curated/tables/patients").rglob("*.parquet")}
+    for part in patients:
+        frame = pd.read_parquet(part)
+        frame.iloc[1:].to_parquet(part, index=False) if len(frame) else None
+    data = yaml.safe_load((REPO / "config/splits.yaml").read_text())
+    one = tmp_path / "one.yaml"
+    one.write_text(yaml.safe_dump(data))
+    run_cli("splits", "--results", str(results), "--versions", str(one))
+    config = str(REPO / "config/config.yaml")
+    run_cli("release", "v1", "--results", str(results), "--config", config, "--versions", str(one))
+    for part, original in patients.items():
+        part.write_bytes(original)
+    data["versions"]["v2"] = dict(data["versions"]["v1"])
+    data["versions"]["v3"] = {**data["versions"]["v1"], "salt": "another-salt"}
+    three = tmp_path / "three.yaml"
+    three.write_text(yaml.safe_dump(data))
+    run_cli("splits", "--results", str(results), "--versions", str(three))
+    for version in ("v2", "v3"):
+        run_cli("release", version, "--results", str(results), "--config", config, "--versions", str(three))
+    return results / "releases"
+
+
+def test_publish_pull_and_diff_over_s3(results, tmp_path):
+    root = _lineage(results, tmp_path)
     with s3_server():
         import boto3
 
-        s3 = boto3.client("s3")
-        s3.create_bucket(Bucket="releases")
-        for path in (root / "v1").rglob("*"):
-            if path.is_file():
-                s3.upload_file(str(path), "releases", f"breastcurate/{path.relative_to(root).as_posix()}")
-        out = tmp_path / "s3"
-        run_cli("pull", "--from", "s3://releases/breastcurate", "--version", "v1", "--split", "train", "--to", str(out))
-    assert (out / "splits.parquet").exists() and (out / "catalog.duckdb").exists()
-    manifest = json.loads((out / "manifest.json").read_text())
-    pulled = [f for f in manifest["files"] if f["kind"] == "image" and (out / f["path"]).exists()]
-    assert pulled and all(f["split"] == "train" for f in pulled)
+        boto3.client("s3").create_bucket(Bucket="releases")
+        remote = "s3://releases/breastcurate"
+        first = run_cli("publish", "v1", "--to", remote, "--results", str(results))
+        manifest = json.loads((root / "v1/manifest.json").read_text())
+        included = [f for f in manifest["files"] if f["included"]]
+        assert f"{len(included)} files uploaded, 0 already there" in first.stdout
+        assert "0 files uploaded" in run_cli("publish", "v1", "--to", remote, "--results", str(results)).stdout
+        run_cli("publish", "v2", "--to", remote, "--results", str(results))
+        # a different release under a published version name is refused
+        shutil.copytree(root / "v3", root / "v1-other")
+        (root / "v1").rename(root / "v1-kept")
+        (root / "v1-other").rename(root / "v1")
+        refused = run_cli("publish", "v1", "--to", remote, "--results", str(results), check=False)
+        assert refused.returncode == 1 and "already holds a different release v1" in refused.stderr
+
+        out = tmp_path / "pulled"
+        run_cli("pull", "--from", remote, "--version", "v2", "--split", "train", "--to", str(out))
+        pulled = [f for f in json.loads((out / "manifest.json").read_text())["files"] if (out / f["path"]).is_file()]
+        assert pulled and all(f["split"] in (None, "train") for f in pulled)
+
+        report = tmp_path / "diff.json"
+        shown = run_cli("diff-release", f"{remote}/v1", str(out), "--json", str(report), "--frozen")
+        diff = json.loads(report.read_text())
+    v1 = pd.read_parquet(root / "v1-kept/splits.parquet")
+    v2 = pd.read_parquet(root / "v2/splits.parquet")
+    added = {(d, p) for d, splits in diff["patients"]["added"].items() for ps in splits.values() for p in ps}
+    assert added == set(zip(v2.dataset, v2.patient_id)) - set(zip(v1.dataset, v1.patient_id)) and added
+    assert diff["patients"]["removed"] == {} and diff["patients"]["moved"] == []
+    assert (
+        diff["rows"]["splits"] == {"a": len(v1), "b": len(v2)}
+        and diff["rows"]["patients"]["b"] > diff["rows"]["patients"]["a"]
+    )
+    assert diff["files"]["added"] and "patients moved to another split: 0" in shown.stdout
+    moved = run_cli("diff-release", str(root / "v2"), str(root / "v3"), "--frozen", check=False)
+    assert moved.returncode == 1 and "a frozen lineage moves none" in moved.stdout
+
+
+def test_publish_to_a_folder_respects_the_licences(results, tmp_path):
+    config = yaml.safe_load((REPO / "config/config.yaml").read_text())
+    config["release"] = {"include_restricted_images": True}  # our own agreement allows it; publishing still asks
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
+    versions = str(REPO / "config/splits.yaml")
+    run_cli(
+        "release", "v1", "--results", str(results), "--config", str(tmp_path / "config.yaml"), "--versions", versions
+    )
+    shared = tmp_path / "shared"
+    refused = run_cli("publish", "v1", "--to", str(shared), "--results", str(results), check=False)
+    assert refused.returncode == 1 and "embed, vindr_mammo" in refused.stderr and not shared.exists()
+    run_cli("publish", "v1", "--to", str(shared), "--results", str(results), "--include-restricted-images")
+    out = tmp_path / "out"
+    run_cli("pull", "--from", str(shared), "--version", "v1", "--to", str(out))
+    assert (out / "manifest.json").read_bytes() == (results / "releases/v1/manifest.json").read_bytes()
+
+
+def test_croissant_card_validates_and_loads_the_train_split(results, tmp_path):
+    import mlcroissant as mlc
+
+    root = _released(results, tmp_path)
+    card = json.loads((root / "v1/croissant.json").read_text())
+    assert card["conformsTo"] == "http://mlcommons.org/croissant/1.0"
+    manifest = json.loads((root / "v1/manifest.json").read_text())
+    digests = {d["contentUrl"]: d["sha256"] for d in card["distribution"] if d["@type"] == "cr:FileObject"}
+    for f in manifest["files"]:
+        if f["kind"] != "image" and not f["path"].startswith("splits/") and f["path"] != "croissant.json":
+            assert digests[f["path"]] == f["sha256"]  # every table and release file, with its sha256
+    assert "Annex E" in str(card["rai:dataPreprocessingProtocol"]) and "_native" in card["rai:dataAnnotationProtocol"]
+
+    out = tmp_path / "pulled"
+    run_cli("pull", "--from", str(root), "--version", "v1", "--split", "train", "--to", str(out))
+    dataset = mlc.Dataset(jsonld=out / "croissant.json")  # validates; raises on errors
+    train = list(dataset.records("splits", filters={"splits/split": "train"}))
+    expected = pd.read_parquet(out / "splits.parquet").query("split == 'train'")
+    assert sorted(r["splits/patient_id"].decode() for r in train) == sorted(expected.patient_id)
+    licences = {r["datasets/dataset"]: r for r in dataset.records("datasets")}
+    assert not licences["vindr_mammo"]["datasets/images_included"] and licences["duke"]["datasets/images_included"]
+    files = list(dataset.records("files"))  # every curated file's sha256, images of every dataset included
+    assert {r["files/sha256"].decode() for r in files} >= {
+        f["sha256"] for f in manifest["files"] if f["kind"] == "image"
+    }

@@ -5,8 +5,11 @@ results/releases/<version>/
   release.json       version, package version, config and split-settings hashes, licences
   README.md          the data card
   splits.parquet     the frozen assignment (later runs compare against it)
+  splits/split=…/    the same rows, one Parquet per split (Croissant's split filter; `pull --split`)
   tables/…           the canonical tables and radiomics limited to the released patients
   curated/…          images, volumes, masks of redistributable datasets
+  croissant.json     MLCommons Croissant 1.0 card (with Responsible-AI fields): licences, de-identification,
+                     label harmonization, splits and tables as record sets, every file's sha256
   catalog.sql        what catalog.duckdb holds, as SQL: the tables above copied in, and the joined views;
                      catalog.duckdb (self-contained) is built here and on pull
 """
@@ -31,6 +34,7 @@ from ..layout import Layout
 from ..sources import get_adapter
 from ..splits.assign import load_versions, settings_hash
 from ..tables import read_table, table_names, table_schema
+from .croissant import croissant
 
 RELEASED_TABLES = [n for n in table_names() if n != "splits"]  # splits.parquet is written on its own
 IMAGE_TABLES = {"images": ("path",), "volumes": ("path", "sidecar_path"), "findings": ("mask_path",)}
@@ -115,6 +119,9 @@ def _write_content(
         )
 
     add("splits.parquet", parquet_bytes(table_schema("splits").to_arrow(splits)))
+    for name in ("train", "val", "test"):  # the same rows by split, for Croissant's split filter and `pull --split`
+        part = splits[splits.split == name]
+        add(f"splits/split={name}/part-0.parquet", parquet_bytes(table_schema("splits").to_arrow(part)), split=name)
     released = set(zip(keys.dataset, keys.patient_id))
     frames = {}
     for name in RELEASED_TABLES:
@@ -162,6 +169,7 @@ def _write_content(
                 "license": get_adapter(d).license,
                 "redistributable": get_adapter(d).redistributable,
                 "images_included": images_ok[d],
+                "idc_sources": idc_sources(frames.get("series"), d),
             }
             for d in datasets
         },
@@ -169,8 +177,20 @@ def _write_content(
     add("release.json", json.dumps(meta, indent=2, sort_keys=True).encode() + b"\n")
     add("README.md", data_card(version, meta, splits, frames).encode())
     add("catalog.sql", catalog_sql().encode())
+    add("croissant.json", croissant(version, meta, rows, RELEASED_TABLES))  # after the files whose sha256 it holds
     make_catalog(out)  # a convenience copy; DuckDB files are not byte-stable, so the manifest has catalog.sql
     return sorted(rows, key=lambda r: r["path"])
+
+
+def idc_sources(series: pd.DataFrame | None, dataset: str) -> list[dict]:
+    """The dataset's series per IDC release, collection, DOI and licence (licences can differ within a collection:
+    Duke's images are CC BY-NC 4.0, some AI segmentations CC BY 4.0)."""
+    if series is None or series.empty or "idc_release" not in series:
+        return []
+    keys = ["idc_release", "collection", "source_DOI", "license_short_name"]
+    listed = series[(series.dataset == dataset) & series.idc_release.notna()]
+    counts = listed.groupby(keys).size().reset_index(name="series")
+    return [{k: (int(v) if k == "series" else str(v)) for k, v in row.items()} for row in counts.to_dict("records")]
 
 
 def catalog_sources() -> dict[str, str]:
@@ -224,6 +244,21 @@ def data_card(version: str, meta: dict, splits: pd.DataFrame, frames: dict[str, 
             else "**no** — the licence forbids redistribution: tables and checksums only; get the images from the source"
         )
         lines.append(f"| {dataset} | {info['license']} | {note} |")
+    sources = [(d, src) for d, info in meta["datasets"].items() for src in info.get("idc_sources", [])]
+    if sources:
+        lines += [
+            "",
+            "Series as NCI Imaging Data Commons publishes them (cite the DOI; the `series` table has each series' "
+            "licence in `license_short_name`):",
+            "",
+            "| dataset | IDC release | collection | source DOI | licence | series |",
+            "|---|---|---|---|---|---|",
+        ]
+        lines += [
+            f"| {d} | {s['idc_release']} | {s['collection']} | {s['source_DOI']} | {s['license_short_name']} | "
+            f"{s['series']} |"
+            for d, s in sources
+        ]
     lines += [
         "",
         "## Patients per dataset, split and stratum (label)",

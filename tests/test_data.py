@@ -1,0 +1,121 @@
+"""`breastcurate.data` on the demo run and on a pulled release, with CPU torch and MONAI: batches of the expected
+shapes and labels, boxes on their lesions in every variant's grid, masks on the enhancing lesion, the README's
+training loop."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from breastcurate.data import DCEDataset, MammogramDataset, collate, items
+from conftest import REPO, run_cli
+from scipy import ndimage
+
+
+@pytest.fixture(scope="module")
+def roots(demo_run, tmp_path_factory):
+    """The demo results folder, and release v1 of a copy of it pulled into another folder."""
+    work = demo_run[0]
+    copy = tmp_path_factory.mktemp("data") / "results"
+    shutil.copytree(work / "results", copy, ignore=shutil.ignore_patterns("raw", "deid"))
+    run_cli(
+        "release", "v1", "--results", str(copy), "--config", str(REPO / "config/config.yaml"),
+        "--versions", str(REPO / "config/splits.yaml"),
+    )  # fmt: skip
+    pulled = copy.parent / "pulled"
+    run_cli("pull", "--from", str(copy / "releases"), "--version", "v1", "--to", str(pulled))
+    return {"results": work / "results", "release": pulled}
+
+
+def _on_lesion(image: np.ndarray, box: list[float]) -> tuple[float, float]:
+    """How bright the box is, and the same box mirrored left-right, against the breast (the demo's lesions add a
+    bright blob exactly where their box is): smoothed maximum over the 95th percentile of breast pixels."""
+    smooth = ndimage.gaussian_filter(image, 2)
+    breast = np.percentile(smooth[image > 0.25 * image.max()], 95)
+    x0, y0, x1, y1 = (int(round(v)) for v in box)
+    width = image.shape[1]
+    return smooth[y0:y1, x0:x1].max() / breast, smooth[y0:y1, width - x1 : width - x0].max() / breast
+
+
+@pytest.mark.parametrize("where", ["results", "release"])
+def test_mammograms_batches_boxes_and_labels(roots, where):
+    root = roots[where]
+    splits = pd.read_parquet(root / ("curated/splits/v1.parquet" if where == "results" else "splits.parquet"))
+    # a release carries no VinDr-Mammo or EMBED images (their licences): those records are left out, with a warning
+    with_images = ["vindr_mammo", "embed", "cbis_ddsm"] if where == "results" else ["cbis_ddsm"]
+    checked = 0
+    for variant in ("canonical", "voi8_1024"):
+        for split in ("train", "val", "test"):
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                data = MammogramDataset(root, "v1", split, variant=variant)
+            mg = splits[(splits.split == split) & splits.dataset.isin(with_images)]
+            assert {r["patient_id"] for r in data.records} == set(mg.patient_id)
+            if where == "release" and {"vindr_mammo", "embed"} & set(splits[splits.split == split].dataset):
+                assert any("not in this folder" in str(w.message) for w in caught)
+            for item in data:
+                image = item["image"]
+                assert image.dtype == torch.float32 and image.shape[0] == 1 and 0 <= image.min() <= image.max() <= 1
+                assert image.max() > 0.5  # the source's range fills [0, 1]
+                for box in item["boxes"].tolist():  # each box marks the demo's lesion, in this variant's grid
+                    here, mirrored = _on_lesion(image[0].numpy(), box)
+                    assert mirrored < here, (variant, item["ids"], box)
+                    if item["ids"]["dataset"] != "cbis_ddsm":  # CBIS-DDSM's ROI masks may cover faint calcifications
+                        assert here > 1.0, (variant, item["ids"], box)
+                    checked += 1
+    assert checked >= 8
+
+    loader = torch.utils.data.DataLoader(MammogramDataset(root, "v1", "train"), batch_size=3, collate_fn=collate)
+    batch = next(iter(loader))
+    images = batch["image"]
+    shapes = {tuple(i.shape) for i in images}
+    assert len(images) == 3 and all(len(s) == 3 and s[0] == 1 for s in shapes)
+    assert len(batch["boxes"]) == 3 and all(b.shape[1:] == (4,) for b in batch["boxes"])
+    assert set(batch["labels"]) == {"birads", "density", "categories", "pathology", "finding_birads"}
+    assert all(b is None or 0 <= b <= 6 for b in batch["labels"]["birads"])
+    assert all(d is None or d in "ABCD" for d in batch["labels"]["density"])
+
+
+@pytest.mark.parametrize("where", ["results", "release"])
+def test_dce_studies_and_monai_items(roots, where):
+    root = roots[where]
+    data = DCEDataset(root, "v1", "train")
+    assert len(data) > 0
+    loader = torch.utils.data.DataLoader(data, batch_size=1, collate_fn=collate)
+    for batch in loader:
+        image, mask = batch["image"], batch["mask"]
+        assert image.shape[:2] == (1, 3) and mask.shape == (1, 1, *image.shape[2:]) and mask.dtype == torch.uint8
+        enhancement = (image[0, 1] - image[0, 0]).numpy()
+        inside = mask[0, 0].numpy() > 0
+        assert inside.any() and enhancement[inside].mean() > 10 * abs(enhancement[~inside].mean())
+        assert batch["labels"]["pcr"][0] in (0, 1, None) and batch["labels"]["hr"][0] in (0, 1, None)
+
+    from monai.data import DataLoader, Dataset
+    from monai.transforms import Compose, EnsureChannelFirstd, LoadImaged
+
+    mr = items(root, "v1", "train", "MR")
+    assert len(mr) == len(data) and all(len(m["image"]) == 3 for m in mr)
+    load = Compose([LoadImaged(keys=["image", "label"], image_only=True), EnsureChannelFirstd(keys=["label"])])
+    batch = next(iter(DataLoader(Dataset(mr, transform=load), batch_size=1)))
+    first = data[0]
+    assert batch["image"].shape[1] == 3 and batch["label"].shape[1] == 1
+    assert batch["image"].shape[2:] == first["image"].shape[1:][::-1]  # MONAI reads (x, y, z), we give (z, y, x)
+    assert int(batch["label"].sum()) == int(first["mask"].sum())
+    mg = items(root, "v1", "train", "MG")
+    assert mg and all(set(m) >= {"image", "boxes", "birads", "density"} for m in mg)
+
+
+def test_readme_training_loop_runs(demo_run):
+    readme = (REPO / "README.md").read_text()
+    section = readme[readme.index("### Training on a split") :]
+    code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
+    proc = subprocess.run([sys.executable, "-c", code], cwd=demo_run[0], capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    assert re.search(r"\d+ mammograms, last loss \d+\.\d+", proc.stdout)

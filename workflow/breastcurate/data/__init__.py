@@ -1,0 +1,19 @@
+"""Training access to a split of a results folder or a pulled release: `items` (MONAI-style dicts of paths and
+labels), and, with the optional extra `[torch]`, `MammogramDataset`, `DCEDataset` and `collate`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .records import dce_records, items, mammogram_records
+
+__all__ = ["DCEDataset", "MammogramDataset", "collate", "dce_records", "items", "mammogram_records"]
+
+
+def __getattr__(name: str) -> Any:
+    """The PyTorch datasets, imported on first use (torch is an optional extra)."""
+    if name in ("MammogramDataset", "DCEDataset", "collate"):
+        from . import torch_datasets
+
+        return getattr(torch_datasets, name)
+    raise AttributeError(name)

@@ -1,0 +1,163 @@
+"""One split's records from a results folder or a pulled release, read from its self-contained `catalog.duckdb`:
+the mammograms with their boxes and labels, the DCE studies with their phases, lesion masks and clinical labels.
+Paths come back absolute (the tables hold them relative to the folder)."""
+
+from __future__ import annotations
+
+import warnings
+from collections import Counter
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from ..errors import BreastcurateError
+
+SPLITS = ("train", "val", "test")
+
+
+def _connect(root: Path) -> duckdb.DuckDBPyConnection:
+    catalog = Path(root) / "catalog.duckdb"
+    if not catalog.is_file():
+        raise BreastcurateError(f"{root}: no catalog.duckdb (give a results folder or a pulled release)")
+    return duckdb.connect(str(catalog), read_only=True)
+
+
+def _split_patients(con: duckdb.DuckDBPyConnection, version: str, split: str) -> None:
+    """A temporary table `chosen` (dataset, patient_id) of the split; errors name what exists."""
+    if split not in SPLITS:
+        raise BreastcurateError(f"split {split!r}: one of {', '.join(SPLITS)}")
+    versions = [r[0] for r in con.execute("SELECT DISTINCT version FROM splits ORDER BY 1").fetchall()]
+    if version not in versions:
+        raise BreastcurateError(f"split version {version!r} is not in this catalog (it has {', '.join(versions)})")
+    con.execute(
+        "CREATE TEMP TABLE chosen AS SELECT dataset, patient_id FROM splits WHERE version = ? AND split = ?",
+        [version, split],
+    )
+
+
+def _rows(con: duckdb.DuckDBPyConnection, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
+    cursor = con.execute(sql, list(params))
+    names = [d[0] for d in cursor.description]
+    return [dict(zip(names, row)) for row in cursor.fetchall()]
+
+
+def mammogram_records(root: str | Path, version: str, split: str, variant: str = "canonical") -> list[dict[str, Any]]:
+    """One record per mammogram of the split in `variant`: path, size, bit depth, ids, BI-RADS, density, and its
+    boxes (x0, y0, x1, y1 in this variant's pixel grid, x1/y1 exclusive) with each box's category and pathology."""
+    root = Path(root)
+    con = _connect(root)
+    try:
+        _split_patients(con, version, split)
+        if not _rows(con, "SELECT 1 FROM images WHERE variant = ? LIMIT 1", [variant]):
+            known = [r[0] for r in con.execute("SELECT DISTINCT variant FROM images ORDER BY 1").fetchall()]
+            raise BreastcurateError(f"image variant {variant!r} is not in this catalog (it has {', '.join(known)})")
+        images = _rows(
+            con,
+            "SELECT i.dataset, i.patient_id, i.study_uid, i.image_uid, i.variant, i.path, i.rows, i.columns, "
+            "i.bit_depth, i.bits_stored, i.value_offset, i.laterality, i.view, i.birads, i.density FROM images i JOIN chosen USING (dataset, patient_id) "
+            "WHERE i.variant = ? ORDER BY i.dataset, i.patient_id, i.study_uid, i.image_uid",
+            [variant],
+        )
+        boxes = _rows(
+            con,
+            "SELECT f.image_uid, f.roi, f.xmin, f.ymin, f.xmax, f.ymax, f.category, f.pathology, f.birads "
+            "FROM findings f JOIN chosen USING (dataset, patient_id) "
+            "WHERE f.variant = ? AND f.xmin IS NOT NULL ORDER BY f.image_uid, f.roi",
+            [variant],
+        )
+    finally:
+        con.close()
+    by_image: dict[str, list[dict[str, Any]]] = {}
+    for box in boxes:
+        by_image.setdefault(box["image_uid"], []).append(box)
+    for image in images:
+        image["path"] = str(root / image["path"])
+        image["boxes"] = by_image.get(image["image_uid"], [])
+    return _present(images, lambda r: [r["path"]])
+
+
+def dce_records(root: str | Path, version: str, split: str, phases: Sequence[str]) -> list[dict[str, Any]]:
+    """One record per DCE study of the split that has every phase in `phases`: the phase paths (in that order),
+    the lesion mask paths (in the pre grid), the clinical labels and ids."""
+    root = Path(root)
+    con = _connect(root)
+    try:
+        _split_patients(con, version, split)
+        studies = _rows(
+            con,
+            "SELECT s.dataset, s.patient_id, s.study_uid, c.pcr, c.hr, c.her2, c.subtype, c.er, c.pr "
+            "FROM studies s JOIN chosen USING (dataset, patient_id) LEFT JOIN clinical c USING (dataset, patient_id) "
+            "WHERE s.modality = 'MR' ORDER BY s.dataset, s.patient_id, s.study_uid",
+        )
+        volumes = _rows(
+            con,
+            "SELECT v.study_uid, v.phase, v.path FROM volumes v JOIN chosen USING (dataset, patient_id) "
+            "WHERE v.phase IN (SELECT unnest(?))",
+            [list(phases)],
+        )
+        masks = _rows(
+            con,
+            "SELECT f.study_uid, f.mask_path FROM findings f JOIN chosen USING (dataset, patient_id) "
+            "WHERE f.mask_path IS NOT NULL AND f.phase = 'pre' ORDER BY f.study_uid, f.roi",
+        )
+    finally:
+        con.close()
+    paths: dict[str, dict[str, str]] = {}
+    for v in volumes:
+        paths.setdefault(v["study_uid"], {})[v["phase"]] = str(root / v["path"])
+    lesions: dict[str, list[str]] = {}
+    for m in masks:
+        lesions.setdefault(m["study_uid"], []).append(str(root / m["mask_path"]))
+    records = []
+    for study in studies:
+        found = paths.get(study["study_uid"], {})
+        if all(p in found for p in phases):
+            records.append(
+                {**study, "phases": [found[p] for p in phases], "masks": lesions.get(study["study_uid"], [])}
+            )
+    return _present(records, lambda r: r["phases"] + r["masks"])
+
+
+def _present(records: list[dict[str, Any]], files: Callable[[dict[str, Any]], list[str]]) -> list[dict[str, Any]]:
+    """The records whose files are all here; a warning counts the others by dataset (a release carries no images
+    of VinDr-Mammo and EMBED, a partial pull only some)."""
+    kept = [r for r in records if all(Path(f).is_file() for f in files(r))]
+    if len(kept) < len(records):
+        absent = Counter(r["dataset"] for r in records if r not in kept)
+        warnings.warn(
+            "left out, their files are not in this folder (licence or partial pull): "
+            + ", ".join(f"{n} of {d}" for d, n in sorted(absent.items())),
+            stacklevel=3,
+        )
+    return kept
+
+
+def items(
+    root: str | Path, version: str, split: str, modality: str, phases: Sequence[str] = ("pre", "post_1", "post_2")
+) -> list[dict[str, Any]]:
+    """The split as MONAI-style dicts of file paths and labels, for `LoadImaged`. MG: `image` (the canonical PNG),
+    `boxes`, `birads`, `density`; MR: `image` (the phase files, which `LoadImaged` stacks as channels), `label`
+    (the lesion masks, stacked the same way; studies without one are left out), `pcr`, `hr`, `her2`, `subtype`.
+    Each dict also carries the ids."""
+    if modality == "MG":
+        return [
+            {
+                "image": r["path"],
+                "boxes": [[b["xmin"], b["ymin"], b["xmax"], b["ymax"]] for b in r["boxes"]],
+                **{k: r[k] for k in ("birads", "density", "dataset", "patient_id", "study_uid", "image_uid")},
+            }
+            for r in mammogram_records(root, version, split)
+        ]
+    if modality == "MR":
+        return [
+            {
+                "image": r["phases"],
+                "label": r["masks"],
+                **{k: r[k] for k in ("pcr", "hr", "her2", "subtype", "dataset", "patient_id", "study_uid")},
+            }
+            for r in dce_records(root, version, split, phases)
+            if r["masks"]
+        ]
+    raise BreastcurateError(f"modality {modality!r}: MG or MR")
