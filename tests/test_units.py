@@ -108,14 +108,17 @@ def test_zone_modes_and_stale_sweep(tmp_path):
     layout = Layout(tmp_path / "results")
     layout.prepare()
     private, public = layout.restricted / "x" / "a.bin", layout.curated / "y" / "b.bin"
-    stale = public.parent / ".b.bin.dead.tmp"
+    dead = next(pid for pid in range(4_000_000, 4_100_000) if not atomic._alive(pid))
+    stale = [public.parent / ".b.bin.dead.tmp", public.parent / f".b.bin.{atomic.HOST}.{dead}.x1.tmp"]
+    running = public.parent / f".c.bin.{atomic.HOST}.{os.getppid()}.x2.tmp"  # another job's write in flight
     public.parent.mkdir(parents=True)
-    stale.write_bytes(b"left by a kill -9")
+    for path in [*stale, running]:
+        path.write_bytes(b"half a file")
     atomic.write_bytes(private, b"1")
     atomic.write_bytes(public, b"2")
     assert private.stat().st_mode & 0o777 == 0o600 and private.parent.stat().st_mode & 0o777 == 0o700
     assert public.stat().st_mode & 0o777 == 0o644 and layout.restricted.stat().st_mode & 0o777 == 0o700
-    assert not stale.exists()
+    assert not any(p.exists() for p in stale) and running.exists()
 
 
 def test_expected_failure_exits_1_with_one_line(capsys, tmp_path):

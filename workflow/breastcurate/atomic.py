@@ -11,7 +11,10 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import re
+import socket
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,6 +24,9 @@ import pyarrow.parquet as pq
 PUBLIC_FILE, PUBLIC_DIR = 0o644, 0o755
 GROUP_ENV = "BREASTCURATE_RESTRICTED_GROUP"
 _SWEPT: set[Path] = set()
+#: Temporary files name their writer (`.<name>.<host>.<pid>.<random>.tmp`), so a sweep spares running writers.
+HOST = re.sub(r"[^A-Za-z0-9_-]", "-", socket.gethostname()) or "host"
+TMP_NAME = re.compile(r"\.(?P<host>[A-Za-z0-9_-]+)\.(?P<pid>\d+)\.[A-Za-z0-9_]+\.tmp$")
 _OPENED: set[Path] = set()
 
 
@@ -89,14 +95,41 @@ def publish_tree(root: str | Path) -> None:
             os.chmod(os.path.join(dirpath, name), PUBLIC_FILE)
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
+
+
+def _stale(entry: os.DirEntry) -> bool:
+    """A temporary file no writer will finish: its writer (named in it) is gone from this host, it was left on
+    another host more than a day ago, or it does not name a writer (not ours, or from before names did)."""
+    match = TMP_NAME.search(entry.name)
+    if not match:
+        return True
+    if match["host"] != HOST:
+        return time.time() - entry.stat(follow_symlinks=False).st_mtime > 86400
+    return not _alive(int(match["pid"]))
+
+
 def _sweep(folder: Path) -> None:
-    """Remove stale temporary files that a killed writer left in `folder` (once per folder and process)."""
+    """Remove stale temporary files that a killed writer left in `folder` (once per folder and process); the
+    temporary files of writers still running, in this or another job, stay."""
     if folder in _SWEPT:
         return
     _SWEPT.add(folder)
     with os.scandir(folder) as entries:
         for entry in entries:
-            if entry.name.startswith(".") and entry.name.endswith(".tmp") and entry.is_file(follow_symlinks=False):
+            if (
+                entry.name.startswith(".")
+                and entry.name.endswith(".tmp")
+                and entry.is_file(follow_symlinks=False)
+                and _stale(entry)
+            ):
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(entry.path)
 
@@ -109,7 +142,7 @@ def atomic_path(path: str | Path, private: bool | None = None) -> Iterator[Path]
     private = is_private(path) if private is None else private
     make_dirs(path.parent, private)
     _sweep(path.parent)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{HOST}.{os.getpid()}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     tmp_path = Path(tmp)
     try:
