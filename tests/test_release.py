@@ -210,8 +210,8 @@ def test_pull_detects_corruption(results, tmp_path):
 
 
 def _lineage(results, tmp_path):
-    """Releases v1 (one patient per dataset fewer), v2 (everyone; v1's settings under a new name: the same lineage)
-    and v3 (another salt: people move)."""
+    """Releases v1 (one patient per dataset fewer) and v2 (everyone; v1's settings under a new name: the same
+    lineage)."""
     patients = {p: p.read_bytes() for p in (results / "curated/tables/patients").rglob("*.parquet")}
     for part in patients:
         frame = pd.read_parquet(part)
@@ -225,13 +225,21 @@ def _lineage(results, tmp_path):
     for part, original in patients.items():
         part.write_bytes(original)
     data["versions"]["v2"] = dict(data["versions"]["v1"])
-    data["versions"]["v3"] = {**data["versions"]["v1"], "salt": "another-salt"}
-    three = tmp_path / "three.yaml"
-    three.write_text(yaml.safe_dump(data))
-    run_cli("splits", "--results", str(results), "--versions", str(three))
-    for version in ("v2", "v3"):
-        run_cli("release", version, "--results", str(results), "--config", config, "--versions", str(three))
+    two = tmp_path / "two.yaml"
+    two.write_text(yaml.safe_dump(data))
+    run_cli("splits", "--results", str(results), "--versions", str(two))
+    run_cli("release", "v2", "--results", str(results), "--config", config, "--versions", str(two))
     return results / "releases"
+
+
+def _moved_copy(root, version, name):
+    """A copy of a release in which one patient sits on another side (what a broken lineage looks like)."""
+    shutil.copytree(root / version, root / name)
+    path = root / name / "splits.parquet"
+    splits = pd.read_parquet(path)
+    splits.loc[0, "split"] = "test" if splits.loc[0, "split"] != "test" else "train"
+    splits.to_parquet(path, index=False)
+    return splits.loc[0, "patient_id"]
 
 
 def test_publish_pull_and_diff_over_s3(results, tmp_path):
@@ -248,9 +256,8 @@ def test_publish_pull_and_diff_over_s3(results, tmp_path):
         assert "0 files uploaded" in run_cli("publish", "v1", "--to", remote, "--results", str(results)).stdout
         run_cli("publish", "v2", "--to", remote, "--results", str(results))
         # a different release under a published version name is refused
-        shutil.copytree(root / "v3", root / "v1-other")
         (root / "v1").rename(root / "v1-kept")
-        (root / "v1-other").rename(root / "v1")
+        shutil.copytree(root / "v2", root / "v1")
         refused = run_cli("publish", "v1", "--to", remote, "--results", str(results), check=False)
         assert refused.returncode == 1 and "already holds a different release v1" in refused.stderr
 
@@ -272,8 +279,9 @@ def test_publish_pull_and_diff_over_s3(results, tmp_path):
         and diff["rows"]["patients"]["b"] > diff["rows"]["patients"]["a"]
     )
     assert diff["files"]["added"] and "patients moved to another split: 0" in shown.stdout
-    moved = run_cli("diff-release", str(root / "v2"), str(root / "v3"), "--frozen", check=False)
-    assert moved.returncode == 1 and "a frozen lineage moves none" in moved.stdout
+    patient = _moved_copy(root, "v2", "v2-moved")
+    moved = run_cli("diff-release", str(root / "v2"), str(root / "v2-moved"), "--frozen", check=False)
+    assert moved.returncode == 1 and "a frozen lineage moves none" in moved.stdout and patient in moved.stdout
 
 
 def test_publish_to_a_folder_respects_the_licences(results, tmp_path):

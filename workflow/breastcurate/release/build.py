@@ -34,7 +34,6 @@ from ..layout import Layout
 from ..sources import get_adapter
 from ..splits.assign import load_versions, settings_hash
 from ..tables import read_table, table_names, table_schema
-from .croissant import croissant
 
 RELEASED_TABLES = [n for n in table_names() if n != "splits"]  # splits.parquet is written on its own
 IMAGE_TABLES = {"images": ("path",), "volumes": ("path", "sidecar_path"), "findings": ("mask_path",)}
@@ -177,6 +176,8 @@ def _write_content(
     add("release.json", json.dumps(meta, indent=2, sort_keys=True).encode() + b"\n")
     add("README.md", data_card(version, meta, splits, frames).encode())
     add("catalog.sql", catalog_sql().encode())
+    from .croissant import croissant  # mlcroissant takes 2 s to import: only releases need it
+
     add("croissant.json", croissant(version, meta, rows, RELEASED_TABLES))  # after the files whose sha256 it holds
     make_catalog(out)  # a convenience copy; DuckDB files are not byte-stable, so the manifest has catalog.sql
     return sorted(rows, key=lambda r: r["path"])
