@@ -254,21 +254,23 @@ def test_publish_pull_and_diff_over_s3(results, tmp_path):
         included = [f for f in manifest["files"] if f["included"]]
         assert f"{len(included)} files uploaded, 0 already there" in first.stdout
         assert "0 files uploaded" in run_cli("publish", "v1", "--to", remote, "--results", str(results)).stdout
-        run_cli("publish", "v2", "--to", remote, "--results", str(results))
+
+        out = tmp_path / "pulled"
+        run_cli("pull", "--from", remote, "--version", "v1", "--split", "train", "--to", str(out))
+        pulled = [f for f in json.loads((out / "manifest.json").read_text())["files"] if (out / f["path"]).is_file()]
+        assert pulled and all(f["split"] in (None, "train") for f in pulled)
+
+        report = tmp_path / "diff.json"  # the published v1, read from S3, against the larger v2 of its lineage
+        shown = run_cli("diff-release", f"{remote}/v1", str(root / "v2"), "--json", str(report), "--frozen")
+        diff = json.loads(report.read_text())
+        same = run_cli("diff-release", str(out), f"{remote}/v1", "--frozen").stdout  # the pulled copy is v1
+        assert "files: 0 added, 0 removed, 0 changed" in same and "patients added" not in same
+
         # a different release under a published version name is refused
         (root / "v1").rename(root / "v1-kept")
         shutil.copytree(root / "v2", root / "v1")
         refused = run_cli("publish", "v1", "--to", remote, "--results", str(results), check=False)
         assert refused.returncode == 1 and "already holds a different release v1" in refused.stderr
-
-        out = tmp_path / "pulled"
-        run_cli("pull", "--from", remote, "--version", "v2", "--split", "train", "--to", str(out))
-        pulled = [f for f in json.loads((out / "manifest.json").read_text())["files"] if (out / f["path"]).is_file()]
-        assert pulled and all(f["split"] in (None, "train") for f in pulled)
-
-        report = tmp_path / "diff.json"
-        shown = run_cli("diff-release", f"{remote}/v1", str(out), "--json", str(report), "--frozen")
-        diff = json.loads(report.read_text())
     v1 = pd.read_parquet(root / "v1-kept/splits.parquet")
     v2 = pd.read_parquet(root / "v2/splits.parquet")
     added = {(d, p) for d, splits in diff["patients"]["added"].items() for ps in splits.values() for p in ps}

@@ -159,6 +159,8 @@ def _place(row: dict, incoming: Path, listed: dict[str, dict], top: str, mirror:
         ds = dcmread(incoming / name, stop_before_pixels=True, specific_tags=["InstanceNumber", "SOPInstanceUID"])
         number = ds.get("InstanceNumber")
         headers[name] = (int(number) if number not in (None, "") else 0, str(ds.get("SOPInstanceUID", "")))
+    for leftover in set(p.name for p in incoming.iterdir()) - set(listed):  # e.g. a killed copy's temporary file
+        (incoming / leftover).unlink()
     order = sorted(listed, key=lambda n: (headers[n], n))
     width = max(2, len(str(len(order))))
     files = {name: f"1-{i:0{width}d}.dcm" for i, name in enumerate(order, start=1)}
