@@ -100,18 +100,18 @@ def select_series(
         con.close()
 
 
-def provenance(index: Path, collections: Sequence[str], series_uids: Sequence[str]) -> dict[str, dict[str, Any]]:
-    """Native SeriesInstanceUID → its IDC provenance (release, collection, DOI, licence, CRDC uuid), for the series
-    the index lists in `collections`."""
-    if not collections or not series_uids:
+def provenance(index: Path, collections: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """Native SeriesInstanceUID → IDC provenance (release, collection, DOI, licence, CRDC uuid) of every series the
+    index lists in `collections` (read once per dataset: a few thousand rows per collection)."""
+    if not collections:
         return {}
     release = release_of(index)
     con = duckdb.connect()
     try:
         rows = con.execute(
             f"SELECT SeriesInstanceUID, {', '.join(PROVENANCE)} FROM read_parquet(?) "
-            "WHERE collection_id IN (SELECT unnest(?)) AND SeriesInstanceUID IN (SELECT unnest(?))",
-            [str(index), list(collections), list(series_uids)],
+            "WHERE collection_id IN (SELECT unnest(?))",
+            [str(index), list(collections)],
         ).fetchall()
     finally:
         con.close()

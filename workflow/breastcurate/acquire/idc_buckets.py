@@ -5,7 +5,6 @@ verified against the bucket's listing (size, and MD5 where the ETag is one), eac
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shlex
@@ -21,10 +20,11 @@ from pydicom import dcmread
 from pydicom.errors import InvalidDicomError
 
 from .. import idc
+from ..atomic import sha256_file
 from ..errors import BreastcurateError
 from .nbia import folder_for
 from .s3 import etag_problem
-from .transfer import CHUNK, Ledger, TransferError
+from .transfer import Ledger, TransferError
 
 ENDPOINT = "https://s3.amazonaws.com"
 
@@ -151,9 +151,9 @@ def _changed(entry: dict, listed: dict[str, dict]) -> str | None:
     return None
 
 
-def _place(row: dict, incoming: Path, listed: dict[str, dict], top: str, mirror: Path, ledger: Ledger) -> int:
+def _place(row: dict, incoming: Path, listed: dict[str, dict], top: str, mirror: Path, ledger: Ledger) -> None:
     """Move a verified series into the mirror under NBIA's descriptive folders, files numbered 1-NN.dcm in
-    InstanceNumber order; record it with every object's size, ETag and sha256. Returns its files."""
+    InstanceNumber order; record it with every object's size, ETag and sha256."""
     headers = {}
     for name in listed:
         ds = dcmread(incoming / name, stop_before_pixels=True, specific_tags=["InstanceNumber", "SOPInstanceUID"])
@@ -167,11 +167,7 @@ def _place(row: dict, incoming: Path, listed: dict[str, dict], top: str, mirror:
     rel = folder_for(top, incoming / order[0])
     objects = {}
     for name in order:
-        digest = hashlib.sha256()
-        with open(incoming / name, "rb") as fh:
-            while chunk := fh.read(CHUNK):
-                digest.update(chunk)
-        objects[name] = {**listed[name], "sha256": digest.hexdigest(), "file": files[name]}
+        objects[name] = {**listed[name], "sha256": sha256_file(incoming / name), "file": files[name]}
         os.replace(incoming / name, incoming / files[name])
     final = mirror / rel
     if final.exists():  # placed by a run killed before it wrote the ledger
@@ -187,7 +183,6 @@ def _place(row: dict, incoming: Path, listed: dict[str, dict], top: str, mirror:
         crdc_series_uuid=row["crdc_series_uuid"],
         objects=objects,
     )
-    return len(order)
 
 
 def _summary(rows: Iterable[dict]) -> dict:

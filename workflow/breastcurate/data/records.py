@@ -123,9 +123,10 @@ def dce_records(root: str | Path, version: str, split: str, phases: Sequence[str
 def _present(records: list[dict[str, Any]], files: Callable[[dict[str, Any]], list[str]]) -> list[dict[str, Any]]:
     """The records whose files are all here; a warning counts the others by dataset (a release carries no images
     of VinDr-Mammo and EMBED, a partial pull only some)."""
-    kept = [r for r in records if all(Path(f).is_file() for f in files(r))]
+    here = [all(Path(f).is_file() for f in files(r)) for r in records]
+    kept = [r for r, ok in zip(records, here) if ok]
     if len(kept) < len(records):
-        absent = Counter(r["dataset"] for r in records if r not in kept)
+        absent = Counter(r["dataset"] for r, ok in zip(records, here) if not ok)
         warnings.warn(
             "left out, their files are not in this folder (licence or partial pull): "
             + ", ".join(f"{n} of {d}" for d, n in sorted(absent.items())),

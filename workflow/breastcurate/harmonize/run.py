@@ -61,6 +61,7 @@ def harmonize_dataset(
     adapter = get_adapter(dataset)
     if idc_index is None and adapter.idc_collections:
         idc_index = idc.index_path()
+    sources = idc.provenance(idc_index, adapter.idc_collections) if idc_index else {}
     results, raw_root = Path(results), Path(raw_root)
     codes = Codes(dataset)
     image_labels = adapter.image_labels(raw_root, codes)
@@ -83,7 +84,7 @@ def harmonize_dataset(
             "images": _images(images, image_labels),
             "findings": findings,
             "volumes": _volumes(volumes),
-            "series": _series(_read(deid / "series.parquet"), volumes, findings, adapter.idc_collections, idc_index),
+            "series": _series(_read(deid / "series.parquet"), volumes, findings, sources),
             "files": _read(convert / "files.parquet"),
             "clinical": linkage[["patient_id", "native_patient_id"]].merge(clinical, on="native_patient_id"),
             "patients": linkage[["patient_id", "native_patient_id"]]
@@ -177,19 +178,14 @@ def _volumes(volumes: pd.DataFrame) -> pd.DataFrame:
 
 
 def _series(
-    series: pd.DataFrame,
-    volumes: pd.DataFrame,
-    findings: pd.DataFrame,
-    collections: tuple[str, ...],
-    index: Path | None,
+    series: pd.DataFrame, volumes: pd.DataFrame, findings: pd.DataFrame, sources: dict[str, dict]
 ) -> pd.DataFrame:
     """The shard's series with the phases each produced (and whether it was converted at all) and their provenance
-    in IDC's index (null for a series the index does not list)."""
+    in IDC's index (`sources`: native series UID → provenance; null for a series the index does not list)."""
     if series.empty:
         return series
-    found = idc.provenance(index, collections, series.native_series_uid.tolist()) if index else {}
     for column in ("idc_release", *idc.PROVENANCE.values()):
-        series[column] = [found.get(uid, {}).get(column) for uid in series.native_series_uid]
+        series[column] = [sources.get(uid, {}).get(column) for uid in series.native_series_uid]
     phases = (
         volumes.groupby("series_uid").phase.agg(lambda s: ",".join(sorted(s, key=_phase_order)))
         if len(volumes)
