@@ -10,7 +10,7 @@ from pathlib import Path
 from breastcurate.atomic import GROUP_ENV
 from breastcurate.layout import IDC_INDEX_NAME, Layout
 from breastcurate.sources import get_adapter
-from breastcurate.splits.assign import load_versions
+from breastcurate.splits.assign import load_external, load_versions
 from breastcurate.tables import harmonized_tables
 
 # Jobs run `python -m breastcurate …`: the interpreter that runs Snakemake comes first on their PATH (with
@@ -34,6 +34,8 @@ def checkout_file(path):
 
 SPLITS_FILE = checkout_file(config["splits_file"])
 SPLIT_VERSIONS = sorted(load_versions(SPLITS_FILE))
+#: other curated sets' split files the user names (the shipped ones are part of the package)
+EXTERNAL_SPLIT_FILES = sorted(v for v in load_external(SPLITS_FILE).values() if v)
 
 # The restricted zone is private by default: everything Snakemake and the jobs create (folders, logs, benchmark
 # files) starts owner-only, or group-readable with config `restricted_group`; the package opens up what it writes

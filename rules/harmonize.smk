@@ -49,10 +49,33 @@ checkpoint harmonize:
         " --n-shards {params.n_shards} --people {input.people} {params.idc} {params.key} > {log} 2>&1"
 
 
+rule align_splits:
+    input:
+        all_linkage,
+        versions=SPLITS_FILE,
+        published=EXTERNAL_SPLIT_FILES,
+    output:
+        LAYOUT.external_splits(),
+    log:
+        LAYOUT.log("align_splits", "all"),
+    benchmark:
+        LAYOUT.benchmark("align_splits", "all")
+    conda:
+        "../environment.yml"
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    params:
+        linkage=[str(LAYOUT.deid(d, k) / "linkage.parquet") for d in DATASETS for k in SHARDS],
+    shell:
+        "python -m breastcurate align-splits --versions {input.versions:q} --out {output} {params.linkage} > {log} 2>&1"
+
+
 rule splits:
     input:
         tables=all_parts(),
         versions=SPLITS_FILE,
+        external=LAYOUT.external_splits(),
         released=released_versions,
     output:
         parquet=[str(LAYOUT.split(v)) for v in SPLIT_VERSIONS],
@@ -69,7 +92,8 @@ rule splits:
     params:
         results=results_param,
     shell:
-        "python -m breastcurate splits --results {params.results:q} --versions {input.versions:q} > {log} 2>&1"
+        "python -m breastcurate splits --results {params.results:q} --versions {input.versions:q}"
+        " --external {input.external:q} > {log} 2>&1"
 
 
 rule catalog:

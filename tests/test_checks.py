@@ -82,11 +82,13 @@ def _mutate(check: str, results, t: dict, evidence: Evidence, tmp_path) -> Evide
     elif check == "mask_grids":  # a mask in another grid
         path = results / t["findings"].dropna(subset=["mask_path", "phase"]).mask_path.iloc[0]  # an MRI mask
         nib.save(nib.Nifti1Image(np.zeros((5, 5, 5), np.uint8), nib.load(path).affine), path)
-    elif check == "one_split_per_person":  # one person in two splits
+    elif check == "one_split_per_person":  # one person (not pinned to test) in train and val
         splits = t["splits"]
-        t["splits"] = pd.concat(
-            [splits, splits.iloc[[0]].assign(split="test" if splits.split.iloc[0] != "test" else "train")]
-        )
+        free = splits[splits.official_split.isna() & splits.aligned_split.isna()].iloc[[0]]
+        t["splits"] = pd.concat([splits, free.assign(split="val" if free.split.iloc[0] != "val" else "train")])
+    elif check == "pinned_tests_kept":  # a person an aligned set tests on, in our train
+        row = t["splits"].index[t["splits"].split == "train"][0]
+        t["splits"].loc[row, "aligned_split"] = "test"
     elif check == "splits_non_empty":  # a dataset large enough for every split, with everyone in train
         patients = t["patients"][t["patients"].dataset == "duke"]
         more = pd.concat(
@@ -97,7 +99,10 @@ def _mutate(check: str, results, t: dict, evidence: Evidence, tmp_path) -> Evide
         template = t["splits"][t["splits"].dataset == "duke"].iloc[[0]]
         added = pd.concat([template.assign(patient_id=p, person_id=p) for p in more.patient_id], ignore_index=True)
         splits = pd.concat([t["splits"], added], ignore_index=True)
-        t["splits"] = splits.assign(split=splits.split.where(splits.dataset != "duke", "train"))
+        duke = splits.dataset == "duke"
+        t["splits"] = splits.assign(
+            split=splits.split.where(~duke, "train"), aligned_split=splits.aligned_split.where(~duke)
+        )
     elif check == "reject_rates":  # a reject for every input of duke's convert stage
         extra = pd.DataFrame(
             [
@@ -124,6 +129,7 @@ CHECKS = [
     "boxes_inside_images",
     "mask_grids",
     "one_split_per_person",
+    "pinned_tests_kept",
     "splits_non_empty",
     "reject_rates",
     "coverage",

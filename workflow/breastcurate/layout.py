@@ -99,6 +99,10 @@ class Layout:
     def people(self) -> Path:
         return self.restricted / "people.parquet"
 
+    def external_splits(self) -> Path:
+        """Other curated sets' published splits mapped to native ids and pseudonyms (splits/interop.py)."""
+        return self.restricted / "external_splits.parquet"
+
     def log(self, stage: str, name: Key) -> Path:
         return self.restricted / "logs" / stage / f"{name}.log"
 

@@ -177,6 +177,19 @@ def one_split_per_person(t: dict[str, pd.DataFrame]) -> pd.DataFrame:
     return counts[counts.split.str.contains(",")].rename(columns={"split": "splits"})
 
 
+def pinned_tests_kept(t: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """Rows a source's own test (VinDr) or an aligned set's test puts in test that are elsewhere, and rows an aligned
+    set trains or validates on that are in test."""
+    splits = t["splits"]
+    columns = ["version", "dataset", "patient_id", "split", "official_split", "aligned_split"]
+    if splits.empty:
+        return pd.DataFrame(columns=columns)
+    pinned = (splits.official_split == "test") | (splits.aligned_split == "test")
+    leaked = splits.aligned_split.isin(["train", "val"]) & ~pinned
+    bad = (pinned & (splits.split != "test")) | (leaked & (splits.split == "test"))
+    return splits.loc[bad, columns]
+
+
 def splits_non_empty(t: dict[str, pd.DataFrame], options: CheckOptions) -> pd.DataFrame:
     """Datasets (with enough patients to expect all three) that have an empty split in some version."""
     rows = []
@@ -301,6 +314,11 @@ def semantic_checks(
             lambda: mask_grids(results, t),
         ),
         "one_split_per_person": ("no person in two splits of a version", lambda: one_split_per_person(t)),
+        "pinned_tests_kept": (
+            "a source's official test and an aligned set's test stay in test; an aligned set's train and val stay "
+            "out of it",
+            lambda: pinned_tests_kept(t),
+        ),
         "splits_non_empty": (
             f"every split non-empty per dataset (datasets with ≥ {options.min_patients_for_split_check} patients)",
             lambda: splits_non_empty(t, options),

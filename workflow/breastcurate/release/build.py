@@ -157,6 +157,8 @@ def _write_content(
     config_sha = hashlib.sha256(
         json.dumps(yaml.safe_load(Path(config_file).read_text()), sort_keys=True).encode()
     ).hexdigest()
+    card = Layout(results).split_card(version)
+    published = json.loads(card.read_text()).get("published_splits", {}) if card.exists() else {}
     meta = {
         "version": version,
         "package_version": __version__,
@@ -172,6 +174,7 @@ def _write_content(
             }
             for d in datasets
         },
+        "published_splits": published,
     }
     add("release.json", json.dumps(meta, indent=2, sort_keys=True).encode() + b"\n")
     add("README.md", data_card(version, meta, splits, frames).encode())
@@ -222,6 +225,39 @@ def make_catalog(folder: Path) -> Path:
     return target
 
 
+def published_splits_section(published: dict) -> list[str]:
+    """The card's account of how this release's splits overlap other curated sets' published splits."""
+    if not published:
+        return []
+    lines = [
+        "",
+        "## Overlap with other curated sets' splits",
+        "",
+        "People of this release per our split (rows) and theirs (columns). Training on their train and testing on "
+        "our test leaks the people counted in *their train/val in our test*; an aligned set (`align_with`) has none "
+        "unless two aligned sets disagree.",
+    ]
+    for info in published.values():
+        ids = ", ".join(f"{n} {status.replace('_', ' ')}" for status, n in info["ids"].items())
+        lines += [
+            "",
+            f"### {info['title']} ({info['license']}){' — aligned' if info['aligned'] else ''}",
+            "",
+            f"{info['listed']} patients listed ({ids}); split file sha256 `{info['file_sha256']}`.",
+            "",
+            "| ours \\ theirs | train | val | test |",
+            "|---|---|---|---|",
+            *[
+                f"| {ours} | " + " | ".join(str(info["overlap"][ours][t]) for t in ("train", "val", "test")) + " |"
+                for ours in ("train", "val", "test")
+            ],
+            "",
+            f"Their train/val in our test: {info['their_train_or_val_in_our_test']}; their test in our train/val: "
+            f"{info['their_test_in_our_train_or_val']}.",
+        ]
+    return lines
+
+
 def data_card(version: str, meta: dict, splits: pd.DataFrame, frames: dict[str, pd.DataFrame]) -> str:
     """README.md of a release: what is in it, under which licences, and how to load it."""
     lines = [
@@ -260,6 +296,7 @@ def data_card(version: str, meta: dict, splits: pd.DataFrame, frames: dict[str, 
             f"{s['series']} |"
             for d, s in sources
         ]
+    lines += published_splits_section(meta.get("published_splits", {}))
     lines += [
         "",
         "## Patients per dataset, split and stratum (label)",

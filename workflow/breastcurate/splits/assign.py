@@ -5,6 +5,10 @@ falls in. It depends on nothing else, so adding patients never moves anyone, and
 split. Strata are independent under this rule, so each stratum's achieved ratios converge to the targets; they are
 reported per stratum and checked where a stratum is large enough. (Rank-based balancing inside a stratum would move
 existing patients whenever new ones arrive, which a frozen version forbids.)
+
+Sources' own splits pin people: VinDr's official test (`official_splits`) and the test patients of the curated sets a
+version is aligned with (`align_with`, splits/interop.py) stay in test; their other patients are split into train and
+val by the same rule and never reach test.
 """
 
 from __future__ import annotations
@@ -21,7 +25,8 @@ import yaml
 from ..atomic import write_bytes, write_parquet_if_changed
 from ..errors import BreastcurateError
 from ..layout import SCHEMAS, Layout
-from ..tables import read_table, table_schema
+from ..tables import empty_frame, read_table, table_schema
+from .interop import SOURCES, pseudonymous
 
 SPLITS = ("train", "val", "test")
 DEFAULTS = {"stratify": {}, "official_splits": True, "accepts_additions": True, "tolerance": 0.1, "min_stratum": 50}
@@ -46,6 +51,13 @@ def load_versions(path: Path) -> dict[str, dict]:
             raise BreastcurateError(f"split version {name}: ratios sum to {total}, not 1")
         versions[name] = {**DEFAULTS, **block}
     return versions
+
+
+def load_external(path: Path) -> dict[str, str | None]:
+    """config/splits.yaml's `external_splits`: each set's split file, relative paths taken from the file's folder."""
+    data = yaml.safe_load(Path(path).read_text()) or {}
+    given = data.get("external_splits") or {}
+    return {k: (str(Path(path).parent / v) if v and not Path(v).is_absolute() else v) for k, v in given.items()}
 
 
 def settings_hash(settings: dict) -> str:
@@ -100,19 +112,34 @@ def patient_strata(results: Path, stratify: dict[str, list[str]]) -> pd.DataFram
     return pd.DataFrame(rows, columns=["dataset", "patient_id", "person_id", "stratum", "official_split"])
 
 
-def assign(settings: dict, strata: pd.DataFrame) -> pd.DataFrame:
-    """The split of every patient under one version's settings."""
+def aligned_splits(strata: pd.DataFrame, external: pd.DataFrame, sources: list[str]) -> pd.Series:
+    """Per patient row: the side the aligned sets put its person on — test if any says test, else val, else train."""
+    listed = external[external.source.isin(sources) & (external.status == "matched")]
+    rank = {"train": 0, "val": 1, "test": 2}
+    keyed = listed.merge(strata[["dataset", "patient_id", "person_id"]], on=["dataset", "patient_id"])
+    per_person = keyed.groupby("person_id").source_split.agg(lambda s: max(s, key=rank.__getitem__))
+    return strata.person_id.map(per_person)
+
+
+def assign(settings: dict, strata: pd.DataFrame, external: pd.DataFrame | None = None) -> pd.DataFrame:
+    """The split of every patient under one version's settings (`external`: the pseudonymous published splits)."""
     ratios = settings["ratios"]
     frame = strata.copy()
     frame["u"] = [position(settings["salt"], p) for p in frame.person_id]
+    aligned = settings.get("align_with", [])
+    frame["aligned_split"] = (
+        aligned_splits(frame, external, aligned) if aligned and external is not None else pd.Series(None, frame.index)
+    )
     official_test = set(frame.person_id[frame.official_split == "test"]) if settings["official_splits"] else set()
     official = set(frame.person_id[frame.official_split.notna()]) if settings["official_splits"] else set()
+    official_test |= set(frame.person_id[frame.aligned_split == "test"])
+    official |= set(frame.person_id[frame.aligned_split.notna()])
     train_share = ratios["train"] / ((ratios["train"] + ratios["val"]) or 1)
     splits = []
     for person, u in zip(frame.person_id, frame.u):
         if person in official_test:
             splits.append("test")
-        elif person in official:  # the source's training set is split into train and val
+        elif person in official:  # a source's training set (or an aligned set's train/val) → train and val
             splits.append("train" if u < train_share else "val")
         else:
             splits.append(
@@ -122,19 +149,52 @@ def assign(settings: dict, strata: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
-def report(settings: dict, assigned: pd.DataFrame) -> dict:
-    """Achieved ratios per dataset and stratum, and which strata are large enough to check against the tolerance."""
+def overlap(settings: dict, assigned: pd.DataFrame, external: pd.DataFrame) -> dict:
+    """Per published split: how its ids mapped, and how many of our people on each side it puts on each of its
+    sides (people of ours on our test that it trains on would leak into a test of ours, and the reverse)."""
+    out = {}
+    people = assigned.drop_duplicates(["dataset", "patient_id"])[["dataset", "patient_id", "person_id", "split"]]
+    for key in sorted(set(external.source)):
+        listed = external[external.source == key]
+        keyed = listed[listed.status == "matched"].merge(people, on=["dataset", "patient_id"])
+        pairs = keyed.drop_duplicates(["person_id", "source_split"])
+        matrix = {ours: {theirs: 0 for theirs in SPLITS} for ours in SPLITS}
+        for (ours, theirs), n in pairs.groupby(["split", "source_split"]).person_id.nunique().items():
+            matrix[ours][theirs] = int(n)
+        out[key] = {
+            "title": SOURCES[key].title,
+            "license": SOURCES[key].license,
+            "file_sha256": str(listed.file_sha256.iloc[0]),
+            "aligned": key in settings.get("align_with", []),
+            "listed": int(len(listed)),
+            "ids": {status: int(n) for status, n in sorted(listed.status.value_counts().items())},
+            "overlap": matrix,
+            "their_train_or_val_in_our_test": int(
+                pairs[(pairs.split == "test") & (pairs.source_split != "test")].person_id.nunique()
+            ),
+            "their_test_in_our_train_or_val": int(
+                pairs[(pairs.split != "test") & (pairs.source_split == "test")].person_id.nunique()
+            ),
+        }
+    return out
+
+
+def report(settings: dict, assigned: pd.DataFrame, external: pd.DataFrame | None = None) -> dict:
+    """Achieved ratios per dataset and stratum, which strata are large enough to check against the tolerance, and
+    the overlap with every published split at hand."""
     out = {
         "ratios": settings["ratios"],
         "tolerance": settings["tolerance"],
         "min_stratum": settings["min_stratum"],
         "strata": [],
+        "published_splits": overlap(settings, assigned, external if external is not None else _no_external()),
     }
     for (dataset, stratum), group in assigned.groupby(["dataset", "stratum"], sort=True):
         persons = group.drop_duplicates("person_id")
         n = len(persons)
         achieved = {s: round(float((persons.split == s).mean()), 4) for s in SPLITS}
-        checked = n >= settings["min_stratum"] and not persons.official_split.notna().any()
+        pinned = persons.official_split.notna() | persons.aligned_split.notna()
+        checked = n >= settings["min_stratum"] and not pinned.any()
         within = all(abs(achieved[s] - settings["ratios"][s]) <= settings["tolerance"] for s in SPLITS)
         out["strata"].append(
             {
@@ -158,12 +218,35 @@ def frozen_release(results: Path, version: str) -> tuple[pd.DataFrame, str] | No
     return pd.read_parquet(folder / "splits.parquet"), meta["split_settings_sha256"]
 
 
-def build_splits(results: Path, versions_file: Path) -> dict[str, pd.DataFrame]:
-    """Write curated/splits/<version>.parquet and .json for every version; stop if a frozen one would change."""
+def _no_external() -> pd.DataFrame:
+    return pseudonymous(empty_frame("external_splits"))
+
+
+def read_external(path: Path | None, versions: dict[str, dict]) -> pd.DataFrame:
+    """The pseudonymous columns of the restricted published-splits table; every set a version aligns with must be
+    in it (else its split file was never given)."""
+    external = pseudonymous(pd.read_parquet(path)) if path is not None and Path(path).exists() else _no_external()
+    for version, settings in versions.items():
+        missing = sorted(set(settings.get("align_with", [])) - set(external.source))
+        if missing:
+            key = missing[0]
+            raise BreastcurateError(
+                f"split version {version} aligns with {key}, whose split file is not at hand: "
+                f"{SOURCES[key].title} publishes it on {SOURCES[key].where}; name your copy in "
+                f"external_splits.{key} of the split versions file"
+            )
+    return external
+
+
+def build_splits(results: Path, versions_file: Path, external_file: Path | None = None) -> dict[str, pd.DataFrame]:
+    """Write curated/splits/<version>.parquet and .json for every version; stop if a frozen one would change.
+    `external_file`: the align-splits table (default: the one in the results' restricted zone, if any)."""
     results = Path(results)
     built = {}
-    for version, settings in load_versions(versions_file).items():
-        assigned = assign(settings, patient_strata(results, settings["stratify"]))
+    versions = load_versions(versions_file)
+    external = read_external(external_file or Layout(results).external_splits(), versions)
+    for version, settings in versions.items():
+        assigned = assign(settings, patient_strata(results, settings["stratify"]), external)
         frozen = frozen_release(results, version)
         if frozen is not None:
             released, released_hash = frozen
@@ -194,7 +277,7 @@ def build_splits(results: Path, versions_file: Path) -> dict[str, pd.DataFrame]:
         write_parquet_if_changed(Layout(results).split(version), schema.to_arrow(assigned))
         write_bytes(
             Layout(results).split_card(version),
-            json.dumps(report(settings, assigned), indent=2, sort_keys=True).encode() + b"\n",
+            json.dumps(report(settings, assigned, external), indent=2, sort_keys=True).encode() + b"\n",
         )
         built[version] = assigned
     return built
