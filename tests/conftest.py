@@ -1,14 +1,19 @@
-"""Shared fixtures: a small demo mirror built once per session, and a helper to run Snakemake."""
+"""Shared fixtures: a small demo mirror and a demo run, each built once per session — once for all pytest-xdist
+workers, under a file lock —, and a helper to run Snakemake."""
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 import yaml
+from filelock import FileLock
 
 REPO = Path(__file__).resolve().parents[1]
 DEMO_PATIENTS = 3
@@ -17,12 +22,31 @@ DEMO_SEED = 7
 DEMO_SHARDS = 2
 
 
+def shared(tmp_path_factory, name: str, build: Callable[[Path], dict]) -> tuple[Path, dict]:
+    """`build(folder)` once per test session, whatever the number of xdist workers: the first worker to ask builds it
+    in a folder all workers see, the others wait for it and reuse it. Returns the folder and what `build` returned
+    (JSON-able)."""
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent  # the session's folder, above each worker's
+    folder, done = root / f"shared-{name}", root / f"shared-{name}.json"
+    with FileLock(str(root / f"shared-{name}.lock")):
+        if not done.exists():
+            shutil.rmtree(folder, ignore_errors=True)  # what an earlier, failed attempt left
+            folder.mkdir()
+            done.write_text(json.dumps(build(folder)))
+    return folder, json.loads(done.read_text())
+
+
 @pytest.fixture(scope="session")
 def demo_root(tmp_path_factory) -> Path:
     """Native demo mirrors of all five datasets, 3 patients each (via the CLI)."""
-    out = tmp_path_factory.mktemp("demo")
-    run_cli("demo-data", "--out", str(out), "--patients", str(DEMO_PATIENTS), "--seed", str(DEMO_SEED))
-    return out
+
+    def build(out: Path) -> dict:
+        run_cli("demo-data", "--out", str(out), "--patients", str(DEMO_PATIENTS), "--seed", str(DEMO_SEED))
+        return {}
+
+    return shared(tmp_path_factory, "demo", build)[0]
 
 
 def run_cli(*args: str, check: bool = True) -> subprocess.CompletedProcess:
@@ -66,15 +90,19 @@ def snakemake(
     return proc
 
 
-@pytest.fixture(scope="session")
-def demo_run(tmp_path_factory):
-    """A full run of the default workflow with 2 patients per dataset and DEMO_SHARDS shards (shared by several
-    modules)."""
-    work = tmp_path_factory.mktemp("run")
+def build_demo_run(work: Path) -> dict:
+    """A full run of the default workflow with 2 patients per dataset and DEMO_SHARDS shards."""
     write_config(work, n_shards=DEMO_SHARDS, demo={"patients": 2, "seed": 11})
     plan = snakemake(work, "-n")
     run = snakemake(work, "--cores", "2")
-    return work, plan.stdout + plan.stderr, run
+    return {"plan": plan.stdout + plan.stderr, "stdout": run.stdout, "stderr": run.stderr}
+
+
+@pytest.fixture(scope="session")
+def demo_run(tmp_path_factory) -> tuple[Path, str, dict]:
+    """The demo run (shared by several modules): its folder, the dry run's output and the run's `stdout`/`stderr`."""
+    work, built = shared(tmp_path_factory, "run", build_demo_run)
+    return work, built["plan"], built
 
 
 def copy_checkout(target: Path) -> Path:
@@ -106,22 +134,45 @@ def executed_jobs(log: str) -> list[str]:
     return jobs
 
 
+def _uses(item, fixture: str) -> bool:
+    return fixture in getattr(item, "fixturenames", ())
+
+
+def pytest_collection_modifyitems(session, config, items) -> None:
+    """Test files whose tests need the demo run early go late, so that while a background thread builds it the
+    workers run what does not need it: files by how early their first test that needs it comes (never: first),
+    otherwise in collected order; a file keeps its own order. Every xdist worker sorts alike."""
+    files: dict = {}
+    for item in items:
+        files.setdefault(item.path, []).append(_uses(item, "demo_run"))
+    first = {path: (needs + [True]).index(True) / len(needs) for path, needs in files.items()}
+    order = {path: (-first[path], n) for n, path in enumerate(files)}
+    items.sort(key=lambda item: order[item.path])
+
+
 def pytest_collection_finish(session) -> None:
-    """Start the SLURM run in the background as soon as the session knows test_slurm.py is selected."""
-    if any(item.path.name == "test_slurm.py" for item in session.items):
-        import tempfile
+    """Start the session's long builds in background threads as soon as the session knows a selected test needs
+    them: the demo run in the first xdist worker (or the only process), the SLURM run (it mostly waits for the
+    scheduler) in the last. A test that needs one waits for it under `shared`'s lock; a build that fails here is
+    tried again by the test, which then reports the failure (or skip)."""
+    import threading
 
-        from slurm import BackgroundRun
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    last = f"gw{int(os.environ.get('PYTEST_XDIST_WORKER_COUNT', '1')) - 1}"
+    factory = session.config._tmp_path_factory
+    builds = []
+    if worker == "gw0" and any(_uses(item, "demo_run") for item in session.items):
+        builds.append(("run", build_demo_run))
+    if worker == last and any(item.path.name == "test_slurm.py" for item in session.items):
+        from slurm import build_slurm_run
 
-        session.config.slurm_background = BackgroundRun(Path(tempfile.mkdtemp(prefix="breastcurate-slurm-")))
-        session.config.slurm_background.start()
+        builds.append(("slurm", build_slurm_run))
+    for name, build in builds:
 
+        def background(name=name, build=build) -> None:
+            try:
+                shared(factory, name, build)
+            except BaseException:  # pytest's skip too: the test builds again and reports it
+                return
 
-def pytest_sessionfinish(session) -> None:
-    background = getattr(session.config, "slurm_background", None)
-    if background is not None:
-        background.join()
-        if background.error is None and background.proc is not None and background.proc.returncode == 0:
-            import shutil
-
-            shutil.rmtree(background.root, ignore_errors=True)
+        threading.Thread(target=background, name=f"build-{name}", daemon=True).start()

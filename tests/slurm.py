@@ -2,8 +2,9 @@
 setup), one node at 127.0.0.1, no accounting database. Every daemon started here is stopped afterwards and
 /etc/slurm/slurm.conf is put back as it was. See ../shared/reference/slurm.md for why each setting is what it is.
 
-The SLURM run spends most of its time waiting for the scheduler, so `BackgroundRun` starts it when the session
-starts (if test_slurm.py is selected) and the test collects its result; the rest of the suite runs meanwhile."""
+The SLURM run spends most of its time waiting for the scheduler, so conftest starts `build_slurm_run` in the
+background as soon as the session knows test_slurm.py is selected, and the test collects its result; the rest of the
+suite runs meanwhile."""
 
 from __future__ import annotations
 
@@ -13,7 +14,6 @@ import shutil
 import signal
 import socket
 import subprocess
-import threading
 import time
 from pathlib import Path
 
@@ -158,31 +158,19 @@ def profile_for_this_node(partition: str, folder: Path) -> Path:
     return folder
 
 
-class BackgroundRun(threading.Thread):
+def build_slurm_run(root: Path) -> dict:
     """Start a single-node SLURM, run the demo pipeline of DATASETS (2 patients, seed 11, DEMO_SHARDS shards: the
     session's demo run) through the SLURM profile, record the run and SLURM's job table, stop SLURM."""
-
-    def __init__(self, root: Path):
-        super().__init__(daemon=True)
-        self.root, self.work = root, root / "run"
-        self.proc: subprocess.CompletedProcess | None = None
-        self.jobs: list[str] = []
-        self.error: BaseException | None = None
-
-    def run(self) -> None:
-        try:
-            with single_node_slurm(self.root / "state") as cluster:
-                profile = profile_for_this_node(cluster["partition"], self.root / "profile")
-                self.work.mkdir()
-                write_config(
-                    self.work,
-                    n_shards=DEMO_SHARDS,
-                    demo={"patients": 2, "seed": 11},
-                    datasets={d: {"source": "demo"} for d in DATASETS},
-                )
-                self.proc = snakemake(self.work, "--profile", str(profile), check=False, timeout=1500)
-                self.jobs = subprocess.run(
-                    ["scontrol", "show", "job", "-o"], capture_output=True, text=True
-                ).stdout.splitlines()
-        except BaseException as exc:  # pytest's skip/fail too: re-raised by the test
-            self.error = exc
+    with single_node_slurm(root / "state") as cluster:
+        profile = profile_for_this_node(cluster["partition"], root / "profile")
+        work = root / "run"
+        work.mkdir()
+        write_config(
+            work,
+            n_shards=DEMO_SHARDS,
+            demo={"patients": 2, "seed": 11},
+            datasets={d: {"source": "demo"} for d in DATASETS},
+        )
+        proc = snakemake(work, "--profile", str(profile), check=False, timeout=1500)
+        jobs = subprocess.run(["scontrol", "show", "job", "-o"], capture_output=True, text=True).stdout.splitlines()
+    return {"work": str(work), "returncode": proc.returncode, "log": proc.stdout + proc.stderr, "jobs": jobs}

@@ -121,6 +121,9 @@ def faulted_run(tmp_path_factory) -> dict:
     seen["locked"] = snakemake(work, "--cores", "2", check=False)
     snakemake(work, "--unlock")
     seen["third"] = snakemake(work, "--cores", "2", "--rerun-incomplete")
+    seen["parquet"] = parquet_files(work)  # the later tests change the results: what the resume gave, kept here
+    seen["leftovers"] = [p for p in (work / "results").rglob("*") if p.name.endswith((".tmp", ".part"))]
+    seen["dry_run"] = snakemake(work, "-n").stdout
     return seen
 
 
@@ -129,19 +132,6 @@ def test_keep_going_finishes_other_shards_and_leaves_no_partial_output(faulted_r
     assert faulted_run["after_first"] == {0: False, 1: True}  # the killed job left nothing behind
     assert "Error in rule convert_mr" in faulted_run["first_out"]
     assert faulted_run["people_after_first"]  # jobs independent of the failed shard also ran
-
-
-def test_killed_run_resumes_to_byte_identical_parquet(faulted_run, demo_run):
-    assert faulted_run["second_rc"] != 0
-    locked = faulted_run["locked"]
-    assert locked.returncode != 0 and "unlock" in locked.stdout + locked.stderr
-    work = faulted_run["work"]
-    ours, theirs = parquet_files(work), parquet_files(demo_run[0])
-    assert len(ours) >= 8 and ours.keys() == theirs.keys()
-    assert [name for name in ours if ours[name] != theirs[name]] == []
-    leftovers = [p for p in (work / "results").rglob("*") if p.name.endswith((".tmp", ".part"))]
-    assert leftovers == []
-    assert "Nothing to be done" in snakemake(work, "-n").stdout
 
 
 def test_rerun_writes_byte_identical_parquet(faulted_run):
@@ -256,6 +246,18 @@ def test_moved_checkout_reruns_nothing(faulted_run, tmp_path):
     shutil.copytree(faulted_run["work"], moved, symlinks=True)
     proc = snakemake(moved, "-n")
     assert "Nothing to be done" in proc.stdout + proc.stderr, jobs_of(proc)
+
+
+def test_killed_run_resumes_to_byte_identical_parquet(faulted_run, demo_run):
+    """(Compared with the demo run late in the module, from what the fixture recorded right after the resume.)"""
+    assert faulted_run["second_rc"] != 0
+    locked = faulted_run["locked"]
+    assert locked.returncode != 0 and "unlock" in locked.stdout + locked.stderr
+    ours, theirs = faulted_run["parquet"], parquet_files(demo_run[0])
+    assert len(ours) >= 8 and ours.keys() == theirs.keys()
+    assert [name for name in ours if ours[name] != theirs[name]] == []
+    assert faulted_run["leftovers"] == []
+    assert "Nothing to be done" in faulted_run["dry_run"]
 
 
 def test_delete_all_output_leaves_only_logs(faulted_run):

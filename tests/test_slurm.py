@@ -4,31 +4,28 @@ dataset, to keep the suite short), every job an sbatch, gives the same Parquet b
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
-from slurm import DATASETS
+from conftest import shared
+from slurm import DATASETS, build_slurm_run
 
 
 @pytest.fixture(scope="module")
-def slurm_run(request):
-    """The background SLURM run conftest started with the session (waited for here)."""
-    background = request.config.slurm_background
-    background.join()
-    if background.error is not None:
-        raise background.error
-    return background
+def slurm_run(tmp_path_factory) -> dict:
+    """The SLURM run (started in the background when the session began; waited for here)."""
+    return shared(tmp_path_factory, "slurm", build_slurm_run)[1]
 
 
 def test_slurm_run_equals_the_local_run(slurm_run, demo_run):
-    proc = slurm_run.proc
-    log = proc.stdout + proc.stderr
-    assert proc.returncode == 0, log[-6000:]
+    log = slurm_run["log"]
+    assert slurm_run["returncode"] == 0, log[-6000:]
     submitted = set(re.findall(r"submitted with SLURM jobid (\d+)", log))
-    completed = {re.search(r"JobId=(\d+)", j).group(1) for j in slurm_run.jobs if "JobState=COMPLETED" in j}
+    completed = {re.search(r"JobId=(\d+)", j).group(1) for j in slurm_run["jobs"] if "JobState=COMPLETED" in j}
     assert len(submitted) >= 14 and submitted <= completed  # every job ran through SLURM and completed
 
     local = demo_run[0] / "results/curated"
-    ours = slurm_run.work / "results/curated"
+    ours = Path(slurm_run["work"]) / "results/curated"
     compared = 0
     for dataset in DATASETS:
         mine = sorted(p.relative_to(ours) for p in ours.rglob(f"dataset={dataset}/*.parquet"))
@@ -38,4 +35,4 @@ def test_slurm_run_equals_the_local_run(slurm_run, demo_run):
             assert (ours / rel).read_bytes() == (local / rel).read_bytes(), rel
             compared += 1
     assert compared >= 8
-    assert (slurm_run.work / "results/curated/checks/checks.json").exists()
+    assert (Path(slurm_run["work"]) / "results/curated/checks/checks.json").exists()
