@@ -22,6 +22,7 @@ BENCHMARKS = {  # name → (script, arguments, the ratio key and its target)
     "harmonize_embed": ("harmonize_embed.py", [], "EMBED adapter table functions on 81,776 + 480,323 rows < 60 s"),
     "catalog_size": ("catalog_size.py", [], "catalog.duckdb with EMBED's 480,323 image rows: size in MB"),
     "phi_scan": ("phi_scan.py", [], "scan ≤ 10 % of to-png / to-nifti time per full-size file"),
+    "data_loader": ("data_loader.py", ["5"], "MammogramDataset item ≤ 1.2 × a bare PNG decode (4096×3328)"),
     "pipeline": ("pipeline.py", ["1"], "all six open corpora ≤ 6 h on one 32-core node; peak RSS ≤ mem_mb"),
 }
 

@@ -40,9 +40,10 @@ class MammogramDataset(torch.utils.data.Dataset):
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         r = self.records[index]
-        pixels = np.asarray(Image.open(r["path"])).astype(np.float32)
+        pixels = np.asarray(Image.open(r["path"])).astype(np.float32)  # a writable copy: scaled in place below
         top = 255.0 if r["bit_depth"] == 8 else float(2 ** r["bits_stored"] - 1 + r["value_offset"])
-        image = torch.from_numpy(np.clip(pixels / top, 0.0, 1.0))[None]
+        pixels *= np.float32(1.0 / top)
+        image = torch.from_numpy(np.clip(pixels, 0.0, 1.0, out=pixels))[None]
         boxes = torch.tensor(
             [[b["xmin"], b["ymin"], b["xmax"], b["ymax"]] for b in r["boxes"]], dtype=torch.float32
         ).reshape(-1, 4)
