@@ -121,15 +121,13 @@ def aligned_splits(strata: pd.DataFrame, external: pd.DataFrame, sources: list[s
     return strata.person_id.map(per_person)
 
 
-def assign(settings: dict, strata: pd.DataFrame, external: pd.DataFrame | None = None) -> pd.DataFrame:
+def assign(settings: dict, strata: pd.DataFrame, external: pd.DataFrame) -> pd.DataFrame:
     """The split of every patient under one version's settings (`external`: the pseudonymous published splits)."""
     ratios = settings["ratios"]
     frame = strata.copy()
     frame["u"] = [position(settings["salt"], p) for p in frame.person_id]
     aligned = settings.get("align_with", [])
-    frame["aligned_split"] = (
-        aligned_splits(frame, external, aligned) if aligned and external is not None else pd.Series(None, frame.index)
-    )
+    frame["aligned_split"] = aligned_splits(frame, external, aligned) if aligned else pd.Series(None, frame.index)
     official_test = set(frame.person_id[frame.official_split == "test"]) if settings["official_splits"] else set()
     official = set(frame.person_id[frame.official_split.notna()]) if settings["official_splits"] else set()
     official_test |= set(frame.person_id[frame.aligned_split == "test"])
@@ -179,7 +177,7 @@ def overlap(settings: dict, assigned: pd.DataFrame, external: pd.DataFrame) -> d
     return out
 
 
-def report(settings: dict, assigned: pd.DataFrame, external: pd.DataFrame | None = None) -> dict:
+def report(settings: dict, assigned: pd.DataFrame, external: pd.DataFrame) -> dict:
     """Achieved ratios per dataset and stratum, which strata are large enough to check against the tolerance, and
     the overlap with every published split at hand."""
     out = {
@@ -187,7 +185,7 @@ def report(settings: dict, assigned: pd.DataFrame, external: pd.DataFrame | None
         "tolerance": settings["tolerance"],
         "min_stratum": settings["min_stratum"],
         "strata": [],
-        "published_splits": overlap(settings, assigned, external if external is not None else _no_external()),
+        "published_splits": overlap(settings, assigned, external),
     }
     for (dataset, stratum), group in assigned.groupby(["dataset", "stratum"], sort=True):
         persons = group.drop_duplicates("person_id")
@@ -218,14 +216,11 @@ def frozen_release(results: Path, version: str) -> tuple[pd.DataFrame, str] | No
     return pd.read_parquet(folder / "splits.parquet"), meta["split_settings_sha256"]
 
 
-def _no_external() -> pd.DataFrame:
-    return pseudonymous(empty_frame("external_splits"))
-
-
 def read_external(path: Path | None, versions: dict[str, dict]) -> pd.DataFrame:
     """The pseudonymous columns of the restricted published-splits table; every set a version aligns with must be
     in it (else its split file was never given)."""
-    external = pseudonymous(pd.read_parquet(path)) if path is not None and Path(path).exists() else _no_external()
+    found = path is not None and Path(path).exists()
+    external = pseudonymous(pd.read_parquet(path) if found else empty_frame("external_splits"))
     for version, settings in versions.items():
         missing = sorted(set(settings.get("align_with", [])) - set(external.source))
         if missing:

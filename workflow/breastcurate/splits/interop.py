@@ -9,7 +9,6 @@ card reports how our splits overlap theirs. Sources, formats and licences: `publ
 
 from __future__ import annotations
 
-import hashlib
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -17,6 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from ..atomic import sha256_file
 from ..errors import BreastcurateError
 from ..tables import read_parts, table_schema, write_table
 
@@ -31,7 +31,6 @@ MATCHED, NOT_IN_CATALOG, NOT_CURATED, UNRECOGNISED = "matched", "not_in_catalog"
 class Published:
     """One curated set's published split: where it is, how to read it, how its ids name TCIA patients."""
 
-    key: str
     title: str
     license: str
     where: str  # where the set publishes its split file
@@ -117,7 +116,6 @@ def breastdcedl_natives(source_id: str) -> list[tuple[str, str]] | None:
 
 SOURCES = {
     "mama_mia": Published(
-        key="mama_mia",
         title="MAMA-MIA (Garrucho et al., Sci Data 2025)",
         license="CC BY-NC 4.0",
         where="Synapse syn60868042 (train_test_splits.csv; a Synapse account is needed)",
@@ -126,7 +124,6 @@ SOURCES = {
         natives=mama_mia_natives,
     ),
     "breastdcedl": Published(
-        key="breastdcedl",
         title="BreastDCEDL (Fridman et al., Sci Data 2026)",
         license="CC BY 4.0",
         where="github.com/naomifridman/BreastDCEDL (BreastDCEDL_metadata.csv, column test)",
@@ -154,10 +151,6 @@ def source_files(configured: dict[str, str | None]) -> dict[str, Path]:
     return files
 
 
-def file_sha256(path: Path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
-
-
 def map_published(files: dict[str, Path], linkage_files: list[Path], out: Path) -> pd.DataFrame:
     """Map every published id to a native id of ours and its pseudonym; write the restricted table `out`."""
     linkage = read_parts([Path(f) for f in linkage_files], "linkage")
@@ -166,7 +159,7 @@ def map_published(files: dict[str, Path], linkage_files: list[Path], out: Path) 
     }
     rows = []
     for key, path in sorted(files.items()):
-        source = SOURCES[key]
+        source, digest = SOURCES[key], sha256_file(path)
         listed = source.read(path)
         duplicated = listed[listed.source_id.duplicated(keep=False)]
         if len(duplicated):
@@ -196,7 +189,7 @@ def map_published(files: dict[str, Path], linkage_files: list[Path], out: Path) 
                     "native_patient_id": native,
                     "patient_id": patient,
                     "status": status,
-                    "file_sha256": file_sha256(path),
+                    "file_sha256": digest,
                 }
             )
     frame = pd.DataFrame(rows, columns=table_schema("external_splits").names)
