@@ -31,6 +31,10 @@ include: "rules/common.smk"
 
 onstart:
     LAYOUT.prepare(config["restricted_group"])
+    # The curated zone holds exactly what the config declares: parts and folders of a dataset taken out of it, of
+    # shards beyond n_shards or of split versions no longer defined belong to no output, and go.
+    for path in LAYOUT.prune(SCOPE):
+        print(f"breastcurate: removed {path} (not in the config's datasets, shards or split versions)")
 
 
 wildcard_constraints:

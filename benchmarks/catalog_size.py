@@ -19,8 +19,8 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 from breastcurate.catalog.build import build_catalog
-from breastcurate.layout import Layout
-from breastcurate.tables import table_schema
+from breastcurate.layout import Layout, Scope
+from breastcurate.tables import table_names, table_schema
 
 SHARDS = 40
 
@@ -80,14 +80,17 @@ def main(n: int = 480_323) -> None:
     frame = images(n, np.random.default_rng(7))
     with tempfile.TemporaryDirectory() as tmp:
         results, layout = Path(tmp), Layout(Path(tmp))
+        scope = Scope(("embed",), SHARDS)
         shard = np.arange(n) % SHARDS
+        for name in table_names():  # every other table empty: the catalog reads every declared part
+            for part in layout.parts(name, scope):
+                part.parent.mkdir(parents=True, exist_ok=True)
+                pq.write_table(table_schema(name).arrow.empty_table(), part)
         for s in range(SHARDS):
-            part = layout.table_part("images", "embed", s)
-            part.parent.mkdir(parents=True, exist_ok=True)
-            pq.write_table(schema.to_arrow(frame[shard == s]), part)
+            pq.write_table(schema.to_arrow(frame[shard == s]), layout.table_part("images", "embed", s))
         parquet = sum(p.stat().st_size for p in results.rglob("*.parquet"))
         start = time.perf_counter()
-        catalog = build_catalog(results)
+        catalog = build_catalog(layout, scope)
         seconds = time.perf_counter() - start
         size = catalog.stat().st_size
     print(

@@ -56,6 +56,7 @@ rule scan_global:
 rule checks:
     input:
         catalog=LAYOUT.catalog,
+        parts=catalog_parts(),
         manifests=expand(LAYOUT.manifest("{dataset}"), dataset=DATASETS),
         shards=[str(LAYOUT.shard_check(d, k)) for d in DATASETS for k in SHARDS],
         scan=LAYOUT.global_scan,
@@ -74,15 +75,17 @@ rule checks:
         runtime=120,
     params:
         results=results_param,
+        scope=SCOPE_ARGS,
         options=as_json(config["checks"]),
     shell:
-        "python -m breastcurate checks --results {params.results:q} --manifest {input.manifests} --shard {input.shards}"
+        "python -m breastcurate checks --results {params.results:q} {params.scope} --manifest {input.manifests} --shard {input.shards}"
         " --scan {input.scan} --out {output.passed} --options {params.options:q} > {log} 2>&1"
 
 
 rule qc:
     input:
         passed=LAYOUT.checks_passed,
+        parts=dataset_parts,
         curated=dataset_folders,
     output:
         counts=report(
@@ -120,9 +123,11 @@ rule qc:
         runtime=30,
     params:
         results=results_param,
+        n_shards=len(SHARDS),
         out=str(LAYOUT.qc("{dataset}")),
     shell:
-        "python -m breastcurate qc {wildcards.dataset} --results {params.results:q} --out {params.out:q} > {log} 2>&1"
+        "python -m breastcurate qc {wildcards.dataset} --results {params.results:q} --n-shards {params.n_shards}"
+        " --out {params.out:q} > {log} 2>&1"
 
 
 rule qc_summary:

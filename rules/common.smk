@@ -8,10 +8,11 @@ import sys
 from pathlib import Path
 
 from breastcurate.atomic import GROUP_ENV
-from breastcurate.layout import IDC_INDEX_NAME, Layout
+from breastcurate.inventory.run import mirror_state
+from breastcurate.layout import IDC_INDEX_NAME, Layout, Scope
 from breastcurate.sources import get_adapter
 from breastcurate.splits.assign import load_external, load_versions
-from breastcurate.tables import harmonized_tables
+from breastcurate.tables import harmonized_tables, table_names
 
 # Jobs run `python -m breastcurate …`: the interpreter that runs Snakemake comes first on their PATH (with
 # --use-conda, the rule's environment's does).
@@ -36,6 +37,15 @@ SPLITS_FILE = checkout_file(config["splits_file"])
 SPLIT_VERSIONS = sorted(load_versions(SPLITS_FILE))
 #: other curated sets' split files the user names (the shipped ones are part of the package)
 EXTERNAL_SPLIT_FILES = sorted(v for v in load_external(SPLITS_FILE).values() if v)
+#: What this run declares: the global jobs read exactly the parts LAYOUT.parts names for it, and nothing else.
+SCOPE = Scope(tuple(DATASETS), len(SHARDS), tuple(SPLIT_VERSIONS))
+SCOPE_ARGS = " ".join(
+    [
+        *(f"--dataset {d}" for d in DATASETS),
+        f"--n-shards {len(SHARDS)}",
+        *(f"--split-version {v}" for v in SPLIT_VERSIONS),
+    ]
+)
 
 # The restricted zone is private by default: everything Snakemake and the jobs create (folders, logs, benchmark
 # files) starts owner-only, or group-readable with config `restricted_group`; the package opens up what it writes
@@ -103,6 +113,14 @@ def deid_key_args():
 
 def as_json(block):
     return json.dumps(block, sort_keys=True)
+
+
+def mirror_state_param(wildcards):
+    """What the listing of a `local` mirror saw (paths, sizes, mtimes): a change re-lists it. A demo mirror is a
+    declared output and a download has its report, so theirs is empty."""
+    if config["datasets"][wildcards.dataset]["source"] != "local":
+        return ""
+    return mirror_state(wildcards.dataset, Path(raw_root(wildcards.dataset)))
 
 
 def select_param(wildcards):
@@ -177,14 +195,13 @@ def all_parts(tables=TABLES):
     return [str(LAYOUT.table_part(t, d, k)) for t in tables for d in DATASETS for k in SHARDS]
 
 
-def released_versions(wildcards):
-    """Releases of the declared split versions (a released version is frozen: splits read it)."""
-    return [
-        str(LAYOUT.release(v) / name)
-        for v in SPLIT_VERSIONS
-        for name in ("release.json", "splits.parquet")
-        if (LAYOUT.release(v) / "release.json").exists()
-    ]
+def catalog_parts(scope=SCOPE):
+    """Every Parquet part the catalog holds: the tables', radiomics' and splits' parts of the run's scope."""
+    return [str(p) for t in table_names() for p in LAYOUT.parts(t, scope)]
+
+
+def dataset_parts(wildcards):
+    return catalog_parts(SCOPE.only(wildcards.dataset))
 
 
 SHARD_SCANNED = [t for t in TABLES if t != "coverage"]  # coverage is dataset-wide: the global scan reads it

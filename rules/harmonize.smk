@@ -76,7 +76,6 @@ rule splits:
         tables=all_parts(),
         versions=SPLITS_FILE,
         external=LAYOUT.external_splits(),
-        released=released_versions,
     output:
         parquet=[str(LAYOUT.split(v)) for v in SPLIT_VERSIONS],
         cards=[str(LAYOUT.split_card(v)) for v in SPLIT_VERSIONS],
@@ -90,18 +89,17 @@ rule splits:
         mem_mb=4000,
         runtime=60,
     params:
+        # Releases of these versions are read by name as the freeze guard, not as inputs: a release re-runs nothing.
         results=results_param,
+        scope=SCOPE_ARGS,
     shell:
-        "python -m breastcurate splits --results {params.results:q} --versions {input.versions:q}"
+        "python -m breastcurate splits --results {params.results:q} {params.scope} --versions {input.versions:q}"
         " --external {input.external:q} > {log} 2>&1"
 
 
 rule catalog:
     input:
-        all_parts(),
-        [str(LAYOUT.split(v)) for v in SPLIT_VERSIONS],
-        [str(LAYOUT.radiomics(d, k)) for d in DATASETS for k in SHARDS],
-        [str(LAYOUT.radiomics_rejects(d, k)) for d in DATASETS for k in SHARDS],
+        catalog_parts(),
     output:
         LAYOUT.catalog,
     log:
@@ -115,5 +113,6 @@ rule catalog:
         runtime=30,
     params:
         results=results_param,
+        scope=SCOPE_ARGS,
     shell:
-        "python -m breastcurate catalog --results {params.results:q} > {log} 2>&1"
+        "python -m breastcurate catalog --results {params.results:q} {params.scope} > {log} 2>&1"

@@ -27,6 +27,7 @@ checkpoint list_files:
         root=raw_root_param,
         salt=config["shard_salt"],
         select=select_param,
+        mirror=mirror_state_param,  # unused by the command: a changed local mirror re-runs the listing
     shell:
         "python -m breastcurate list-files {wildcards.dataset} {params.root:q} --listing {output.listings}"
         " --rejects {output.rejects} --manifest {output.manifest} --salt {params.salt:q}"

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import shutil
 from dataclasses import replace
-from pathlib import Path
 
 import nibabel as nib
 import numpy as np
@@ -18,9 +17,9 @@ from breastcurate.checks.semantic import (
     semantic_checks,
 )
 from breastcurate.checks.shard import verify_files
-from breastcurate.layout import Layout
+from breastcurate.layout import Layout, Scope
 from browser import non_blank, render
-from conftest import snakemake
+from conftest import DEMO_SHARDS, snakemake
 
 
 def test_checks_pass_on_the_demo_and_write_data_docs(demo_run):
@@ -55,11 +54,12 @@ def baseline(demo_run, tmp_path_factory):
     evidence = Evidence.read(
         [demo.manifest(d) for d in datasets], sorted((demo.checks / "shards").rglob("*.json")), [demo.global_scan]
     )
-    return results, evidence
+    versions = sorted(p.stem for p in (demo.curated / "splits").glob("*.parquet"))
+    return results, evidence, Scope(tuple(datasets), DEMO_SHARDS, tuple(versions))
 
 
-def _failing(results, tables, evidence, options) -> set[str]:
-    checks = semantic_checks(results, tables, options, evidence)
+def _failing(results, scope, tables, evidence, options) -> set[str]:
+    checks = semantic_checks(Layout(results), scope, tables, options, evidence)
     return {name for name, (_, violations) in checks.items() if len(violations())}
 
 
@@ -140,20 +140,20 @@ CHECKS = [
 
 def test_every_check_has_a_mutation_test():
     options = CheckOptions.from_config(None)
-    assert set(CHECKS) == set(semantic_checks(Path("."), {}, options, Evidence({}, {}, {})))
+    assert set(CHECKS) == set(semantic_checks(Layout("."), Scope((), 1), {}, options, Evidence({}, {}, {})))
 
 
 @pytest.mark.parametrize("check", CHECKS)
 def test_each_check_fails_alone_on_its_mutation(baseline, check, tmp_path):
     """One mutation of the demo's clean results makes exactly one semantic check fail: its own."""
-    source, evidence = baseline
+    source, evidence, scope = baseline
     results = tmp_path / "copy"
     shutil.copytree(source, results, symlinks=True)
-    tables = load_tables(results)
+    tables = load_tables(Layout(results), scope)
     options = CheckOptions.from_config({"min_patients_for_split_check": 20})
-    assert _failing(results, {k: v.copy() for k, v in tables.items()}, evidence, options) == set()
+    assert _failing(results, scope, {k: v.copy() for k, v in tables.items()}, evidence, options) == set()
     evidence = _mutate(check, results, tables, evidence, tmp_path)
-    assert _failing(results, tables, evidence, options) == {check}
+    assert _failing(results, scope, tables, evidence, options) == {check}
 
 
 def test_report_and_data_docs_render(demo_run, tmp_path):

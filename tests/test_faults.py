@@ -15,8 +15,10 @@ import sys
 import time
 from pathlib import Path
 
+import duckdb
 import pandas as pd
 import pytest
+import yaml
 from breastcurate.deid.keys import DEMO_KEY
 from breastcurate.layout import Layout
 from conftest import DEMO_SHARDS, copy_checkout, executed_jobs, run_cli, write_config
@@ -208,8 +210,8 @@ def test_clinical_table_that_matches_no_image_stops_the_run(faulted_run):
 
 
 def test_removed_patient_disappears_and_only_its_shard_reruns(faulted_run, tmp_path):
-    """After a patient leaves the local mirror, `-R list_files` re-lists it; only that patient's shard is
-    converted again, and its curated files are gone (the later tests run without that patient)."""
+    """After a patient leaves the local mirror, the next run notices (no --forcerun): only that patient's shard is
+    converted again, and nothing of them remains (the later tests run without that patient)."""
     work = faulted_run["work"]
     layout = Layout(work / "results")
     linkage = pd.concat(pd.read_parquet(layout.deid(DATASET, k) / "linkage.parquet") for k in range(DEMO_SHARDS))
@@ -217,13 +219,62 @@ def test_removed_patient_disappears_and_only_its_shard_reruns(faulted_run, tmp_p
     pseudonym, shard = linkage.patient_id.iloc[0], _shard_of(work, victim)
     assert (layout.volumes(DATASET, shard) / pseudonym).is_dir()
     shutil.move(work / "mirror" / DATASET / "Duke-Breast-Cancer-MRI" / victim, tmp_path / victim)  # for good
-    ran = jobs_of(snakemake(work, "--cores", "2", "-R", "list_files"))
+    ran = jobs_of(snakemake(work, "--cores", "2"))
     per_shard = ("deidentify", "convert_mr", "radiomics")  # the shard's checks also search dataset-wide values
     shards = {j for j in ran if j.split("[")[0] in per_shard}
     assert shards == {f"{rule}[{DATASET},{shard}]" for rule in per_shard}
     assert f"check_shard[{DATASET},{shard}]" in ran
     assert not (layout.volumes(DATASET, shard) / pseudonym).exists()
     assert pseudonym not in set(pd.read_parquet(layout.table_part("patients", DATASET, shard)).patient_id)
+    with duckdb.connect(str(layout.catalog), read_only=True) as con:
+        for (table,) in con.sql(
+            "SELECT DISTINCT table_name FROM information_schema.columns WHERE column_name = 'patient_id' "
+            "AND table_name IN (SELECT table_name FROM information_schema.tables WHERE table_type = 'BASE TABLE')"
+        ).fetchall():
+            assert con.sql(f"SELECT count(*) FROM {table} WHERE patient_id = ?", params=[pseudonym]).fetchone() == (
+                0,
+            ), table
+    assert [p for p in layout.curated.rglob("*") if pseudonym in p.as_posix()] == []
+
+
+def test_changed_added_and_removed_files_rerun_only_their_shard(faulted_run):
+    """A file rewritten in place (as an upstream revision does), one added and one removed in the local mirror: the
+    next run notices without being told, re-runs only the shard they belong to, and the catalog shows the change."""
+    import pydicom
+
+    work = faulted_run["work"]
+    layout = Layout(work / "results")
+    series = sorted({p.parent for p in (work / "mirror" / DATASET).rglob("*.dcm")})[0]
+    patient = str(pydicom.dcmread(next(series.glob("*.dcm")), stop_before_pixels=True).PatientID)
+    shard = _shard_of(work, patient)
+
+    def rejected() -> list[str]:
+        with duckdb.connect(str(layout.catalog), read_only=True) as con:
+            query = "SELECT reason FROM rejects WHERE stage = 'inventory' AND reason LIKE 'not a DICOM file%'"
+            return [r for (r,) in con.sql(query).fetchall()]
+
+    assert rejected() == []
+    (series / "notes-a.txt").write_text("not DICOM")
+    (series / "notes-b.txt").write_text("not DICOM either")
+    ran = jobs_of(snakemake(work, "--cores", "2"))
+    assert f"deidentify[{DATASET},{shard}]" in ran
+    assert [j for j in ran if j.startswith("deidentify[") and j != f"deidentify[{DATASET},{shard}]"] == []
+    assert len(rejected()) == 2
+    changed = sorted(series.glob("*.dcm"))[0]
+    ds = pydicom.dcmread(changed)
+    ds.add_new((0x0011, 0x0010), "LO", "REVISED UPSTREAM")  # a private element: de-identification drops it
+    ds.save_as(changed)
+    (series / "notes-b.txt").unlink()
+    before = pd.read_parquet(layout.inventory_shard(DATASET, shard)).set_index("path").sha256
+    ran = jobs_of(snakemake(work, "--cores", "2"))
+    assert [j for j in ran if j.startswith("deidentify[")] == [f"deidentify[{DATASET},{shard}]"]
+    after = pd.read_parquet(layout.inventory_shard(DATASET, shard)).set_index("path").sha256
+    rel = changed.relative_to(work / "mirror" / DATASET).as_posix()
+    assert after[rel] != before[rel] and (after.drop(rel) == before.drop(rel)).all()
+    assert len(rejected()) == 1
+    (series / "notes-a.txt").unlink()
+    snakemake(work, "--cores", "2")
+    assert rejected() == []
 
 
 def test_stale_temporary_files_are_swept(faulted_run):
@@ -258,6 +309,25 @@ def test_killed_run_resumes_to_byte_identical_parquet(faulted_run, demo_run):
     assert [name for name in ours if ours[name] != theirs[name]] == []
     assert faulted_run["leftovers"] == []
     assert "Nothing to be done" in faulted_run["dry_run"]
+
+
+def test_fewer_shards_leave_no_orphan_parts(faulted_run):
+    """`n_shards` lowered from 2 to 1: every part, folder and restricted file of shard 1 goes; the catalog holds the
+    same patients."""
+    work = faulted_run["work"]
+    layout = Layout(work / "results")
+    with duckdb.connect(str(layout.catalog), read_only=True) as con:
+        before = con.sql("SELECT patient_id FROM patients ORDER BY 1").fetchall()
+    config = yaml.safe_load((work / "config.yaml").read_text())
+    (work / "config.yaml").write_text(yaml.safe_dump({**config, "n_shards": 1}))
+    try:
+        snakemake(work, "--cores", "2")
+        left = [p for p in (work / "results").rglob("*") if "shard-1" in p.name or p.name.endswith("-1.parquet")]
+        assert [p for p in left if "/logs/" not in p.as_posix() and "/benchmarks/" not in p.as_posix()] == []
+        with duckdb.connect(str(layout.catalog), read_only=True) as con:
+            assert con.sql("SELECT patient_id FROM patients ORDER BY 1").fetchall() == before
+    finally:
+        (work / "config.yaml").write_text(yaml.safe_dump(config))
 
 
 def test_delete_all_output_leaves_only_logs(faulted_run):

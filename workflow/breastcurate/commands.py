@@ -8,6 +8,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from .layout import Scope
+
 
 @dataclass
 class Registry:
@@ -26,3 +28,22 @@ class Registry:
 def json_arg(text: str | None) -> dict:
     """A config block passed by a rule as JSON (empty when absent)."""
     return json.loads(text) if text else {}
+
+
+def add_scope(parser: argparse.ArgumentParser, versions: bool = False) -> None:
+    """The arguments of a job that reads table parts: the scope its rule declared them for (`scope_arg`)."""
+    parser.add_argument(
+        "--dataset", dest="datasets", action="append", required=True, help="a dataset of the run (repeatable)"
+    )
+    parser.add_argument("--n-shards", type=int, required=True, help="the run's shard count")
+    if versions:
+        parser.add_argument(
+            "--split-version", dest="split_versions", action="append", default=[], help="a split version (repeatable)"
+        )
+
+
+def scope_arg(args: argparse.Namespace) -> Scope:
+    """The scope `add_scope`'s arguments name."""
+    return Scope(
+        tuple(sorted(args.datasets)), args.n_shards, tuple(sorted(getattr(args, "split_versions", None) or []))
+    )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 
 from .atomic import PUBLIC_DIR, make_dirs, private_modes
@@ -20,6 +21,29 @@ SCHEMAS = PACKAGE_ROOT / "schemas"
 IDC_INDEX_NAME = "idc_index.parquet"
 
 Key = str | int
+#: The curated folders that hold one folder per dataset, and in it one per shard.
+SHARD_FOLDERS = ("images", "volumes", "masks")
+
+
+@dataclass(frozen=True)
+class Scope:
+    """What the config declares: its datasets, the shard count and the split versions. A rule declares the files
+    `Layout.parts` names for its scope, and its command reads exactly those: no folder is globbed to find out what
+    exists, so a dataset taken out of the config, or a shard beyond `n_shards`, is never read."""
+
+    datasets: tuple[str, ...]
+    n_shards: int
+    versions: tuple[str, ...] = ()
+
+    @property
+    def shards(self) -> range:
+        return range(self.n_shards)
+
+    def only(self, dataset: str) -> Scope:
+        """The same scope limited to one of its datasets."""
+        if dataset not in self.datasets:
+            raise KeyError(f"{dataset!r} is not in this scope's datasets {list(self.datasets)}")
+        return Scope((dataset,), self.n_shards, self.versions)
 
 
 class Layout:
@@ -137,6 +161,61 @@ class Layout:
     def split_card(self, version: str) -> Path:
         return self.curated / "splits" / f"{version}.json"
 
+    def parts(self, table: str, scope: Scope) -> list[Path]:
+        """Every Parquet file of catalog table `table` within `scope`: what the rules declare and the commands read."""
+        if table == "splits":
+            return [self.split(v) for v in scope.versions]
+        files = []
+        for d in scope.datasets:
+            for k in scope.shards:
+                if table == "radiomics":
+                    files.append(self.radiomics(d, k))
+                    continue
+                files.append(self.table_part(table, d, k))
+                if table == "rejects":
+                    files.append(self.radiomics_rejects(d, k))
+        return files
+
+    def orphans(self, scope: Scope) -> list[Path]:
+        """What the results hold beyond `scope`, existing now: curated folders and parts of datasets taken out of the
+        config, of shards at or beyond `n_shards`, split files of versions no longer defined; restricted per-shard
+        files beyond `n_shards`. They belong to no declared output (`prune` removes them)."""
+        c = self.curated
+        per_dataset = [(t, "dataset=") for t in _subfolders(c / "tables")] + [(c / "radiomics", "dataset=")]
+        per_dataset += [(c / kind, "") for kind in SHARD_FOLDERS] + [(self.checks / "shards", "")]
+        found: list[Path] = []
+        for folder, prefix in per_dataset:
+            for entry in _subfolders(folder):
+                if entry.name.removeprefix(prefix) not in scope.datasets or not entry.name.startswith(prefix):
+                    found.append(entry)
+                    continue
+                found += [p for p in sorted(entry.iterdir()) if (_shard_of_name(p.name) or 0) >= scope.n_shards]
+        found += [p for p in _subfolders(self.checks / "qc") if p != self.qc_summary and p.name not in scope.datasets]
+        splits = c / "splits"
+        if splits.is_dir():
+            found += [p for p in sorted(splits.iterdir()) if p.is_file() and p.stem not in scope.versions]
+        # Restricted: shards beyond n_shards of the datasets in scope (a dataset taken out keeps its mirror, and
+        # what was derived from it, until its folders are deleted by hand: a download can cost days).
+        r = self.restricted
+        for d in scope.datasets:
+            for folder in (
+                self.inventory_dir(d),
+                self.inventory_dir(d) / "listing",
+                r / "deid" / d,
+                r / "phi" / d,
+                r / "convert" / d,
+            ):
+                if folder.is_dir():
+                    found += [p for p in sorted(folder.iterdir()) if (_shard_of_name(p.name) or 0) >= scope.n_shards]
+        return found
+
+    def prune(self, scope: Scope) -> list[Path]:
+        """Remove `orphans(scope)`; return what was removed."""
+        removed = self.orphans(scope)
+        for path in removed:
+            shutil.rmtree(path) if path.is_dir() and not path.is_symlink() else path.unlink()
+        return removed
+
     def table_glob(self, table: str) -> str:
         """Glob of a catalog table's Parquet files relative to the results folder (what the catalog's views read)."""
         if table == "radiomics":
@@ -193,3 +272,15 @@ class Layout:
         """The curated folders the conversion of one shard writes."""
         first = self.images(dataset, shard) if modality == "MG" else self.volumes(dataset, shard)
         return [first, self.masks(dataset, shard)]
+
+
+def _subfolders(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if p.is_dir()) if folder.is_dir() else []
+
+
+def _shard_of_name(name: str) -> int | None:
+    """The shard number in a per-shard file or folder name (`shard-3`, `shard-3.json`, `part-3.parquet`,
+    `radiomics-3.parquet`, `rejects-3.parquet`), or None for a name that is not per shard."""
+    stem = name.split(".", 1)[0]
+    head, _, number = stem.rpartition("-")
+    return int(number) if head in ("shard", "part", "radiomics", "rejects") and number.isdigit() else None

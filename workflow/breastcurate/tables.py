@@ -4,7 +4,7 @@ the data dictionary (`docs/catalog.md`)."""
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pandas as pd
@@ -12,7 +12,7 @@ import pyarrow as pa
 import yaml
 
 from .atomic import write_parquet_if_changed
-from .layout import SCHEMAS, Layout
+from .layout import SCHEMAS, Layout, Scope
 
 ARROW_TYPES = {
     "string": pa.string(),
@@ -83,7 +83,7 @@ class TableSchema:
         return pa.Table.from_arrays(arrays, schema=self.arrow)
 
 
-COLUMN_KEYS = {"name", "type", "nullable", "description", "allowed", "min", "max", "unit"}
+COLUMN_KEYS = {"name", "type", "nullable", "description", "allowed", "min", "max", "unit", "like"}
 
 
 @functools.cache
@@ -94,28 +94,41 @@ def table_schema(name: str) -> TableSchema:
         path = SCHEMAS / "restricted" / f"{name}.yaml"
     if not path.exists():
         raise KeyError(f"no schema {name!r} under {SCHEMAS}/tables or {SCHEMAS}/restricted")
-    data = yaml.safe_load(path.read_text())
-    for c in data["columns"]:
-        unknown = set(c) - COLUMN_KEYS
-        if unknown:  # e.g. an unquoted comma in a flow mapping's description
-            raise ValueError(f"{path}: column {c.get('name')!r} has unknown keys {sorted(unknown)}")
-    columns = tuple(
-        Column(
-            name=c["name"],
-            type=c["type"],
-            nullable=bool(c["nullable"]),
-            description=str(c.get("description", "")),
-            allowed=tuple(c["allowed"]) if "allowed" in c else None,
-            min=c.get("min"),
-            max=c.get("max"),
-            unit=c.get("unit"),
-        )
-        for c in data["columns"]
+    return load_schema(path)
+
+
+@functools.cache
+def adapter_schema(name: str) -> TableSchema:
+    """The schema of what an adapter method returns (schemas/adapter): `image_boxes`, `clinical`, …"""
+    return load_schema(SCHEMAS / "adapter" / f"{name}.yaml")
+
+
+def _column(c: dict, path: Path) -> Column:
+    unknown = set(c) - COLUMN_KEYS
+    if unknown:  # e.g. an unquoted comma in a flow mapping's description
+        raise ValueError(f"{path}: column {c.get('name')!r} has unknown keys {sorted(unknown)}")
+    if "like" in c:  # table.column: that catalog column's definition, with the keys given here overriding it
+        table, column = c["like"].split(".")
+        base = next(x for x in table_schema(table).columns if x.name == column)
+        return replace(base, **{k: v for k, v in c.items() if k not in ("like", "allowed")})
+    return Column(
+        name=c["name"],
+        type=c["type"],
+        nullable=bool(c["nullable"]),
+        description=str(c.get("description", "")),
+        allowed=tuple(c["allowed"]) if "allowed" in c else None,
+        min=c.get("min"),
+        max=c.get("max"),
+        unit=c.get("unit"),
     )
+
+
+def load_schema(path: Path) -> TableSchema:
+    data = yaml.safe_load(path.read_text())
     return TableSchema(
         name=data["name"],
         description=" ".join(str(data["description"]).split()),
-        columns=columns,
+        columns=tuple(_column(c, path) for c in data["columns"]),
         order=tuple(data["order"]),
         unique=tuple(data.get("unique", [])),
     )
@@ -133,25 +146,19 @@ def empty_frame(name: str) -> pd.DataFrame:
     return pd.DataFrame({c: pd.Series(dtype=object) for c in table_schema(name).names})
 
 
-def read_parts(paths: list[Path], name: str) -> pd.DataFrame:
-    """Parquet files of table `name` as one frame (missing or empty ones skipped)."""
-    frames = [pd.read_parquet(p) for p in paths if Path(p).exists()]
+def read_parts(paths: list[Path], name: str, required: bool = False) -> pd.DataFrame:
+    """Parquet files of table `name` as one frame (empty ones skipped; missing ones too unless `required`)."""
+    frames = [pd.read_parquet(p) for p in paths if required or Path(p).exists()]
     frames = [f for f in frames if len(f)]
     return pd.concat(frames, ignore_index=True) if frames else empty_frame(name)
 
 
-def read_table(results: Path, name: str, dataset: str | None = None) -> pd.DataFrame:
-    """All Parquet parts of a catalog table under the results folder (or one dataset's), as one frame."""
-    pattern = table_schema(name).location
-    if dataset is not None:
-        pattern = pattern.replace("/*/", f"/dataset={dataset}/", 1) if "/*/" in pattern else pattern
-    frames = [pd.read_parquet(p) for p in sorted(Path(results).glob(pattern))]
-    if dataset is not None:
-        frames = [f[f.dataset == dataset] if "dataset" in f else f for f in frames]
-    frames = [f for f in frames if len(f)]
-    if frames:
-        return pd.concat(frames, ignore_index=True)
-    return pd.DataFrame({c: pd.Series(dtype=object) for c in table_schema(name).names})
+def read_table(layout: Layout, scope: Scope, name: str) -> pd.DataFrame:
+    """Catalog table `name` within `scope`: exactly the parts `layout.parts` names (the rule declared them), as one
+    frame (rows of other datasets left out: a split file holds every dataset's). A declared part that is missing is
+    an error, not an empty table."""
+    frame = read_parts(layout.parts(name, scope), name, required=True)
+    return frame[frame.dataset.isin(scope.datasets)].reset_index(drop=True) if "dataset" in frame else frame
 
 
 def table_names() -> list[str]:

@@ -11,6 +11,7 @@ import duckdb
 
 from ..atomic import atomic_path
 from ..errors import BreastcurateError
+from ..layout import Layout, Scope
 from ..tables import table_names, table_schema
 
 JOINED_VIEWS = {
@@ -53,11 +54,10 @@ def new_database(path: Path) -> duckdb.DuckDBPyConnection:
     return con
 
 
-def fill_catalog(con: duckdb.DuckDBPyConnection, root: Path, sources: dict[str, str]) -> None:
-    """Copy each table's Parquet files (table → glob relative to `root`) into `con`'s database, a table without
-    files as an empty table in its schema; then create the joined views."""
-    for name, pattern in sources.items():
-        files = sorted(Path(root).glob(pattern))
+def fill_catalog(con: duckdb.DuckDBPyConnection, sources: dict[str, list[Path]]) -> None:
+    """Copy each table's Parquet files (table → its files) into `con`'s database, a table without files as an empty
+    table in its schema; then create the joined views."""
+    for name, files in sources.items():
         if files:
             listed = ", ".join("'" + str(f).replace("'", "''") + "'" for f in files)
             con.execute(f"CREATE TABLE {name} AS SELECT * FROM read_parquet([{listed}], hive_partitioning = false)")
@@ -70,14 +70,17 @@ def fill_catalog(con: duckdb.DuckDBPyConnection, root: Path, sources: dict[str, 
     con.execute("CHECKPOINT")
 
 
-def build_catalog(results: Path) -> Path:
-    """(Re)create `<results>/catalog.duckdb` atomically from the results' Parquet parts."""
-    results = Path(results)
-    target = results / "catalog.duckdb"
+def build_catalog(layout: Layout, scope: Scope) -> Path:
+    """(Re)create the catalog atomically from exactly the Parquet parts of `scope` (every one must exist)."""
+    target = layout.catalog
+    sources = {name: layout.parts(name, scope) for name in table_names()}
+    missing = [str(p) for files in sources.values() for p in files if not p.exists()]
+    if missing:
+        raise FileNotFoundError(f"{len(missing)} declared part(s) missing, e.g. {missing[0]}")
     with atomic_path(target) as tmp:
         tmp.unlink()
         con = new_database(tmp)
-        fill_catalog(con, results, {name: table_schema(name).location for name in table_names()})
+        fill_catalog(con, sources)
         con.close()
     return target
 

@@ -7,14 +7,15 @@ import sys
 import tempfile
 from pathlib import Path
 
-from ..commands import Registry
+from ..commands import Registry, add_scope, scope_arg
 from ..errors import BreastcurateError
 
 
 def _catalog(args: argparse.Namespace) -> int:
+    from ..layout import Layout
     from .build import build_catalog
 
-    print(f"catalog: {build_catalog(Path(args.results))}")
+    print(f"catalog: {build_catalog(Layout(args.results), scope_arg(args))}")
     return 0
 
 
@@ -52,6 +53,7 @@ def _query(args: argparse.Namespace) -> int:
 def register(registry: Registry) -> None:
     p = registry.add("catalog", "build results/catalog.duckdb over the canonical tables", pipeline=True)
     p.add_argument("--results", default="results")
+    add_scope(p, versions=True)
     p.set_defaults(func=_catalog)
 
     p = registry.add(

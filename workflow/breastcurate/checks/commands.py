@@ -5,10 +5,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..commands import Registry, json_arg
+from ..commands import Registry, add_scope, json_arg, scope_arg
 from ..config import section
 from ..errors import BreastcurateError
-from ..layout import Layout
+from ..layout import Layout, Scope
 
 
 def _print_hits(hits) -> None:
@@ -77,7 +77,8 @@ def _checks(args: argparse.Namespace) -> int:
     evidence = Evidence.read(
         [Path(p) for p in args.manifest], [Path(p) for p in args.shard], [Path(p) for p in args.scan]
     )
-    summary = run_checks(Path(args.results), CheckOptions.from_config(json_arg(args.options)), evidence, Path(args.out))
+    options = CheckOptions.from_config(json_arg(args.options))
+    summary = run_checks(Path(args.results), scope_arg(args), options, evidence, Path(args.out))
     print(
         f"checks: {len(summary['validations'])} validations passed; Data Docs at "
         f"{Path(args.results) / summary['data_docs']}"
@@ -88,7 +89,7 @@ def _checks(args: argparse.Namespace) -> int:
 def _qc(args: argparse.Namespace) -> int:
     from .qc import write_dataset_qc
 
-    write_dataset_qc(Path(args.results), args.dataset, Path(args.out))
+    write_dataset_qc(Path(args.results), Scope((args.dataset,), args.n_shards), Path(args.out))
     print(f"qc {args.dataset}: figures and tables in {args.out}")
     return 0
 
@@ -133,6 +134,7 @@ def register(registry: Registry) -> None:
         pipeline=True,
     )
     p.add_argument("--results", default="results")
+    add_scope(p, versions=True)
     p.add_argument("--manifest", nargs="*", default=[], help="every dataset's inventory manifest")
     p.add_argument("--shard", nargs="*", default=[], help="every shard's check summary")
     p.add_argument("--scan", nargs="*", default=[], help="the global PHI scan's summary")
@@ -143,6 +145,7 @@ def register(registry: Registry) -> None:
     p = registry.add("qc", "one dataset's figures and tables for `snakemake --report`", pipeline=True)
     p.add_argument("dataset")
     p.add_argument("--results", default="results")
+    p.add_argument("--n-shards", type=int, required=True, help="the run's shard count")
     p.add_argument("--out", required=True)
     p.set_defaults(func=_qc)
 

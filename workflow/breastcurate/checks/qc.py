@@ -17,6 +17,7 @@ import pandas as pd  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from ..atomic import atomic_path, write_bytes  # noqa: E402
+from ..layout import Layout, Scope  # noqa: E402
 from .semantic import load_tables  # noqa: E402
 
 TOOLS = [
@@ -162,10 +163,12 @@ def _csv(frame: pd.DataFrame, out: Path) -> None:
     write_bytes(out, frame.to_csv(index=False).encode())
 
 
-def write_dataset_qc(results: Path, dataset: str, out_dir: Path) -> None:
-    """One dataset's part of the report, into `out_dir`: counts, reject reasons, thumbnails, intensities."""
+def write_dataset_qc(results: Path, scope: Scope, out_dir: Path) -> None:
+    """One dataset's part of the report (`scope` names just it), into `out_dir`: counts, reject reasons,
+    thumbnails, intensities."""
     results, out_dir = Path(results), Path(out_dir)
-    t = load_tables(results, dataset)
+    (dataset,) = scope.datasets
+    t = load_tables(Layout(results), scope)
     _csv(counts(t), out_dir / "counts.csv")
     _csv(reject_reasons(t), out_dir / "rejects.csv")
     histograms(results, t, out_dir / "histograms.png")

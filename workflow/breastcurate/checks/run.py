@@ -19,7 +19,7 @@ import pandas as pd
 
 from ..atomic import make_dirs, publish_tree, write_bytes
 from ..errors import BreastcurateError
-from ..layout import Layout
+from ..layout import Layout, Scope
 from ..tables import table_names, table_schema
 from .semantic import CheckOptions, Evidence, load_tables, semantic_checks
 
@@ -122,21 +122,21 @@ def _examples(value) -> str:
     return json.dumps(value[:EXAMPLES], default=str) if isinstance(value, list) else json.dumps(value, default=str)
 
 
-def run_checks(results: Path, options: CheckOptions, evidence: Evidence, out: Path) -> dict:
+def run_checks(results: Path, scope: Scope, options: CheckOptions, evidence: Evidence, out: Path) -> dict:
     """Validate every table and semantic check; write Data Docs, the summary and `out`; raise on failure."""
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
     logging.getLogger("great_expectations").setLevel(logging.ERROR)
     results = Path(results)
     layout = Layout(results)
     context, source = _context(layout.data_docs.parent)  # Great Expectations keeps its project in <root>/gx
-    tables = load_tables(results)
+    tables = load_tables(layout, scope)
     summary: dict[str, Any] = {"passed": True, "validations": [], "failures": []}
     for name in table_names():
         result = _validate(
             context, source, f"table_{name}", schema_expectations(name), tables[name].reset_index(drop=True)
         )
         _collect(summary, f"table {name}", result, None)
-    for check, (description, violations) in semantic_checks(results, tables, options, evidence).items():
+    for check, (description, violations) in semantic_checks(layout, scope, tables, options, evidence).items():
         import great_expectations as gx
 
         frame = violations().reset_index(drop=True)

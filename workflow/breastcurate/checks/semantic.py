@@ -18,6 +18,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from ..config import section
+from ..layout import Layout, Scope
 from ..tables import ARROW_TYPES, read_table, table_names, table_schema
 
 
@@ -45,9 +46,9 @@ class CheckOptions:
         return float(own[join] if join in own else self.min_coverage["default"][join])
 
 
-def load_tables(results: Path, dataset: str | None = None) -> dict[str, pd.DataFrame]:
-    """Every catalog table as one frame (all datasets, or one)."""
-    return {name: read_table(results, name, dataset) for name in table_names()}
+def load_tables(layout: Layout, scope: Scope) -> dict[str, pd.DataFrame]:
+    """Every catalog table of `scope` as one frame."""
+    return {name: read_table(layout, scope, name) for name in table_names()}
 
 
 def _missing(frame: pd.DataFrame, keys: list[str], target: pd.DataFrame) -> pd.DataFrame:
@@ -58,13 +59,14 @@ def _missing(frame: pd.DataFrame, keys: list[str], target: pd.DataFrame) -> pd.D
     return frame[mask]
 
 
-def parquet_types(results: Path) -> pd.DataFrame:
+def parquet_types(layout: Layout, scope: Scope) -> pd.DataFrame:
     """Files whose Parquet column types differ from the schema's."""
     rows = []
+    results = layout.root
     for name in table_names():
         schema = table_schema(name)
         expected = {c.name: ARROW_TYPES[c.type] for c in schema.columns}
-        for path in sorted(Path(results).glob(schema.location)):
+        for path in layout.parts(name, scope):
             actual = pq.read_schema(path)
             for field in actual:
                 if field.name in expected and field.type != expected[field.name]:
@@ -293,11 +295,12 @@ class Evidence:
 
 
 def semantic_checks(
-    results: Path, t: dict[str, pd.DataFrame], options: CheckOptions, evidence: Evidence
+    layout: Layout, scope: Scope, t: dict[str, pd.DataFrame], options: CheckOptions, evidence: Evidence
 ) -> dict[str, tuple[str, Callable[[], pd.DataFrame]]]:
-    """name → (what it asserts, a function returning the violating rows)."""
+    """name → (what it asserts, a function returning the violating rows), over the tables `t` of `scope`."""
+    results = layout.root
     return {
-        "parquet_types": ("every Parquet column has the schema's type", lambda: parquet_types(results)),
+        "parquet_types": ("every Parquet column has the schema's type", lambda: parquet_types(layout, scope)),
         "references": (
             "every image, volume, finding, clinical and split row refers to an existing study and "
             "patient; every radiomics row to a finding",

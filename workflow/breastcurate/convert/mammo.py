@@ -247,15 +247,3 @@ def view_of(ds: Dataset) -> str | None:
     if codes:
         return str(codes[0].get("CodeMeaning", "") or "") or None
     return None
-
-
-def embed_png_flipped(ds: Dataset) -> bool:
-    """Whether EMBED's own PNG conversion (DCM_to_PNG.ipynb, `check_dcm`) mirrors this image left-right so the chest
-    wall is on the left: for CC, MLO and ML views when PatientOrientation's row direction is P; without a
-    PatientOrientation, right-breast CC/ML/MLO images."""
-    orientation = ds.get("PatientOrientation")
-    view = str(ds.get("ViewPosition", "") or "").upper()
-    if orientation:
-        values = list(orientation) if not isinstance(orientation, str) else orientation.split("\\")
-        return view in ("CC", "MLO", "ML") and str(values[0]).upper().startswith("P")
-    return laterality_of(ds) == "R" and view in ("CC", "MLO", "ML")

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
+from typing import Any
 
 import nibabel as nib
 import numpy as np
@@ -118,10 +119,12 @@ def convert_mammogram(
     ids: dict | None = None,
     mask_dir: Path | None = None,
     read_mask: Callable[[str], Path | None] | None = None,
+    box_mirrored: Callable[[str, Any], bool] | None = None,
 ) -> None:
     """One mammogram → `<stem>.png` and each variant `<stem>_<name>.png`; image and finding rows into `out`. A box
     with a `mask_path` (an ROI mask image of the source, found through `read_mask`) becomes `<mask_dir>/<roi>.png`,
-    aligned to the canonical image, and its box is the mask's bounding box."""
+    aligned to the canonical image, and its box is the mask's bounding box. `box_mirrored(frame, ds)`: the adapter's
+    rule for boxes published in a mirrored frame."""
     image, meta = mammo.canonical(ds)
     source_sha = sha256_file(source)
     ids = ids or {}
@@ -185,7 +188,7 @@ def convert_mammogram(
         )
         for box in boxes.itertuples(index=False) if boxes is not None else []:
             xmin, xmax, flipped = box.xmin, box.xmax, False
-            if box.frame == "embed_png" and mammo.embed_png_flipped(ds):  # back to the stored pixel grid
+            if box_mirrored is not None and box_mirrored(box.frame, ds):  # back to the stored pixel grid
                 xmin, xmax, flipped = image.shape[1] - box.xmax, image.shape[1] - box.xmin, True
             if not (0 <= xmin < xmax <= image.shape[1] and 0 <= box.ymin < box.ymax <= image.shape[0]):
                 if name == "canonical":
@@ -465,7 +468,7 @@ def convert_shard(
     filemap = pq.read_table(deid_dir / "files.parquet").to_pandas()
     dicom = deid_dir / "dicom"
     if adapter.modality == "MG":
-        boxes = adapter.image_boxes(Path(raw_root))
+        boxes = adapter.read("image_boxes", Path(raw_root))
         boxes_by_path = {p: g for p, g in boxes.groupby("path", sort=True)}
         deid_of = dict(zip(filemap.path, filemap.deid_path))
         mask_files = set(boxes[MASK_COLUMN].dropna()) if MASK_COLUMN in boxes else set()
@@ -491,6 +494,7 @@ def convert_shard(
                     | {"patient_id": row.patient_id, "source_path": row.path},
                     Path(masks_dir) / row.patient_id / str(ds.StudyInstanceUID) / str(ds.SOPInstanceUID),
                     read_mask,
+                    adapter.box_mirrored,
                 )
             except Exception as exc:
                 out.reject(row.path, _reason(exc))
@@ -505,7 +509,7 @@ def convert_shard(
         roles = {r["series_uid"]: r for r in series.to_dict("records")}
         wanted = {uid for uid, r in roles.items() if r["role"] == "dce" or r["lesion_mask"]}
         patient_boxes: dict[str, list] = defaultdict(list)
-        for box in adapter.volume_boxes(Path(raw_root)).to_dict("records"):
+        for box in adapter.read("volume_boxes", Path(raw_root)).to_dict("records"):
             if box["native_patient_id"] in pseudonym:
                 patient_boxes[pseudonym[box["native_patient_id"]]].append(box)
         studies: dict[tuple[str, str], list[Path]] = defaultdict(list)

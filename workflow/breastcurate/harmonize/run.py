@@ -64,10 +64,10 @@ def harmonize_dataset(
     sources = idc.provenance(idc_index, adapter.idc_collections) if idc_index else {}
     results, raw_root = Path(results), Path(raw_root)
     codes = Codes(dataset)
-    image_labels = adapter.image_labels(raw_root, codes)
-    finding_labels = adapter.finding_labels(raw_root, codes)
-    clinical = adapter.clinical(raw_root, codes)
-    demographics = adapter.demographics(raw_root, codes)
+    image_labels = adapter.read("image_labels", raw_root, codes)
+    finding_labels = adapter.read("finding_labels", raw_root, codes)
+    clinical = adapter.read("clinical", raw_root, codes)
+    demographics = adapter.read("demographics", raw_root, codes)
     persons = pd.read_parquet(people)
     layout = Layout(results)
     excluded = _read(layout.listing_rejects(dataset))
@@ -308,7 +308,7 @@ def _coverage(
         here = canonical[~canonical.source_path.isin(labelled)].image_uid.tolist()
         there = [_item(p) for p in sorted(labelled - set(canonical.source_path) - excluded)]
         rows.append(_row("image_labels", int(canonical.source_path.isin(labelled).sum()), len(canonical), here, there))
-        boxes = adapter.image_boxes(raw_root)
+        boxes = adapter.read("image_boxes", raw_root)
         boxes = boxes[~boxes.path.isin(excluded)]
         converted = set(canonical.source_path)
         missing = boxes[~boxes.path.isin(converted)]
@@ -321,7 +321,7 @@ def _coverage(
                 [f"{_item(p)}/{r}" for p, r in zip(missing.path, missing.roi)],
             )
         )
-    publishes_masks = bool(adapter.lesion_masks) or len(adapter.volume_boxes(raw_root)) > 0
+    publishes_masks = bool(adapter.lesion_masks) or len(adapter.read("volume_boxes", raw_root)) > 0
     studies = seen["studies"]
     if publishes_masks and len(studies) and (studies.modality == "MR").any():
         dce = studies[(studies.modality == "MR") & (studies.n_phases > 0)]

@@ -54,6 +54,18 @@ def _header_patient(path: Path) -> str | None:
     return None if value in (None, "") else str(value)
 
 
+def mirror_state(dataset: str, root: Path) -> str:
+    """A digest of what the listing sees in a mirror: every candidate file's path, size and mtime. The Snakefile
+    gives it to the listing job of a `local` mirror, so a file added, removed or changed in place re-lists it (and,
+    the listing's parts being rewritten only on change, re-runs only the shards whose files changed)."""
+    adapter = get_adapter(dataset)
+    digest = hashlib.sha256()
+    for path in sorted(adapter.candidate_files(Path(root))):
+        stat = path.stat()
+        digest.update(f"{path.relative_to(root).as_posix()}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+    return digest.hexdigest()
+
+
 def list_files(
     dataset: str,
     root: Path,

@@ -28,12 +28,12 @@ import yaml
 
 from .. import __version__
 from ..atomic import make_dirs, parquet_bytes, publish_tree, sha256_file, write_bytes
-from ..catalog.build import JOINED_VIEWS, fill_catalog, new_database
+from ..catalog.build import JOINED_VIEWS, connect, fill_catalog, new_database
 from ..errors import BreastcurateError
 from ..layout import Layout
 from ..sources import get_adapter
 from ..splits.assign import load_versions, settings_hash
-from ..tables import read_table, table_names, table_schema
+from ..tables import table_names, table_schema
 
 RELEASED_TABLES = [n for n in table_names() if n != "splits"]  # splits.parquet is written on its own
 IMAGE_TABLES = {"images": ("path",), "volumes": ("path", "sidecar_path"), "findings": ("mask_path",)}
@@ -65,7 +65,7 @@ def release(
     make_dirs(layout.releases)
     staging = Path(tempfile.mkdtemp(prefix=f".{version}.", dir=layout.releases))
     try:
-        rows = _write_content(staging, results, version, settings, splits, keys, config_file, include_restricted_images)
+        rows = _write_content(staging, layout, version, settings, splits, keys, config_file, include_restricted_images)
         manifest = json.dumps({"version": version, "files": rows}, indent=1, sort_keys=True).encode() + b"\n"
         if (target / "manifest.json").exists():
             if (target / "manifest.json").read_bytes() == manifest:
@@ -84,7 +84,7 @@ def release(
 
 def _write_content(
     out: Path,
-    results: Path,
+    layout: Layout,
     version: str,
     settings: dict,
     splits: pd.DataFrame,
@@ -93,6 +93,7 @@ def _write_content(
     include_restricted: bool,
 ) -> list[dict]:
     rows: list[dict] = []
+    results = layout.root
     split_of = {(d, p): s for d, p, s in zip(keys.dataset, keys.patient_id, keys.split)}
     datasets = sorted(set(keys.dataset))
     images_ok = {d: get_adapter(d).redistributable or include_restricted for d in datasets}
@@ -123,8 +124,9 @@ def _write_content(
         add(f"splits/split={name}/part-0.parquet", parquet_bytes(table_schema("splits").to_arrow(part)), split=name)
     released = set(zip(keys.dataset, keys.patient_id))
     frames = {}
-    for name in RELEASED_TABLES:
-        frame = read_table(results, name)
+    with connect(layout.catalog) as catalog:  # what the last run declared, and nothing else
+        tables = {name: catalog.sql(f"SELECT * FROM {name}").to_arrow_table().to_pandas() for name in RELEASED_TABLES}
+    for name, frame in tables.items():
         if "patient_id" in frame:
             frame = frame[[k in released for k in zip(frame.dataset, frame.patient_id)]]
         frames[name] = frame
@@ -157,7 +159,7 @@ def _write_content(
     config_sha = hashlib.sha256(
         json.dumps(yaml.safe_load(Path(config_file).read_text()), sort_keys=True).encode()
     ).hexdigest()
-    card = Layout(results).split_card(version)
+    card = layout.split_card(version)
     published = json.loads(card.read_text()).get("published_splits", {}) if card.exists() else {}
     meta = {
         "version": version,
@@ -175,6 +177,7 @@ def _write_content(
             for d in datasets
         },
         "published_splits": published,
+        "datasets_left_out": left_out(layout, version, datasets),
     }
     add("release.json", json.dumps(meta, indent=2, sort_keys=True).encode() + b"\n")
     add("README.md", data_card(version, meta, splits, frames).encode())
@@ -184,6 +187,20 @@ def _write_content(
     add("croissant.json", croissant(version, meta, rows, RELEASED_TABLES))  # after the files whose sha256 it holds
     make_catalog(out)  # a convenience copy; DuckDB files are not byte-stable, so the manifest has catalog.sql
     return sorted(rows, key=lambda r: r["path"])
+
+
+def left_out(layout: Layout, version: str, datasets: list[str]) -> dict[str, list[str]]:
+    """Datasets that earlier releases of this results folder hold and this one does not (taken out of the config,
+    e.g. because their licence changed): dataset → the releases that hold it."""
+    found: dict[str, list[str]] = {}
+    folders = sorted(p for p in layout.releases.iterdir() if p.name != version) if layout.releases.is_dir() else []
+    for folder in folders:
+        meta = folder / "release.json"
+        if meta.is_file():
+            for dataset in json.loads(meta.read_text())["datasets"]:
+                if dataset not in datasets:
+                    found.setdefault(dataset, []).append(folder.name)
+    return found
 
 
 def idc_sources(series: pd.DataFrame | None, dataset: str) -> list[dict]:
@@ -198,7 +215,8 @@ def idc_sources(series: pd.DataFrame | None, dataset: str) -> list[dict]:
 
 
 def catalog_sources() -> dict[str, str]:
-    """The release catalog's tables: table → its Parquet files, relative to the release folder."""
+    """The release catalog's tables: table → the glob of its Parquet files, relative to the release folder (a
+    release, or a partial pull of one, holds what it holds: its own folder is what it describes)."""
     return {**{name: f"tables/{name}/*/*.parquet" for name in RELEASED_TABLES}, "splits": "splits.parquet"}
 
 
@@ -220,7 +238,7 @@ def make_catalog(folder: Path) -> Path:
     with atomic_path(target) as tmp:
         tmp.unlink()
         con = new_database(tmp)
-        fill_catalog(con, Path(folder), catalog_sources())
+        fill_catalog(con, {name: sorted(Path(folder).glob(glob)) for name, glob in catalog_sources().items()})
         con.close()
     return target
 
@@ -296,6 +314,14 @@ def data_card(version: str, meta: dict, splits: pd.DataFrame, frames: dict[str, 
             f"{s['series']} |"
             for d, s in sources
         ]
+    if meta.get("datasets_left_out"):
+        lines += [
+            "",
+            "Not in this release, although earlier releases of these results hold them (taken out of the "
+            "pipeline's config):",
+            "",
+        ]
+        lines += [f"- {d}: in {', '.join(vs)}" for d, vs in sorted(meta["datasets_left_out"].items())]
     lines += published_splits_section(meta.get("published_splits", {}))
     lines += [
         "",

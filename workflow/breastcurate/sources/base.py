@@ -8,6 +8,7 @@ imitates a dataset lives in `breastcurate.demo.<key>`; the evidence for every fa
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator, Mapping
 from pathlib import Path, PurePosixPath
 from typing import Any, ClassVar
@@ -67,6 +68,33 @@ class DatasetAdapter:
     #: The native tables that hold boxes or decide which images are kept (`image_boxes`, `volume_boxes`, `select`):
     #: the listing and the conversion read these; the others only harmonization reads.
     annotation_tables: ClassVar[tuple[str, ...]] = ()
+    #: How other curated sets' published split files name this dataset's patients (splits/interop.py): set key →
+    #: (regex of their id, matched in full; the native PatientID as a format string of the match's groups: `{0}` the
+    #: first group as written, `{n}` it as a number), tried in order.
+    published_ids: ClassVar[Mapping[str, tuple[tuple[str, str], ...]]] = {}
+
+    def box_mirrored(self, frame: str, ds: Dataset) -> bool:
+        """Whether a box published in pixel frame `frame` (image_boxes' `frame`) is mirrored left-right against the
+        stored pixel grid of the image `ds` (default: a source's boxes are in the stored grid)."""
+        return False
+
+    def read(self, method: str, *args: Any) -> pd.DataFrame:
+        """What adapter method `method` (image_boxes, volume_boxes, image_labels, finding_labels, clinical,
+        demographics) returns, checked against schemas/adapter/<method>.yaml: stages call this, not the method."""
+        from .contract import checked
+
+        return checked(self.key, method, getattr(self, method)(*args))
+
+    def native_ids_from(self, published_set: str, source_id: str) -> list[str]:
+        """The native PatientIDs that `source_id` of a published split file may name in this dataset (none: not an
+        id of this dataset's patients)."""
+        found = []
+        for pattern, template in self.published_ids.get(published_set, ()):
+            match = re.fullmatch(pattern, source_id)
+            if match:
+                first = match.group(1) if match.groups() else match.group(0)
+                found.append(template.format(first, n=int(first) if first.isdigit() else None))
+        return found
 
     def idc_folders(self) -> dict[str, str]:
         """IDC collection id → the mirror's top folder (the TCIA collection name) it is placed under."""

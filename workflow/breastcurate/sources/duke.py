@@ -62,6 +62,11 @@ class Duke(DatasetAdapter):
     title = "Duke-Breast-Cancer-MRI"
     modality = "MR"
     license = "CC BY-NC 4.0"
+    #: MAMA-MIA writes DUKE_001; BreastDCEDL keeps TCIA's ids (docs/sources/split_interop.md).
+    published_ids = {
+        "mama_mia": ((r"(?i)DUKE_(\d+)", "Breast_MRI_{n:03d}"),),
+        "breastdcedl": ((r"(Breast_MRI_\d+)", "{0}"),),
+    }
     redistributable = True
     idc_collections = ("duke_breast_cancer_mri",)
     image_roots = (COLLECTION,)

@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from pydicom.dataset import Dataset
 
 from ..codes import Codes, native_text
 from ..errors import NativeTableError
@@ -153,6 +154,20 @@ class Embed(DatasetAdapter):
     )
     native_tables = {"clinical": (CLINICAL,), "metadata": (METADATA,)}
     annotation_tables = ("metadata",)
+
+    def box_mirrored(self, frame: str, ds: Dataset) -> bool:
+        """EMBED's boxes are in its PNG frame: its own conversion (DCM_to_PNG.ipynb, `check_dcm`) mirrors an image
+        left-right so the chest wall is on the left — CC, MLO and ML views whose PatientOrientation row direction is
+        P; without a PatientOrientation, right-breast CC/ML/MLO images (docs/sources/embed.md)."""
+        if frame != "embed_png":
+            return False
+        orientation = ds.get("PatientOrientation")
+        view = str(ds.get("ViewPosition", "") or "").upper()
+        if orientation:
+            values = list(orientation) if not isinstance(orientation, str) else orientation.split("\\")
+            return view in ("CC", "MLO", "ML") and str(values[0]).upper().startswith("P")
+        side = str(ds.get("ImageLaterality", "") or ds.get("Laterality", "") or "").upper()
+        return side == "R" and view in ("CC", "MLO", "ML")
 
     def path_patient(self, relpath: PurePosixPath) -> str | None:
         """`empi_anon`: the folder under the cohort (images/cohort_k/<empi_anon>/…)."""

@@ -66,6 +66,11 @@ class ISPY1(DatasetAdapter):
     title = "I-SPY1 (ACRIN 6657)"
     modality = "MR"
     license = "CC BY 3.0"
+    #: MAMA-MIA writes ISPY1_1001, as TCIA does; so does BreastDCEDL (docs/sources/split_interop.md).
+    published_ids = {
+        "mama_mia": ((r"(?i)ISPY1_(\d+)", "ISPY1_{0}"),),
+        "breastdcedl": ((r"(ISPY1_\d+)", "{0}"),),
+    }
     redistributable = True
     idc_collections = ("ispy1",)
     image_roots = (COLLECTION,)

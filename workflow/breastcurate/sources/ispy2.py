@@ -51,6 +51,12 @@ class ISPY2(DatasetAdapter):
     title = "I-SPY2 (ISPY2 and ACRIN-6698)"
     modality = "MR"
     license = "CC BY 4.0"
+    #: MAMA-MIA writes ISPY2_<n> over one numbering space that TCIA files under two collections (ISPY2-<n> and
+    #: ACRIN-6698-<n>; the linkage decides); BreastDCEDL keeps TCIA's ids (docs/sources/split_interop.md).
+    published_ids = {
+        "mama_mia": ((r"(?i)ISPY2_(\d+)", "ISPY2-{0}"), (r"(?i)ISPY2_(\d+)", "ACRIN-6698-{0}")),
+        "breastdcedl": ((r"((?:ISPY2|ACRIN-6698)-\d+)", "{0}"),),
+    }
     redistributable = True
     idc_collections = ("ispy2", "acrin_6698")
     image_roots = COLLECTIONS

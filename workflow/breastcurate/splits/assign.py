@@ -24,7 +24,7 @@ import yaml
 
 from ..atomic import write_bytes, write_parquet_if_changed
 from ..errors import BreastcurateError
-from ..layout import SCHEMAS, Layout
+from ..layout import SCHEMAS, Layout, Scope
 from ..tables import empty_frame, read_table, table_schema
 from .interop import SOURCES, pseudonymous
 
@@ -69,14 +69,13 @@ def position(salt: str, person_id: str) -> float:
     return int.from_bytes(digest, "big") / 2**256
 
 
-def patient_strata(results: Path, stratify: dict[str, list[str]]) -> pd.DataFrame:
-    """One row per patient: person, modality, stratum string and the source's official split."""
-    results = Path(results)
-    patients = read_table(results, "patients")
-    studies = read_table(results, "studies")
-    images = read_table(results, "images")
+def patient_strata(layout: Layout, scope: Scope, stratify: dict[str, list[str]]) -> pd.DataFrame:
+    """One row per patient of `scope`: person, modality, stratum string and the source's official split."""
+    patients = read_table(layout, scope, "patients")
+    studies = read_table(layout, scope, "studies")
+    images = read_table(layout, scope, "images")
     images = images[images.variant == "canonical"]
-    clinical = read_table(results, "clinical").set_index(["dataset", "patient_id"])
+    clinical = read_table(layout, scope, "clinical").set_index(["dataset", "patient_id"])
     modality = studies.drop_duplicates(["dataset", "patient_id"]).set_index(["dataset", "patient_id"]).modality
     by_patient = {key: group for key, group in images.groupby(["dataset", "patient_id"])}
     rows = []
@@ -207,9 +206,10 @@ def report(settings: dict, assigned: pd.DataFrame, external: pd.DataFrame) -> di
     return out
 
 
-def frozen_release(results: Path, version: str) -> tuple[pd.DataFrame, str] | None:
-    """The released assignment of `version` and the settings hash it was released with, if it was released."""
-    folder = Layout(results).release(version)
+def frozen_release(layout: Layout, version: str) -> tuple[pd.DataFrame, str] | None:
+    """The released assignment of `version` and the settings hash it was released with, if it was released (read
+    by name: a release is a constraint on the splits, not an input, so releasing re-runs nothing)."""
+    folder = layout.release(version)
     if not (folder / "release.json").exists():
         return None
     meta = json.loads((folder / "release.json").read_text())
@@ -233,16 +233,19 @@ def read_external(path: Path | None, versions: dict[str, dict]) -> pd.DataFrame:
     return external
 
 
-def build_splits(results: Path, versions_file: Path, external_file: Path | None = None) -> dict[str, pd.DataFrame]:
-    """Write curated/splits/<version>.parquet and .json for every version; stop if a frozen one would change.
-    `external_file`: the align-splits table (default: the one in the results' restricted zone, if any)."""
-    results = Path(results)
+def build_splits(
+    layout: Layout, scope: Scope, versions_file: Path, external_file: Path | None = None
+) -> dict[str, pd.DataFrame]:
+    """Write curated/splits/<version>.parquet and .json for every version over the patients of `scope`; stop if a
+    frozen one would change. `external_file`: the align-splits table (default: the restricted zone's, if any)."""
     built = {}
     versions = load_versions(versions_file)
-    external = read_external(external_file or Layout(results).external_splits(), versions)
+    if sorted(versions) != sorted(scope.versions):
+        raise BreastcurateError(f"{versions_file} defines {sorted(versions)}, the rule declared {list(scope.versions)}")
+    external = read_external(external_file or layout.external_splits(), versions)
     for version, settings in versions.items():
-        assigned = assign(settings, patient_strata(results, settings["stratify"]), external)
-        frozen = frozen_release(results, version)
+        assigned = assign(settings, patient_strata(layout, scope, settings["stratify"]), external)
+        frozen = frozen_release(layout, version)
         if frozen is not None:
             released, released_hash = frozen
             if released_hash != settings_hash(settings):
@@ -269,9 +272,9 @@ def build_splits(results: Path, versions_file: Path, external_file: Path | None 
                 assigned = merged[merged.split_released.notna()]
         assigned = assigned.assign(version=version)
         schema = table_schema("splits")
-        write_parquet_if_changed(Layout(results).split(version), schema.to_arrow(assigned))
+        write_parquet_if_changed(layout.split(version), schema.to_arrow(assigned))
         write_bytes(
-            Layout(results).split_card(version),
+            layout.split_card(version),
             json.dumps(report(settings, assigned, external), indent=2, sort_keys=True).encode() + b"\n",
         )
         built[version] = assigned

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..commands import Registry
+from ..commands import Registry, add_scope, scope_arg
 
 
 def _align_splits(args: argparse.Namespace) -> int:
@@ -22,10 +22,12 @@ def _align_splits(args: argparse.Namespace) -> int:
 
 
 def _splits(args: argparse.Namespace) -> int:
+    from ..layout import Layout
     from .assign import build_splits
 
     external = Path(args.external) if args.external else None
-    for version, frame in build_splits(Path(args.results), Path(args.versions), external).items():
+    built = build_splits(Layout(args.results), scope_arg(args), Path(args.versions), external)
+    for version, frame in built.items():
         counts = frame.drop_duplicates("person_id").split.value_counts().to_dict()
         print(f"split {version}: " + ", ".join(f"{counts.get(s, 0)} {s}" for s in ("train", "val", "test")) + " people")
     return 0
@@ -43,7 +45,8 @@ def register(registry: Registry) -> None:
     p.set_defaults(func=_align_splits)
 
     p = registry.add("splits", "assign patients to train/val/test for every split version", pipeline=True)
-    p.add_argument("--results", default="results")
+    p.add_argument("--results", default="results", help="where the parts of the scope and the releases are")
+    add_scope(p, versions=True)
     p.add_argument("--versions", default="config/splits.yaml")
     p.add_argument("--external", help="the align-splits table (default: results/restricted/external_splits.parquet)")
     p.set_defaults(func=_splits)

@@ -18,6 +18,7 @@ import pandas as pd
 
 from ..atomic import sha256_file
 from ..errors import BreastcurateError
+from ..sources import adapters
 from ..tables import read_parts, table_schema, write_table
 
 PUBLISHED = Path(__file__).resolve().parent / "published"
@@ -36,7 +37,7 @@ class Published:
     where: str  # where the set publishes its split file
     shipped: str | None  # file under published/ (None: not redistributable or not reachable; users supply it)
     read: Callable[[Path], pd.DataFrame]  # → columns source_id, cohort, source_split
-    natives: Callable[[str], list[tuple[str, str]] | None]  # id → candidate (dataset, native id); None: not curated
+    not_curated: str | None = None  # regex of the ids of cohorts not curated here
 
 
 def _read_csv(path: Path, required: set[str]) -> pd.DataFrame:
@@ -63,24 +64,8 @@ def read_mama_mia(path: Path) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["source_id", "cohort", "source_split"])
 
 
-#: MAMA-MIA ids are `<COHORT>_<native number>`; upper case in the split file, lower case in the challenge's files.
-MAMA_MIA_ID = re.compile(r"^(DUKE|ISPY1|ISPY2|NACT)_(\d+)$", re.IGNORECASE)
-
-
-def mama_mia_natives(source_id: str) -> list[tuple[str, str]] | None:
-    """DUKE_001 → Breast_MRI_001; ISPY1_1001 → ISPY1_1001; ISPY2_n → ISPY2-n or ACRIN-6698-n (one numbering space,
-    two TCIA collections); NACT (Breast-MRI-NACT-Pilot) is not curated here."""
-    match = MAMA_MIA_ID.match(source_id)
-    if not match:
-        return []
-    cohort, number = match.group(1).upper(), match.group(2)
-    if cohort == "DUKE":
-        return [("duke", f"Breast_MRI_{int(number):03d}")]
-    if cohort == "ISPY1":
-        return [("ispy1", f"ISPY1_{number}")]
-    if cohort == "ISPY2":
-        return [("ispy2", f"ISPY2-{number}"), ("ispy2", f"ACRIN-6698-{number}")]
-    return None
+#: MAMA-MIA's cohort Breast-MRI-NACT-Pilot (NACT_<n>) is not curated here.
+MAMA_MIA_NOT_CURATED = r"(?i)NACT_\d+"
 
 
 #: BreastDCEDL's `test` codes. 1 = test and 2 = validation: its README's pCR-labelled counts per split (1,099
@@ -103,17 +88,6 @@ def read_breastdcedl(path: Path) -> pd.DataFrame:
     return out[out.source_split.notna()].reset_index(drop=True)
 
 
-def breastdcedl_natives(source_id: str) -> list[tuple[str, str]] | None:
-    """BreastDCEDL keeps the TCIA PatientIDs: Breast_MRI_nnn (Duke), ISPY1_nnnn, ISPY2-n and ACRIN-6698-n (I-SPY2)."""
-    if re.match(r"^Breast_MRI_\d+$", source_id):
-        return [("duke", source_id)]
-    if re.match(r"^ISPY1_\d+$", source_id):
-        return [("ispy1", source_id)]
-    if re.match(r"^(ISPY2|ACRIN-6698)-\d+$", source_id):
-        return [("ispy2", source_id)]
-    return []
-
-
 SOURCES = {
     "mama_mia": Published(
         title="MAMA-MIA (Garrucho et al., Sci Data 2025)",
@@ -121,7 +95,7 @@ SOURCES = {
         where="Synapse syn60868042 (train_test_splits.csv; a Synapse account is needed)",
         shipped=None,
         read=read_mama_mia,
-        natives=mama_mia_natives,
+        not_curated=MAMA_MIA_NOT_CURATED,
     ),
     "breastdcedl": Published(
         title="BreastDCEDL (Fridman et al., Sci Data 2026)",
@@ -129,9 +103,16 @@ SOURCES = {
         where="github.com/naomifridman/BreastDCEDL (BreastDCEDL_metadata.csv, column test)",
         shipped="breastdcedl.csv",
         read=read_breastdcedl,
-        natives=breastdcedl_natives,
     ),
 }
+
+
+def natives(key: str, source_id: str) -> list[tuple[str, str]] | None:
+    """The (dataset, native PatientID) pairs a published id of set `key` may name, from each adapter's
+    `published_ids`; None for a cohort not curated here; empty for an id nobody recognises."""
+    found = [(d, n) for d, adapter in sorted(adapters().items()) for n in adapter.native_ids_from(key, source_id)]
+    pattern = SOURCES[key].not_curated
+    return None if not found and pattern and re.fullmatch(pattern, source_id) else found
 
 
 def source_files(configured: dict[str, str | None]) -> dict[str, Path]:
@@ -168,7 +149,7 @@ def map_published(files: dict[str, Path], linkage_files: list[Path], out: Path) 
                 ids = ", ".join(conflicting[conflicting > 1].index[:3])
                 raise BreastcurateError(f"{path}: patient(s) listed in two splits: {ids}")
         for row in listed.drop_duplicates("source_id").itertuples(index=False):
-            candidates = source.natives(row.source_id)
+            candidates = natives(key, row.source_id)
             found = [(d, n) for d, n in candidates or [] if (d, n) in pseudonym]
             if candidates is None:
                 status, dataset, native, patient = NOT_CURATED, None, None, None
