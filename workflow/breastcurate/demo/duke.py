@@ -1,10 +1,12 @@
 """Demo mirror of Duke-Breast-Cancer-MRI: one series per DCE phase in three of the collection's real naming
 families, a non-fat-saturated `ax t1`, the clinical sheet with its three header rows, the box sheet and the
 filepath-mapping sheet. Patient 1's series store their slices in reverse InstanceNumber order (superior first), as
-some real series do, and the boxes count slices in InstanceNumber order."""
+some real series do, and the boxes count slices in InstanceNumber order. Patient 0's 2nd post-contrast series holds a
+byte-identical copy of one slice, `1-05 (1).dcm` beside `1-05.dcm`, as re-downloads and PACS exports leave them."""
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -139,6 +141,10 @@ def _patient(out: Path, k: int, rng: np.random.Generator):
         return out / rel
 
     dce = g.write_dce(ctx, spec, rng, path_for)
+    if k == 0:  # a second copy of one slice of the 2nd post-contrast pass: dropped, and that phase still converts
+        number = numbers[2]
+        slice_file = out / folder / series_dir(number, passes[2], g.uid(ctx.study_uid, "series", number)) / "1-05.dcm"
+        shutil.copyfile(slice_file, slice_file.with_name("1-05 (1).dcm"))
     # The non-fat-saturated T1 (`ax t1`): thicker slices, so another grid; never a phase.
     t1_spec = g.DCESpec(
         shape=(12, 64, 64),
