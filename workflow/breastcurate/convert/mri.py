@@ -406,6 +406,14 @@ def _timing(item: Volume | LostPhase) -> tuple[float, int, int]:
     )
 
 
+def _in_dce(point: LostPhase, plane: tuple | None, strict: bool) -> bool:
+    """Whether a lost time point counts among the DCE phases: when its in-plane grid is the DCE's; when either grid
+    is unknown, in the pipeline only (its series are the study's DCE by their roles)."""
+    if plane is not None and point.plane is not None:
+        return point.plane == plane
+    return strict
+
+
 def name_phases(
     volumes: list[Volume],
     strict: bool = False,
@@ -436,9 +444,7 @@ def name_phases(
         if len(dce) < 2 and not strict:
             dce = []
         plane = _plane(dce[0].header) if dce else None
-        gaps = [
-            p for p in lost_by_study.get(study, []) if (p.plane == plane and plane is not None) or (strict and not dce)
-        ]
+        gaps = [p for p in lost_by_study.get(study, []) if _in_dce(p, plane, strict)]
         order: list[Volume | LostPhase] = sorted([*dce, *gaps], key=_timing)
         for i, item in enumerate(order):
             item.name = "pre" if i == 0 else f"post_{i}"
