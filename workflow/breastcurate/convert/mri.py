@@ -23,6 +23,7 @@ import nibabel as nib
 import numpy as np
 import pydicom
 from pydicom.dataset import Dataset
+from pydicom.errors import InvalidDicomError
 from zlib_ng import gzip_ng
 
 with warnings.catch_warnings():  # nibabel warns at import that its DICOM readers are experimental
@@ -153,8 +154,13 @@ def _plane(h: Dataset | None) -> tuple | None:
         return None
 
 
-def _pixel_digest(path: Path) -> str:
-    ds = pydicom.dcmread(path, force=True)
+def _pixel_digest(path: Path) -> str | None:
+    """SHA-256 of a file's Pixel Data bytes; None for a file that does not read whole (never taken for a copy: its
+    time point's stacking rejects it with the reason)."""
+    try:
+        ds = pydicom.dcmread(path, force=True)
+    except (OSError, EOFError, ValueError, InvalidDicomError):
+        return None
     return hashlib.sha256(ds.get("PixelData") or b"").hexdigest()
 
 
@@ -173,13 +179,13 @@ def drop_copies(
             continue
         group = sorted(group, key=lambda it: copy_order(str(it[0])))
         kept = [(group[0], _pixel_digest(group[0][0]))]
-        for path, _ in group[1:]:
-            digest = _pixel_digest(path)
-            same = next((k for k, d in kept if d == digest), None)
+        for item in group[1:]:
+            digest = _pixel_digest(item[0])
+            same = next((k for k, d in kept if d == digest and digest is not None), None)
             if same is None:
-                kept.append(((path, _), digest))
+                kept.append((item, digest))
             else:
-                dropped[str(path)] = f"{DUPLICATE} {name(str(same[0]))} (same SOP Instance UID and pixel data)"
+                dropped[str(item[0])] = f"{DUPLICATE} {name(str(same[0]))} (same SOP Instance UID and pixel data)"
     return [it for it in items if str(it[0]) not in dropped], sorted(dropped.items())
 
 
@@ -247,11 +253,12 @@ def _stack_slices(items: list[tuple[Path, Dataset]]) -> Volume:
         sources=[str(p) for p, _ in items],
         slice_positions=along,
         sop_uids=[str(h.SOPInstanceUID) for h in headers],
-        instance_numbers=[_optional_int(h.get("InstanceNumber")) for h in headers],
+        instance_numbers=[optional_int(h.get("InstanceNumber")) for h in headers],
     )
 
 
-def _optional_int(value) -> int | None:
+def optional_int(value) -> int | None:
+    """An integer attribute's value, or None when it is absent or not a number."""
     try:
         return None if value in (None, "") else int(value)
     except (TypeError, ValueError):
@@ -337,8 +344,8 @@ def _lost(point: list[tuple[Path, Dataset]], reason: str) -> LostPhase:
     return LostPhase(
         study_uid=str(first.get("StudyInstanceUID", "")),
         series_uid=str(first.get("SeriesInstanceUID", "")),
-        series_number=_optional_int(first.get("SeriesNumber")) or 0,
-        temporal_position=_optional_int(first.get("TemporalPositionIdentifier")),
+        series_number=optional_int(first.get("SeriesNumber")) or 0,
+        temporal_position=optional_int(first.get("TemporalPositionIdentifier")),
         acquisition_seconds=min((s for s in map(_acq_seconds, headers) if s is not None), default=None),
         plane=planes.most_common(1)[0][0],
         sources=[str(p) for p, _ in point],
@@ -369,7 +376,10 @@ def build_volumes(
             try:
                 volumes.append(_wrapped_volume(path))
             except Exception as exc:
-                rejects.append((str(path), _reason(exc)))
+                if phase_series is None or str(ds.SeriesInstanceUID) in phase_series:
+                    lost.append(_lost([(path, ds)], _reason(exc)))
+                else:
+                    rejects.append((str(path), _reason(exc)))
         else:
             series[str(ds.SeriesInstanceUID)].append((path, ds))
     for uid in sorted(series):

@@ -461,7 +461,7 @@ def phase_candidates(headers: list[tuple[Path, pydicom.Dataset]]) -> set[str]:
                 study_uid=str(ds.get("StudyInstanceUID", "")),
                 modality=str(ds.get("Modality", "") or ""),
                 description=" ".join(str(ds.get("SeriesDescription", "") or "").split()),
-                series_number=mri._optional_int(ds.get("SeriesNumber")),
+                series_number=mri.optional_int(ds.get("SeriesNumber")),
                 image_type=tuple(str(v) for v in (ds.get("ImageType") or [])),
             )
         series[uid].instances += 1
