@@ -10,6 +10,7 @@ import nibabel as nib
 import numpy as np
 import pydicom
 import pytest
+from breastcurate.demo import duke as duke_demo
 from conftest import run_cli
 from PIL import Image
 from pydicom.pixels import apply_modality_lut, apply_voi_lut
@@ -143,6 +144,86 @@ def test_bad_phase_is_rejected_with_reason(tmp_path, edit, reason):
     written = list((tmp_path / "out").glob("*.nii.gz"))
     assert len(written) == 9  # the other nine phases convert
     assert not [p for p in (tmp_path / "out").iterdir() if p.name.startswith(".")]  # no temporary leftovers
+
+
+# --- duplicates, lost phases and derived maps (issue #27) -------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def one_study(tmp_path_factory) -> Path:
+    """Demo mirrors as published (NBIA folders): Duke up to the patient whose study holds a copy, I-SPY2's first."""
+    root = tmp_path_factory.mktemp("demo")
+    run_cli("demo-data", "--out", str(root), "--patients", str(duke_demo.COPY_PATIENT + 1), "--dataset", "duke")
+    run_cli("demo-data", "--out", str(root), "--patients", "1", "--dataset", "ispy2")
+    return root
+
+
+def _study_copy(one_study: Path, tmp_path: Path, pattern: str) -> Path:
+    (study,) = [p for p in one_study.glob(pattern) if p.is_dir()]
+    shutil.copytree(study, tmp_path / "study")
+    return tmp_path / "study"
+
+
+DUKE_STUDY = f"duke/*/Breast_MRI_{duke_demo.COPY_PATIENT + 1:03d}/*"
+
+
+def _descriptions(out: Path) -> dict[str, str]:
+    return {p.name[: -len(".json")]: json.loads(p.read_text())["SeriesDescription"] for p in out.glob("*.json")}
+
+
+PASSES = duke_demo.FAMILIES[duke_demo.COPY_PATIENT % len(duke_demo.FAMILIES)][3]
+
+
+def test_a_copy_of_a_slice_is_dropped_and_its_phase_converts(one_study, tmp_path):
+    """The demo Duke study holds `1-05 (1).dcm`, a byte-identical copy in its 2nd post-contrast series: it is
+    dropped naming the kept file, the phase converts and every phase keeps its name."""
+    study = _study_copy(one_study, tmp_path, DUKE_STUDY)
+    (copy,) = study.glob("*/1-05 (1).dcm")
+    assert "2nd pass" in copy.parent.name and copy.read_bytes() == (copy.parent / "1-05.dcm").read_bytes()
+    proc = run_cli("to-nifti", str(study), "--out", str(tmp_path / "out"))
+    assert f"skipped {copy}: duplicate of {copy.parent / '1-05.dcm'}" in proc.stderr
+    names = _descriptions(tmp_path / "out")
+    phases = {k: v for k, v in names.items() if not k.startswith("series_")}
+    assert phases == {
+        name: PASSES[i] for i, name in enumerate(["pre", "post_1", "post_2", "post_3", "post_4"][: len(phases)])
+    }
+    assert nib.load(tmp_path / "out" / "post_2.nii.gz").shape[2] == 24
+
+
+def test_two_instances_at_one_position_lose_only_their_phase_and_leave_a_gap(one_study, tmp_path):
+    """The copy made a different instance (its own SOP Instance UID and pixels): that phase is lost with the reason,
+    named post_2 in it, and the 3rd pass is still post_3."""
+    study = _study_copy(one_study, tmp_path, DUKE_STUDY)
+    (copy,) = study.glob("*/1-05 (1).dcm")
+    ds = pydicom.dcmread(copy)
+    ds.SOPInstanceUID = ds.SOPInstanceUID + ".9"
+    ds.PixelData = (ds.pixel_array + 1).astype(ds.pixel_array.dtype).tobytes()
+    ds.save_as(copy)
+    proc = run_cli("to-nifti", str(study), "--out", str(tmp_path / "out"), check=False)
+    assert proc.returncode == 1
+    assert f"rejected {copy}: phase post_2 lost: two slices at the same position in one phase" in proc.stderr
+    names = _descriptions(tmp_path / "out")
+    assert "post_2" not in names and [names[p] for p in ("pre", "post_1", "post_3")] == [PASSES[i] for i in (0, 1, 3)]
+
+
+def test_to_nifti_never_makes_a_derived_map_a_phase(one_study, tmp_path):
+    """An I-SPY2 study folder as published: the VOLSER DCE beside its SER/PE2/PE6 maps (ImageType DERIVED), the
+    analysis mask and the site's own DCE of another grid. The phases are the DCE's five time points; the maps are
+    converted as series_<n>, never as phases."""
+    study = _study_copy(one_study, tmp_path, "ispy2/*/*/*")
+    run_cli("to-nifti", str(study), "--out", str(tmp_path / "out"))
+    names = _descriptions(tmp_path / "out")
+    dce = "ISPY2: VOLSER: uni-lateral cropped: original DCE"
+    assert {k: v for k, v in names.items() if not k.startswith("series_")} == {
+        p: dce for p in ("pre", "post_1", "post_2", "post_3", "post_4")
+    }
+    assert {names[f"series_{n}"] for n in (61001, 61002, 61003)} == {
+        f"ISPY2: VOLSER: uni-lateral cropped: {m}" for m in ("SER", "PE2", "PE6")
+    }
+    offsets = [
+        json.loads((tmp_path / "out" / f"{p}.json").read_text())["AcquisitionTimeOffset"] for p in ("pre", "post_4")
+    ]
+    assert offsets == [0, 450]
 
 
 # --- mammography ---------------------------------------------------------------------------------------------------

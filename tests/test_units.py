@@ -56,6 +56,25 @@ def test_strict_naming_rejects_a_dce_series_of_another_grid():
     assert mri.name_phases(loose) == [] and loose[2].name == "series_3"
 
 
+def _lost(study: str, series: int, seconds: float) -> mri.LostPhase:
+    return mri.LostPhase(study, f"{study}.{series}", series, None, seconds, None, [f"{series}.dcm"], "broken")
+
+
+def test_a_lost_phase_leaves_a_gap_and_never_renames_the_next():
+    """The 2nd post-contrast series fails: the 3rd stays post_3, the lost one is post_2 (its files' reason says so)."""
+    volumes = [_volume("s", 3, 0.0), _volume("s", 4, 135.0), _volume("s", 6, 405.0), _volume("s", 7, 540.0)]
+    gap = _lost("s", 5, 270.0)
+    assert mri.name_phases(volumes, strict=True, lost=[gap]) == []
+    assert [v.name for v in volumes] == ["pre", "post_1", "post_3", "post_4"] and gap.name == "post_2"
+
+
+def test_without_the_lost_phase_the_names_would_shift():
+    """The failure the issue saw: naming only the phases that converted publishes the 3rd pass as post_2."""
+    volumes = [_volume("s", 3, 0.0), _volume("s", 4, 135.0), _volume("s", 6, 405.0)]
+    mri.name_phases(volumes, strict=True)
+    assert [v.name for v in volumes] == ["pre", "post_1", "post_2"]
+
+
 @pytest.mark.parametrize(
     "flipped, scale, expected",
     [

@@ -9,6 +9,7 @@ import re
 import nibabel as nib
 import numpy as np
 import pandas as pd
+import pydicom
 import pytest
 from breastcurate.sources import adapters
 from conftest import DEMO_SHARDS, REPO, snakemake, write_config
@@ -273,3 +274,54 @@ def test_every_join_reports_its_coverage(demo_run):
         ("vindr_mammo", "image_labels"),
     } <= joins
     assert (coverage.coverage == coverage.matched / coverage.total).all()
+
+
+def test_a_copy_never_loses_a_phase_and_a_lost_phase_leaves_a_gap(tmp_path):
+    """Snakemake on a Duke mirror as published (issue #27): the demo's byte-identical `1-05 (1).dcm` (patient 3, 2nd
+    post-contrast series) is dropped by the de-identification, a reject naming the kept file by its catalog item, and
+    its phase converts. In patient 2's 2nd post-contrast series a second, different instance at one slice position
+    loses that phase only: `post_2` is a gap, the 3rd pass keeps `post_3`, and `volumes.phases_lost` and the
+    `phases` coverage row record it."""
+    from breastcurate.demo import duke as duke_demo
+    from breastcurate.tables import path_item
+    from conftest import run_cli
+
+    run_cli("demo-data", "--out", str(tmp_path / "mirror"), "--patients", "3", "--dataset", "duke")
+    duke = tmp_path / "mirror" / "duke"
+    (copy,) = duke.glob(f"*/Breast_MRI_{duke_demo.COPY_PATIENT + 1:03d}/*/*/1-05 (1).dcm")
+    (series,) = duke.glob("*/Breast_MRI_002/*/5.000000-*")  # series 5: the 2nd post-contrast pass
+    other = pydicom.dcmread(series / "1-05.dcm")
+    other.SOPInstanceUID = other.SOPInstanceUID + ".9"
+    other.PixelData = (other.pixel_array + 1).astype(other.pixel_array.dtype).tobytes()
+    other.save_as(series / "1-05 (1).dcm")
+    key = tmp_path / "key"
+    key.write_text("a test key that is not the demo key")
+    write_config(
+        tmp_path, datasets={"duke": {"source": "local", "path": str(duke)}}, n_shards=1, deid={"secret_file": str(key)}
+    )
+    snakemake(tmp_path, "--cores", "2", "results/curated/tables/coverage/dataset=duke/part-0.parquet")
+    results = tmp_path / "results"
+    rejects = pd.read_parquet(results / "curated/tables/rejects/dataset=duke/part-0.parquet")
+    kept = copy.with_name("1-05.dcm").relative_to(duke).as_posix()
+    duplicate = rejects[rejects.item == path_item(copy.relative_to(duke).as_posix())]
+    assert duplicate[["stage", "reason"]].values.tolist() == [
+        ["deid", f"duplicate of {path_item(kept)} (same SOP Instance UID and pixel data)"]
+    ]
+    assert not rejects.reason.str.contains("Breast_MRI|/").any()  # no native path or id reaches the catalog
+    lost = rejects[rejects.reason.str.startswith("phase post_2 lost: two slices at the same position")]
+    assert len(lost) == len(list(series.glob("*.dcm"))) == 25 and set(lost.stage) == {"convert"}
+
+    linkage = pd.read_parquet(results / "restricted/deid/duke/shard-0/linkage.parquet")
+    pseudonym = dict(zip(linkage.native_patient_id, linkage.patient_id))
+    volumes = pd.read_parquet(results / "curated/tables/volumes/dataset=duke/part-0.parquet")
+    gap = volumes[volumes.patient_id == pseudonym["Breast_MRI_002"]].set_index("phase")
+    offsets = {"pre": 0, "post_1": 135, "post_3": 405, "post_4": 540}
+    assert gap.acquisition_offset_s.to_dict() == {p: o for p, o in offsets.items() if p in gap.index}
+    assert {"pre", "post_1", "post_3"} <= set(gap.index) and set(gap.phases_lost) == {"post_2"}
+    whole = volumes[volumes.patient_id == pseudonym["Breast_MRI_003"]]
+    assert "post_2" in set(whole.phase) and whole.phases_lost.isna().all()
+    assert whole[whole.phase == "post_2"].acquisition_offset_s.item() == 270
+    coverage = pd.read_parquet(results / "curated/tables/coverage/dataset=duke/part-0.parquet").set_index("join")
+    row = coverage.loc["phases"]
+    assert (row.matched, row.total) == (len(volumes), len(volumes) + 1)
+    assert json.loads(row.unmatched_here) == [f"{gap.study_uid.iloc[0]}/post_2"]

@@ -46,6 +46,12 @@ class Scope:
         return Scope((dataset,), self.n_shards, self.versions)
 
 
+def copy_order(path: str) -> tuple[int, str]:
+    """Sort key of input files where copies of one instance compete: the first is kept, so the shortest path wins
+    (`1-05.dcm` before its re-download `1-05 (1).dcm`), then the path."""
+    return (len(path), path)
+
+
 class Layout:
     """Paths under one results directory (relative when `results_dir` is relative: moving a checkout moves them)."""
 

@@ -4,6 +4,7 @@ the data dictionary (`docs/catalog.md`)."""
 from __future__ import annotations
 
 import functools
+import hashlib
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -22,6 +23,11 @@ ARROW_TYPES = {
     "bool": pa.bool_(),
     "date": pa.date32(),
 }
+
+
+def path_item(path: str) -> str:
+    """How the catalog names an input file: `sha256:<hex>` of its native path (never the path, which may hold PHI)."""
+    return "sha256:" + hashlib.sha256(str(path).encode()).hexdigest()
 
 
 @dataclass(frozen=True)

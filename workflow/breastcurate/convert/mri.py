@@ -4,14 +4,18 @@ Files are grouped into studies, series and time points; each time point is one v
 TemporalPositionIdentifier values (the GE / I-SPY single-series DCE) is split by that value; a 2-D series with every
 position repeated n times and no identifier (GE multi-temporal) is split by acquisition order; a mosaic or an
 enhanced multi-frame file is one volume (nibabel's DICOM wrappers unpack it). Within a study, the volumes that share
-one geometry form the dynamic series and are named `pre`, `post_1`, … by acquisition time.
+one geometry form the dynamic series and are named `pre`, `post_1`, … by acquisition time. A copy of an instance (same
+SOP Instance UID, same pixel data: a re-download's `1-05 (1).dcm`) is dropped, as dcm2niix drops duplicates. A time
+point that fails keeps its place in that order (a `LostPhase`), so the names of the others never shift.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import warnings
 from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,6 +23,7 @@ import nibabel as nib
 import numpy as np
 import pydicom
 from pydicom.dataset import Dataset
+from pydicom.errors import InvalidDicomError
 from zlib_ng import gzip_ng
 
 with warnings.catch_warnings():  # nibabel warns at import that its DICOM readers are experimental
@@ -26,6 +31,7 @@ with warnings.catch_warnings():  # nibabel warns at import that its DICOM reader
     from nibabel.nicom import dicomwrappers
 
 from .. import __version__
+from ..layout import copy_order
 
 LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0, 1.0])
 #: gzip level of the curated .nii.gz (dcm2niix's default is 6; every level is lossless).
@@ -34,6 +40,21 @@ SPACING_TOLERANCE = 0.01  # relative; slice gaps that differ by more are "uneven
 
 class ConversionError(ValueError):
     """A series that cannot become a correct volume (the reason goes to the rejects table)."""
+
+
+@dataclass
+class LostPhase:
+    """A DCE time point that made no volume: it keeps its place when the phases are named (a gap, never a shift)."""
+
+    study_uid: str
+    series_uid: str
+    series_number: int
+    temporal_position: int | None
+    acquisition_seconds: float | None
+    plane: tuple | None  # in-plane grid of most of its slices (`_plane`)
+    sources: list[str]
+    reason: str
+    name: str = ""
 
 
 @dataclass
@@ -78,6 +99,7 @@ def _acq_seconds(ds: Dataset) -> float | None:
 
 
 NOT_DICOM = "not a DICOM instance"
+DUPLICATE = "duplicate of"
 
 
 def read_headers(paths: list[Path]) -> tuple[list[tuple[Path, Dataset]], list[tuple[str, str]]]:
@@ -117,18 +139,64 @@ def _storage(stack: np.ndarray) -> np.ndarray:
     return stack
 
 
-def _stack_slices(items: list[tuple[Path, Dataset]]) -> Volume:
-    """Sort the slices of one time point along the slice normal, check the geometry and stack the pixels."""
-    first = items[0][1]
-    geometry = {
-        (
+def _plane(h: Dataset | None) -> tuple | None:
+    """Orientation, rows, columns and pixel spacing of a single-frame slice (None when the header lacks them)."""
+    if h is None:
+        return None
+    try:
+        return (
             tuple(round(float(v), 4) for v in h.ImageOrientationPatient),
             int(h.Rows),
             int(h.Columns),
             tuple(round(float(v), 4) for v in h.PixelSpacing),
         )
-        for _, h in items
-    }
+    except (AttributeError, TypeError, ValueError):
+        return None
+
+
+def _pixel_digest(path: Path) -> str | None:
+    """SHA-256 of a file's Pixel Data bytes; None for a file that does not read whole (never taken for a copy: its
+    time point's stacking rejects it with the reason)."""
+    try:
+        ds = pydicom.dcmread(path, force=True)
+    except (OSError, EOFError, ValueError, InvalidDicomError):
+        return None
+    return hashlib.sha256(ds.get("PixelData") or b"").hexdigest()
+
+
+def drop_copies(
+    items: list[tuple[Path, Dataset]], name: Callable[[str], str] = str
+) -> tuple[list[tuple[Path, Dataset]], list[tuple[str, str]]]:
+    """Files of one series without the copies of an instance (same SOP Instance UID and pixel data); each copy comes
+    back as (path, 'duplicate of <kept file>'), the kept file named by `name`. Files that share a SOP Instance UID
+    but not their pixel data are all kept: they are two instances, and stacking rejects their time point."""
+    by_uid: dict[str, list[tuple[Path, Dataset]]] = defaultdict(list)
+    for item in items:
+        by_uid[str(item[1].SOPInstanceUID)].append(item)
+    dropped: dict[str, str] = {}
+    for group in by_uid.values():
+        if len(group) < 2:
+            continue
+        group = sorted(group, key=lambda it: copy_order(str(it[0])))
+        kept = [(group[0], _pixel_digest(group[0][0]))]
+        for item in group[1:]:
+            digest = _pixel_digest(item[0])
+            same = next((k for k, d in kept if d == digest and digest is not None), None)
+            if same is None:
+                kept.append((item, digest))
+            else:
+                dropped[str(item[0])] = f"{DUPLICATE} {name(str(same[0]))} (same SOP Instance UID and pixel data)"
+    return [it for it in items if str(it[0]) not in dropped], sorted(dropped.items())
+
+
+def _stack_slices(items: list[tuple[Path, Dataset]]) -> Volume:
+    """Sort the slices of one time point along the slice normal, check the geometry and stack the pixels."""
+    first = items[0][1]
+    geometry = {_plane(h) for _, h in items}
+    if None in geometry:
+        raise ConversionError(
+            "cannot convert: a required attribute is missing (ImageOrientationPatient, Rows, Columns or PixelSpacing)"
+        )
     if len(geometry) > 1:
         raise ConversionError(
             f"mixed geometry inside one phase: {len(geometry)} different orientations, sizes or pixel spacings"
@@ -143,7 +211,12 @@ def _stack_slices(items: list[tuple[Path, Dataset]]) -> Volume:
     if len(items) > 1:
         gaps = np.diff(along)
         if np.any(np.abs(gaps) < 1e-4):
-            raise ConversionError("two slices at the same position in one phase")
+            at = int(np.argmax(np.abs(gaps) < 1e-4))
+            numbers = [items[i][1].get("InstanceNumber", "?") for i in (at, at + 1)]
+            raise ConversionError(
+                f"two slices at the same position in one phase (InstanceNumbers {numbers[0]} and {numbers[1]}, "
+                f"{along[at]:.2f} mm along the slice normal)"
+            )
         step = float(np.median(gaps))
         if np.any(np.abs(gaps - step) > SPACING_TOLERANCE * abs(step)):
             ratio = gaps.max() / step
@@ -180,11 +253,12 @@ def _stack_slices(items: list[tuple[Path, Dataset]]) -> Volume:
         sources=[str(p) for p, _ in items],
         slice_positions=along,
         sop_uids=[str(h.SOPInstanceUID) for h in headers],
-        instance_numbers=[_optional_int(h.get("InstanceNumber")) for h in headers],
+        instance_numbers=[optional_int(h.get("InstanceNumber")) for h in headers],
     )
 
 
-def _optional_int(value) -> int | None:
+def optional_int(value) -> int | None:
+    """An integer attribute's value, or None when it is absent or not a number."""
     try:
         return None if value in (None, "") else int(value)
     except (TypeError, ValueError):
@@ -262,34 +336,68 @@ def _time_points(items: list[tuple[Path, Dataset]]) -> list[list[tuple[Path, Dat
     return [items]
 
 
+def _lost(point: list[tuple[Path, Dataset]], reason: str) -> LostPhase:
+    """What a failed time point still tells about its place among the phases."""
+    headers = [h for _, h in point]
+    planes = Counter(_plane(h) for h in headers)
+    first = headers[0]
+    return LostPhase(
+        study_uid=str(first.get("StudyInstanceUID", "")),
+        series_uid=str(first.get("SeriesInstanceUID", "")),
+        series_number=optional_int(first.get("SeriesNumber")) or 0,
+        temporal_position=optional_int(first.get("TemporalPositionIdentifier")),
+        acquisition_seconds=min((s for s in map(_acq_seconds, headers) if s is not None), default=None),
+        plane=planes.most_common(1)[0][0],
+        sources=[str(p) for p, _ in point],
+        reason=reason,
+    )
+
+
 def build_volumes(
-    headers: list[tuple[Path, Dataset]], dce_series: set[str] | None = None
-) -> tuple[list[Volume], list[tuple[str, str]]]:
-    """Every volume that the image files make, and (path, reason) for every file that makes none. With `dce_series`
-    (the pipeline, which has the series roles), only those series are stacked and named as phases."""
-    volumes, rejects = [], []
+    headers: list[tuple[Path, Dataset]],
+    phase_series: set[str] | None = None,
+    strict: bool = False,
+    name: Callable[[str], str] = str,
+) -> tuple[list[Volume], list[LostPhase], list[tuple[str, str]]]:
+    """Every volume that the image files make, the DCE time points that made none (named by their place among the
+    phases), and (path, reason) for every file that makes no volume. Only volumes of `phase_series` (None: any) can
+    be phases. `strict` (the pipeline, whose series roles say which series are the DCE): only `phase_series` are
+    read at all. `name` names a kept file in the reason of a dropped copy."""
+    volumes: list[Volume] = []
+    lost: list[LostPhase] = []
+    rejects: list[tuple[str, str]] = []
     series: dict[str, list] = defaultdict(list)
     for path, ds in headers:
         if str(ds.get("Modality", "")) == "SEG":
             continue
-        if dce_series is not None and str(ds.SeriesInstanceUID) not in dce_series:
+        if strict and phase_series is not None and str(ds.SeriesInstanceUID) not in phase_series:
             continue
         if _is_wrapped(ds):
             try:
                 volumes.append(_wrapped_volume(path))
             except Exception as exc:
-                rejects.append((str(path), _reason(exc)))
+                if phase_series is None or str(ds.SeriesInstanceUID) in phase_series:
+                    lost.append(_lost([(path, ds)], _reason(exc)))
+                else:
+                    rejects.append((str(path), _reason(exc)))
         else:
             series[str(ds.SeriesInstanceUID)].append((path, ds))
     for uid in sorted(series):
-        for point in _time_points(series[uid]):
+        items, copies = drop_copies(series[uid], name)
+        rejects += copies
+        for point in _time_points(items):
             try:
                 volumes.append(_stack_slices(point))
             except Exception as exc:
-                rejects += [(str(p), _reason(exc)) for p in (q for q, _ in point)]
-    rejects += name_phases(volumes, strict=dce_series is not None)
-    volumes = [v for v in volumes if v.name]
-    return volumes, rejects
+                if phase_series is None or uid in phase_series:
+                    lost.append(_lost(point, _reason(exc)))
+                else:
+                    rejects += [(str(p), _reason(exc)) for p, _ in point]
+    rejects += name_phases(volumes, strict, lost, phase_series)
+    for gap in lost:
+        reason = f"phase {gap.name} lost: {gap.reason}" if gap.name else gap.reason
+        rejects += [(p, reason) for p in gap.sources]
+    return [v for v in volumes if v.name], [p for p in lost if p.name], rejects
 
 
 def _reason(exc: Exception) -> str:
@@ -300,8 +408,32 @@ def _reason(exc: Exception) -> str:
     return f"cannot convert: {type(exc).__name__}: {str(exc)[:200]}"
 
 
-def name_phases(volumes: list[Volume], strict: bool = False) -> list[tuple[str, str]]:
+def _timing(item: Volume | LostPhase) -> tuple[float, int, int]:
+    return (
+        item.acquisition_seconds if item.acquisition_seconds is not None else float("inf"),
+        item.temporal_position or 0,
+        item.series_number,
+    )
+
+
+def _in_dce(point: LostPhase, plane: tuple | None, strict: bool) -> bool:
+    """Whether a lost time point counts among the DCE phases: when its in-plane grid is the DCE's; when either grid
+    is unknown, in the pipeline only (its series are the study's DCE by their roles)."""
+    if plane is not None and point.plane is not None:
+        return point.plane == plane
+    return strict
+
+
+def name_phases(
+    volumes: list[Volume],
+    strict: bool = False,
+    lost: Iterable[LostPhase] = (),
+    phase_series: set[str] | None = None,
+) -> list[tuple[str, str]]:
     """Per study, the largest group of volumes sharing one grid is the DCE: `pre`, `post_1`, … by acquisition time.
+    A lost time point of the DCE's in-plane grid keeps its place in that order and gets its name, so that a phase
+    that fails leaves a gap (`post_1`, `post_3`) and never renames the later ones. Only volumes of `phase_series`
+    (None: any) can be phases.
 
     `strict` (the volumes are the study's `dce` series): a volume of another grid is not a phase; its files come back
     as rejects. Otherwise (a plain folder) it is kept as `series_<n>`."""
@@ -309,22 +441,23 @@ def name_phases(volumes: list[Volume], strict: bool = False) -> list[tuple[str, 
     by_study = defaultdict(list)
     for v in volumes:
         by_study[v.study_uid].append(v)
-    for vols in by_study.values():
+    lost_by_study = defaultdict(list)
+    for point in lost:
+        lost_by_study[point.study_uid].append(point)
+    for study in sorted(set(by_study) | set(lost_by_study)):
+        vols = by_study.get(study, [])
         groups = defaultdict(list)
         for v in vols:
-            groups[v.geometry].append(v)
-        dce = max(groups.values(), key=len)
+            if phase_series is None or v.series_uid in phase_series:
+                groups[v.geometry].append(v)
+        dce = max(groups.values(), key=len, default=[])
         if len(dce) < 2 and not strict:
             dce = []
-        dce.sort(
-            key=lambda v: (
-                v.acquisition_seconds if v.acquisition_seconds is not None else float("inf"),
-                v.temporal_position or 0,
-                v.series_number,
-            )
-        )
-        for i, v in enumerate(dce):
-            v.name = "pre" if i == 0 else f"post_{i}"
+        plane = _plane(dce[0].header) if dce else None
+        gaps = [p for p in lost_by_study.get(study, []) if _in_dce(p, plane, strict)]
+        order: list[Volume | LostPhase] = sorted([*dce, *gaps], key=_timing)
+        for i, item in enumerate(order):
+            item.name = "pre" if i == 0 else f"post_{i}"
         for v in vols:
             if v.name:
                 continue

@@ -22,9 +22,10 @@ from .. import __version__
 from ..atomic import make_dirs, sha256_file, write_bytes
 from ..config import section
 from ..errors import BreastcurateError
+from ..roles import SeriesInfo, assign_all
 from ..sources import get_adapter
 from ..sources.base import MASK_COLUMN
-from ..tables import write_table
+from ..tables import path_item, write_table
 from . import mammo, masks, mri
 
 #: The conversion's per-shard tables and their schemas (schemas/restricted, and the catalog's `files`).
@@ -34,6 +35,7 @@ TABLES = {
     "findings": "convert_findings",
     "files": "files",
     "rejects": "native_rejects",
+    "phases": "convert_phases",
 }
 
 
@@ -310,17 +312,42 @@ def convert_study_files(
     ids: dict | None = None,
     box_rows: list | None = None,
     roles: dict[str, dict] | None = None,
+    phase_series: set[str] | None = None,
 ) -> list[mri.Volume]:
     """The MR files of one study → phases under `target_dir`, SEG and box masks under `mask_dir`. With `roles` (series
-    UID → its row of the deid series table; the pipeline) only `dce` series become phases and only lesion-mask SEGs
-    become masks; without (a plain folder) every volume is converted."""
+    UID → its row of the deid series table; the pipeline) only `dce` series are read and become phases, and only
+    lesion-mask SEGs become masks; without (a plain folder) every volume is converted and only those of
+    `phase_series` (None: any) can be phases. Every DCE phase, converted or lost, is a row of the phases table."""
     headers, unreadable = mri.read_headers(sorted(files))
     for failed, reason in unreadable:
         out.reject(_source(failed, ids), reason)
-    dce = None if roles is None else {uid for uid, r in roles.items() if r["role"] == "dce"}
-    volumes, rejected = mri.build_volumes(headers, dce)
+    if roles is not None:
+        phase_series = {uid for uid, r in roles.items() if r["role"] == "dce"}
+
+    def kept(path: str) -> str:  # a pipeline's reasons reach the catalog: the kept file by its item, never its path
+        return path_item(_source(path, ids)) if ids else path
+
+    volumes, lost, rejected = mri.build_volumes(headers, phase_series, strict=roles is not None, name=kept)
     for failed, reason in rejected:
-        out.reject(_source(failed, ids), reason)
+        if ids is None and reason.startswith(mri.DUPLICATE):  # a plain folder: a dropped copy loses nothing
+            out.skipped.append(f"{failed}: {reason}")
+        else:
+            out.reject(_source(failed, ids), reason)
+    patient = (ids or {}).get("patient_id") or next((_text(ds, "PatientID") for _, ds in headers), None)
+    items: list[mri.Volume | mri.LostPhase] = [*volumes, *lost]
+    for item in items:
+        if item.name == "pre" or item.name.startswith("post_"):
+            out.rows["phases"].append(
+                {
+                    "dataset": out.dataset,
+                    "patient_id": patient,
+                    "study_uid": item.study_uid,
+                    "series_uid": item.series_uid,
+                    "phase": item.name,
+                    "converted": isinstance(item, mri.Volume),
+                    "reason": None if isinstance(item, mri.Volume) else item.reason,
+                }
+            )
     shas = {str(p): sha256_file(p) for p, _ in headers}
     with ThreadPoolExecutor(options.threads) as pool:
         encoded = list(
@@ -424,6 +451,32 @@ def _volume_row(dataset: str, v: mri.Volume, pre: mri.Volume | None, rel: str, r
     }
 
 
+def phase_candidates(headers: list[tuple[Path, pydicom.Dataset]]) -> set[str]:
+    """The series of a plain folder that may be DCE phases, by the pipeline's dataset-independent role rules
+    (`roles.py`): a study's `dce` series, or, if the rules find none, every series that is not a derived image (SER,
+    PE, subtraction, MIP, ImageType DERIVED/SECONDARY) or a SEG. A derived map is never a phase."""
+    series: dict[str, SeriesInfo] = {}
+    for _, ds in headers:
+        uid = str(ds.SeriesInstanceUID)
+        if uid not in series:
+            series[uid] = SeriesInfo(
+                series_uid=uid,
+                study_uid=str(ds.get("StudyInstanceUID", "")),
+                modality=str(ds.get("Modality", "") or ""),
+                description=" ".join(str(ds.get("SeriesDescription", "") or "").split()),
+                series_number=mri.optional_int(ds.get("SeriesNumber")),
+                image_type=tuple(str(v) for v in (ds.get("ImageType") or [])),
+            )
+        series[uid].instances += 1
+    roles = assign_all(series.values())
+    chosen: set[str] = set()
+    for study in {s.study_uid for s in series.values()}:
+        uids = [uid for uid, s in series.items() if s.study_uid == study]
+        dce = {uid for uid in uids if roles[uid].role == "dce"}
+        chosen |= dce or {uid for uid in uids if roles[uid].role not in ("derived", "seg")}
+    return chosen
+
+
 def to_nifti(in_dir: Path, out_dir: Path, options: ConvertOptions) -> Output:
     """`breastcurate to-nifti`: every study under `in_dir` → `<out>/<phase>.nii.gz` (one study) or
     `<out>/<StudyInstanceUID>/<phase>.nii.gz` (several)."""
@@ -438,9 +491,10 @@ def to_nifti(in_dir: Path, out_dir: Path, options: ConvertOptions) -> Output:
             out.reject(failed, reason)
     for path, ds in headers:
         by_study[str(ds.StudyInstanceUID)].append(path)
+    phases = phase_candidates(headers)
     for study, paths in sorted(by_study.items()):
         target = Path(out_dir) if len(by_study) == 1 else Path(out_dir) / study
-        convert_study_files(paths, target, target, out, options)
+        convert_study_files(paths, target, target, out, options, phase_series=phases)
     if not headers and not out.rows["rejects"]:
         raise BreastcurateError(f"no DICOM images under {in_dir}")
     return out

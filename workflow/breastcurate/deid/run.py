@@ -12,8 +12,9 @@ from ..atomic import atomic_path, make_dirs
 from ..errors import BreastcurateError
 from ..idc import known_descriptions
 from ..inventory.run import inspect, write_inventory
+from ..layout import copy_order
 from ..sources import adapters, get_adapter
-from ..tables import write_table
+from ..tables import path_item, write_table
 from .engine import Deidentifier, Outcome
 from .keys import Keyed
 from .phi_terms import TermLog
@@ -50,6 +51,7 @@ class Collector:
         self.rejects: list[dict] = []
         self.filemap: list[dict] = []
         self.terms = TermLog()
+        self.written: dict[str, str] = {}  # output name → the input written there
 
     def add(
         self,
@@ -79,6 +81,21 @@ class Collector:
 
     def reject(self, rel_in: str, reason: str) -> None:
         self.rejects.append({"dataset": self.source, "stage": "deid", "path": rel_in, "reason": reason})
+
+    def copy_of(self, rel_out: str, rel_in: str, ds: pydicom.Dataset, target: Path) -> bool:
+        """Whether an earlier input of this run was written to `rel_out` (at `target`: same study, series and SOP
+        Instance UID): then `ds` is a reject naming that input by its catalog item (its path may hold PHI). Same pixel
+        data: a copy (a re-download's `1-05 (1).dcm`; dcm2niix drops these too); other pixel data: never written
+        over it."""
+        if rel_out not in self.written:
+            self.written[rel_out] = rel_in
+            return False
+        kept = self.written[rel_out]
+        if pydicom.dcmread(target, force=True).get("PixelData") == ds.get("PixelData"):
+            self.reject(rel_in, f"duplicate of {path_item(kept)} (same SOP Instance UID and pixel data)")
+        else:
+            self.reject(rel_in, f"same SOP Instance UID as {path_item(kept)} but other pixel data; the first is kept")
+        return True
 
     def write(self, restricted: Path, terms: Path | None = None) -> None:
         """The shard's tables into `restricted` (always private, whatever its name); the PHI values into `terms`."""
@@ -117,6 +134,8 @@ def _process(
         raw = raw_series_values(ds) if collector.series is not None else None
         outcome = deid(ds, native_patient_id)
         rel_out = None if outcome.quarantined else output_name(ds, outcome)
+        if rel_out and collector.copy_of(rel_out, rel_in, ds, out_root / rel_out):
+            return
         if rel_out:
             target = out_root / rel_out
             with atomic_path(target) as tmp:
@@ -135,7 +154,7 @@ def deidentify_folder(
         raise BreastcurateError("the restricted folder must not be inside OUT (OUT is meant to be shared)")
     deid = make_deidentifier(key, source, options)
     collector = Collector(source)
-    for path in sorted(p for p in in_dir.rglob("*") if p.is_file()):
+    for path in sorted((p for p in in_dir.rglob("*") if p.is_file()), key=lambda p: copy_order(p.as_posix())):
         _process(deid, path, None, path.relative_to(in_dir).as_posix(), out_dir, collector)
     collector.write(restricted)
     return collector
@@ -161,7 +180,7 @@ def deidentify_shard(
     collector = Collector(dataset)
     make_dirs(out.deid / "dicom", private=True)
     inventory = []
-    for listed in pd.read_parquet(listing).to_dict("records"):
+    for listed in sorted(pd.read_parquet(listing).to_dict("records"), key=lambda r: copy_order(r["path"])):
         row, ds = inspect(dataset, listed, (Path(raw_root) / listed["path"]).read_bytes())
         inventory.append(row)
         if ds is not None:

@@ -1,10 +1,13 @@
 """Demo mirror of Duke-Breast-Cancer-MRI: one series per DCE phase in three of the collection's real naming
 families, a non-fat-saturated `ax t1`, the clinical sheet with its three header rows, the box sheet and the
 filepath-mapping sheet. Patient 1's series store their slices in reverse InstanceNumber order (superior first), as
-some real series do, and the boxes count slices in InstanceNumber order."""
+some real series do, and the boxes count slices in InstanceNumber order. The 2nd post-contrast series of patient 2 (so
+from three patients on) holds a byte-identical copy of one slice, `1-05 (1).dcm` beside `1-05.dcm`, as re-downloads
+and PACS exports leave them in NBIA or local mirrors (IDC serves one object per instance)."""
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -39,6 +42,7 @@ CLINICAL_LEGEND = {
     "Pathologic Response to Neoadjuvant Therapy": "1 = pCR, 2 = non-pCR, 3 = DCIS only, 4 = LCIS only, 5 = unavailable",
     "Recurrence event(s)": "0 = no, 1 = yes",
 }
+COPY_PATIENT = 2  # patient index whose 2nd post-contrast series holds a copy of one slice
 MAPPING_COLUMNS = ["original_path_and_filename", "descriptive_path", "classic_path", "sop_instance_UID"]
 #: (manufacturer, model, field strength, phase series descriptions): three naming families of the collection
 #: (IDC v25 counts in docs/sources/duke.md).
@@ -139,6 +143,10 @@ def _patient(out: Path, k: int, rng: np.random.Generator):
         return out / rel
 
     dce = g.write_dce(ctx, spec, rng, path_for)
+    if k == COPY_PATIENT:  # a second copy of one slice of the 2nd post-contrast pass: dropped, the phase converts
+        number = numbers[2]
+        slice_file = out / folder / series_dir(number, passes[2], g.uid(ctx.study_uid, "series", number)) / "1-05.dcm"
+        shutil.copyfile(slice_file, slice_file.with_name("1-05 (1).dcm"))
     # The non-fat-saturated T1 (`ax t1`): thicker slices, so another grid; never a phase.
     t1_spec = g.DCESpec(
         shape=(12, 64, 64),

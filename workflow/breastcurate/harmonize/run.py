@@ -4,7 +4,6 @@ and the coverage of every join (curated/tables/coverage/…/part-0.parquet), whi
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 from pathlib import Path
@@ -16,15 +15,11 @@ from ..codes import Codes
 from ..deid.keys import Keyed
 from ..layout import Layout
 from ..sources import get_adapter
-from ..tables import harmonized_tables, table_schema, write_table
+from ..tables import harmonized_tables, path_item, table_schema, write_table
 
 VIEWS = set(next(c.allowed for c in table_schema("images").columns if c.name == "view" and c.allowed))
 PLANE = {"S": "axial", "I": "axial", "L": "sagittal", "R": "sagittal", "A": "coronal", "P": "coronal"}
 EXAMPLES = 5
-
-
-def _item(path: str) -> str:
-    return "sha256:" + hashlib.sha256(str(path).encode()).hexdigest()
 
 
 def _age(text) -> float | None:
@@ -73,17 +68,25 @@ def harmonize_dataset(
     excluded = _read(layout.listing_rejects(dataset))
     excluded = set(excluded[excluded.stage == "select"].path) if len(excluded) else set()
     counts = {name: 0 for name in harmonized_tables()}
-    seen: dict[str, list[pd.DataFrame]] = {"linkage": [], "images": [], "findings": [], "studies": [], "series": []}
+    seen: dict[str, list[pd.DataFrame]] = {
+        "linkage": [],
+        "images": [],
+        "findings": [],
+        "studies": [],
+        "series": [],
+        "phases": [],
+    }
     for shard in range(n_shards):
         convert, deid = layout.convert_tables(dataset, shard), layout.deid(dataset, shard)
         linkage = pd.read_parquet(deid / "linkage.parquet").drop_duplicates("patient_id")
         images, volumes = _read(convert / "images.parquet"), _read(convert / "volumes.parquet")
+        phases = _read(convert / "phases.parquet")
         findings = _findings(_read(convert / "findings.parquet"), images, finding_labels)
         studies = _studies(images, volumes)
         tables = {
             "images": _images(images, image_labels),
             "findings": findings,
-            "volumes": _volumes(volumes),
+            "volumes": _volumes(volumes, phases),
             "series": _series(_read(deid / "series.parquet"), volumes, findings, sources),
             "files": _read(convert / "files.parquet"),
             "clinical": linkage[["patient_id", "native_patient_id"]].merge(clinical, on="native_patient_id"),
@@ -102,6 +105,7 @@ def harmonize_dataset(
         seen["findings"].append(findings)
         seen["studies"].append(studies)
         seen["series"].append(tables["series"])
+        seen["phases"].append(phases)
         for name, frame in tables.items():
             counts[name] += _write(layout, dataset, adapter.license, name, shard, frame)
     coverage = _coverage(
@@ -171,10 +175,18 @@ def _findings(findings: pd.DataFrame, images: pd.DataFrame, labels: pd.DataFrame
     return frame
 
 
-def _volumes(volumes: pd.DataFrame) -> pd.DataFrame:
+def _volumes(volumes: pd.DataFrame, phases: pd.DataFrame) -> pd.DataFrame:
+    """The volumes with their plane and the study's lost DCE phases (from the conversion's phases table)."""
     if volumes.empty:
         return volumes
-    return volumes.assign(plane=[PLANE[o[2]] for o in volumes.orientation])
+    lost = (
+        phases[~phases.converted.astype(bool)]
+        .groupby("study_uid")
+        .phase.agg(lambda s: ",".join(sorted(s, key=_phase_order)))
+        if len(phases)
+        else pd.Series(dtype=object)
+    )
+    return volumes.assign(plane=[PLANE[o[2]] for o in volumes.orientation], phases_lost=volumes.study_uid.map(lost))
 
 
 def _series(
@@ -260,7 +272,7 @@ def _rejects(layout: Layout, dataset: str, shard: int, codes: Codes | None) -> p
         rows += codes.rejects
     for source in sources:
         for row in _read(source).to_dict("records"):
-            rows.append({"stage": row["stage"], "item": _item(row["path"]), "reason": row["reason"]})
+            rows.append({"stage": row["stage"], "item": path_item(row["path"]), "reason": row["reason"]})
     return pd.DataFrame(rows, columns=["stage", "item", "reason"])
 
 
@@ -306,7 +318,7 @@ def _coverage(
         canonical = images[images.variant == "canonical"]
         labelled = set(image_labels.path) if len(image_labels) else set()
         here = canonical[~canonical.source_path.isin(labelled)].image_uid.tolist()
-        there = [_item(p) for p in sorted(labelled - set(canonical.source_path) - excluded)]
+        there = [path_item(p) for p in sorted(labelled - set(canonical.source_path) - excluded)]
         rows.append(_row("image_labels", int(canonical.source_path.isin(labelled).sum()), len(canonical), here, there))
         boxes = adapter.read("image_boxes", raw_root)
         boxes = boxes[~boxes.path.isin(excluded)]
@@ -318,7 +330,7 @@ def _coverage(
                 len(boxes) - len(missing),
                 len(boxes),
                 [],
-                [f"{_item(p)}/{r}" for p, r in zip(missing.path, missing.roi)],
+                [f"{path_item(p)}/{r}" for p, r in zip(missing.path, missing.roi)],
             )
         )
     publishes_masks = bool(adapter.lesion_masks) or len(adapter.read("volume_boxes", raw_root)) > 0
@@ -331,6 +343,11 @@ def _coverage(
         )
         here = dce[~dce.study_uid.isin(masked)].study_uid.tolist()
         rows.append(_row("masks", int(dce.study_uid.isin(masked).sum()), len(dce), here, []))
+    phases = seen["phases"]
+    if len(phases):  # every DCE time point of the studies' DCE series, converted or lost
+        lost = phases[~phases.converted.astype(bool)]
+        here = [f"{s}/{p}" for s, p in zip(lost.study_uid, lost.phase)]
+        rows.append(_row("phases", int(phases.converted.astype(bool).sum()), len(phases), here, []))
     series = seen["series"]
     if adapter.idc_collections and len(series):
         listed = series.crdc_series_uuid.notna()
