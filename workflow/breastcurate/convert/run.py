@@ -21,8 +21,8 @@ from .. import __version__
 from ..atomic import make_dirs, sha256_file, write_bytes
 from ..config import section
 from ..errors import BreastcurateError
-from ..sources import get_adapter
-from ..sources.base import MASK_COLUMN
+from ..sources import adapters, get_adapter
+from ..sources.base import MASK_COLUMN, BitFlagSeg
 from ..tables import write_table
 from . import mammo, masks, mri
 
@@ -307,10 +307,13 @@ def convert_study_files(
     ids: dict | None = None,
     box_rows: list | None = None,
     roles: dict[str, dict] | None = None,
+    seg_layout: BitFlagSeg | None = None,
 ) -> list[mri.Volume]:
     """The MR files of one study → phases under `target_dir`, SEG and box masks under `mask_dir`. With `roles` (series
     UID → its row of the deid series table; the pipeline) only `dce` series become phases and only lesion-mask SEGs
-    become masks; without (a plain folder) every volume is converted."""
+    become masks, decoded as `seg_layout` when the dataset declares one; without (a plain folder) every volume is
+    converted and a SEG carrying the legend of any adapter's bit-flag layout is decoded as that layout. An empty or
+    implausibly large mask is a reject, never published."""
     headers, unreadable = mri.read_headers(sorted(files))
     for failed, reason in unreadable:
         out.reject(_source(failed, ids), reason)
@@ -329,14 +332,19 @@ def convert_study_files(
         rel = out.write_file(target_dir / f"{volume.name}.nii.gz", nii, source_sha)
         rel_json = out.write_file(target_dir / f"{volume.name}.json", meta, source_sha)
         out.rows["volumes"].append(_volume_row(out.dataset, volume, pre, rel, rel_json, ids))
-    found = []
+    found: list[tuple[masks.Mask, str, str]] = []
+    layouts = (seg_layout,) if seg_layout else tuple(a.bit_flag_seg for a in adapters().values() if a.bit_flag_seg)
     for path, ds in headers:
         if str(ds.get("Modality", "")) != "SEG":
             continue
         if roles is not None and not roles.get(str(ds.SeriesInstanceUID), {}).get("lesion_mask"):
             continue
         try:
-            found += [(m, shas[str(path)]) for m in masks.seg_masks(pydicom.dcmread(path, force=True), volumes)]
+            seg = pydicom.dcmread(path, force=True)
+            found += [
+                (m, shas[str(path)], _source(path, ids))
+                for m in masks.seg_masks(seg, volumes, layouts, seg_layout is not None)
+            ]
         except Exception as exc:
             out.reject(_source(path, ids), _reason(exc))
     for row in box_rows or []:
@@ -350,11 +358,16 @@ def convert_study_files(
                 (
                     masks.box_mask(pre, row["roi"], x0, x1, y0, y1, z0, z1, z_order=row.get("z_order", "position")),
                     "",
+                    f"{row['native_patient_id']}:{row['roi']}",
                 )
             )
         except mri.ConversionError as exc:
             out.reject(f"{row['native_patient_id']}:{row['roi']}", str(exc))
-    for mask, source_sha in found:
+    for mask, source_sha, item in found:
+        problem = masks.plausible(mask)
+        if problem:
+            out.reject(item, problem)
+            continue
         data = mri.nifti_bytes(mask.data, mask.volume.affine, options.gzip_level)
         rel = out.write_file(mask_dir / f"{mask.roi}.nii.gz", data, source_sha)
         out.rows["findings"].append(
@@ -370,6 +383,9 @@ def convert_study_files(
                 "label": mask.label or None,
                 "labels_native": "{}",
                 "repairs": "; ".join(mask.repairs) or None,
+                "mask_encoding": mask.encoding,
+                "mask_legend": mask.legend,
+                "mask_rule": mask.rule,
             }
         )
     return volumes
@@ -530,6 +546,7 @@ def convert_shard(
                 {"patient_id": patient, "native_paths": native_paths},
                 box_rows,
                 roles,
+                adapter.bit_flag_seg,
             )
     for folder in (images_dir, masks_dir):  # declared outputs, even when the shard has no file for them
         make_dirs(folder)
