@@ -78,11 +78,12 @@ def _pixels(seg, change) -> None:
     seg.PixelData = stored.astype(np.uint8).tobytes()
 
 
-def _drop_last_frame(seg) -> None:
+def _drop_frame(seg, k: int) -> None:
     stored = seg.pixel_array
-    seg.PerFrameFunctionalGroupsSequence = seg.PerFrameFunctionalGroupsSequence[:-1]
-    seg.NumberOfFrames = len(stored) - 1
-    seg.PixelData = stored[:-1].astype(np.uint8).tobytes()
+    keep = [i for i in range(len(stored)) if i != k % len(stored)]
+    seg.PerFrameFunctionalGroupsSequence = [seg.PerFrameFunctionalGroupsSequence[i] for i in keep]
+    seg.NumberOfFrames = len(keep)
+    seg.PixelData = stored[keep].astype(np.uint8).tobytes()
 
 
 @pytest.mark.parametrize(
@@ -95,9 +96,20 @@ def _drop_last_frame(seg) -> None:
         (lambda s: _pixels(s, lambda a: a.__setitem__((0, 0, 0), 0x04)), "bits its legend does not list"),
         (lambda s: s.__delitem__(LEGEND), "lacks the Mask Legend"),
         (lambda s: setattr(s, "MaximumFractionalValue", 100), "MaximumFractionalValue 255"),
-        (_drop_last_frame, "cannot be decoded"),
+        (lambda s: _drop_frame(s, -1), "cannot be decoded"),
+        (lambda s: _drop_frame(s, 5), "cannot be decoded"),
     ],
-    ids=["renamed", "bits-vs-value", "unknown-flag", "unlisted-bit", "stray-value", "no-legend", "max-100", "frame"],
+    ids=[
+        "renamed",
+        "bits-vs-value",
+        "unknown-flag",
+        "unlisted-bit",
+        "stray-value",
+        "no-legend",
+        "max-100",
+        "last-frame",
+        "middle-frame",
+    ],
 )
 def test_a_mask_that_does_not_fit_the_layout_is_an_error(study, mutate, reason):
     seg, volumes = pydicom.dcmread(_seg_path(study)), _volumes(study)

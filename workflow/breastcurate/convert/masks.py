@@ -160,7 +160,8 @@ def seg_masks(
     legend = None
     if layout is not None:
         legend, listed = _check_layout(seg, layout, len(numbers))
-        array = _decode_flags(array[..., 0] if array.ndim == 4 else array, listed, mapping, target)
+        frames = int(seg.get("NumberOfFrames", 0))
+        array = _decode_flags(array[..., 0] if array.ndim == 4 else array, listed, frames, mapping, target)
     masks = []
     for channel, number in enumerate(numbers):
         values = array[..., channel] if array.ndim == 4 else array
@@ -214,10 +215,10 @@ def _check_layout(seg: Dataset, layout: BitFlagSeg, segments: int) -> tuple[str,
     return " | ".join(entries), sum(found)
 
 
-def _decode_flags(values: np.ndarray, listed: int, mapping: np.ndarray, target: Volume) -> np.ndarray:
-    """The lesion (1 where no flag is set) of a bit-flag SEG's stored values; an error for a value with a bit its
-    legend does not list, or a SEG that does not cover every voxel of its phase (a voxel no frame covers would read
-    as 'no flag set')."""
+def _decode_flags(values: np.ndarray, listed: int, frames: int, mapping: np.ndarray, target: Volume) -> np.ndarray:
+    """The lesion (1 where no flag is set) of a bit-flag SEG's stored values (`frames`: the SEG's frame count); an
+    error for a value with a bit its legend does not list, or a SEG without one frame for every slice of its phase (a
+    voxel no frame covers would read as 'no flag set')."""
     stored = np.rint(values).astype(np.int64)
     stray = np.unique(stored[(stored & ~listed) != 0])
     if len(stray):
@@ -225,10 +226,10 @@ def _decode_flags(values: np.ndarray, listed: int, mapping: np.ndarray, target: 
             f"the mask holds values with bits its legend does not list ({', '.join(f'0x{v:02X}' for v in stray[:8])})"
         )
     covered = tuple(int(n) for n in np.abs(mapping[:3, :3]) @ np.array(stored.shape))
-    if covered != tuple(target.data.shape):
+    if covered != tuple(target.data.shape) or frames != stored.shape[0]:
         raise ConversionError(
-            f"the bit-flag mask covers {covered} voxels of a {tuple(target.data.shape)} phase; a voxel no frame "
-            "covers cannot be decoded"
+            f"the bit-flag mask has {frames} frames over {covered} voxels of a {tuple(target.data.shape)} phase; a "
+            "voxel no frame covers cannot be decoded"
         )
     return (stored == 0).astype(np.uint8)
 
