@@ -48,8 +48,8 @@ CLINICAL_TYPES: dict[str, NativeType] = {
 ANCILLARY_TYPES: dict[str, NativeType] = {"TCIA PATIENT ID": "text", "I-SPY 2 Research ID": "text"}
 #: The analysis mask's bit flags (docs/sources/ispy2.md): the legend in private element (0117,10D3) as dcmjs PR #309
 #: shows it (bits 1, 2 and 16; the text after "automatic b" is cut off there, and bit 32's entry is not shown but
-#: its values are); the lesion (the FTV) is the voxels with no flag set, which reproduces BreastDCEDL's published
-#: mask of the same study voxel for voxel in number.
+#: its values are); the lesion (the FTV) is the voxels with no flag set: their count is that of BreastDCEDL's
+#: published mask of the same study (42,423).
 ANALYSIS_MASK = BitFlagSeg(
     legend_tag=0x011710D3,
     flags={1: "PE threshold", 2: "other SER filter", 16: "automatic b", 32: ""},
