@@ -79,9 +79,16 @@ def _mutate(check: str, results, t: dict, evidence: Evidence, tmp_path) -> Evide
         return replace(evidence, shards={**evidence.shards, name: {**evidence.shards[name], "problems": problems}})
     elif check == "boxes_inside_images":  # a box wider than its image
         t["findings"].loc[t["findings"].image_uid.first_valid_index(), "xmax"] = 10_000.0
-    elif check == "mask_grids":  # a mask in another grid
+    elif check == "mask_grids":  # a (plausible) mask in another grid
         path = results / t["findings"].dropna(subset=["mask_path", "phase"]).mask_path.iloc[0]  # an MRI mask
-        nib.save(nib.Nifti1Image(np.zeros((5, 5, 5), np.uint8), nib.load(path).affine), path)
+        other = np.zeros((60, 60, 60), np.uint8)
+        other[10:12, 10:12, 10:12] = 1
+        nib.save(nib.Nifti1Image(other, nib.load(path).affine), path)
+    elif check == "lesion_masks":  # an I-SPY2 mask read the old way: empty, in its phase's grid
+        findings = t["findings"].dropna(subset=["mask_path", "phase"])
+        path = results / findings[findings.dataset == "ispy2"].mask_path.iloc[0]
+        image = nib.load(path)
+        nib.save(nib.Nifti1Image(np.zeros(image.shape, np.uint8), image.affine), path)
     elif check == "one_split_per_person":  # one person (not pinned to test) in train and val
         splits = t["splits"]
         free = splits[splits.official_split.isna() & splits.aligned_split.isna()].iloc[[0]]
@@ -128,6 +135,7 @@ CHECKS = [
     "curated_files",
     "boxes_inside_images",
     "mask_grids",
+    "lesion_masks",
     "one_split_per_person",
     "pinned_tests_kept",
     "splits_non_empty",

@@ -176,11 +176,12 @@ def test_ispy2_seg_references_its_dce(demo_root):
     segs = _dicoms(demo_root / "ispy2", "*/*/*/*Analysis Mask*/*.dcm")
     assert len(segs) == DEMO_PATIENTS
     for seg in segs:
-        assert seg.SOPClassUID == SEG and seg.SegmentationType == "BINARY"
+        assert seg.SOPClassUID == SEG and seg.SegmentationType == "FRACTIONAL" and seg.MaximumFractionalValue == 255
+        assert len(seg[0x011710D3].value) == 4  # the private Mask Legend (tests/test_ispy2.py)
         ref_series = seg.ReferencedSeriesSequence[0].SeriesInstanceUID
         dce = _dicoms(demo_root / "ispy2", f"*/{seg.PatientID}/*/*original DCE*/*.dcm")
         assert {d.SeriesInstanceUID for d in dce} == {ref_series}
-        assert seg.pixel_array.sum() > 5
+        assert (seg.pixel_array == 0).sum() > 5  # the lesion: no flag set
 
 
 def test_mammograms_look_real(demo_root):

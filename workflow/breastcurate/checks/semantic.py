@@ -18,6 +18,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from ..config import section
+from ..convert.masks import MAX_LESION_SHARE
 from ..layout import Layout, Scope
 from ..tables import ARROW_TYPES, read_table, table_names, table_schema
 
@@ -171,6 +172,19 @@ def mask_grids(results: Path, t: dict[str, pd.DataFrame]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["finding_id", "problem"])
 
 
+def lesion_masks(results: Path, t: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """MRI lesion masks that are empty, or cover more than MAX_LESION_SHARE of their phase's voxels (counted in the
+    mask files, not taken from the table)."""
+    rows = []
+    for r in t["findings"].dropna(subset=["mask_path", "phase"]).itertuples():
+        data = np.asarray(nib.load(Path(results) / r.mask_path).dataobj)
+        voxels = int(np.count_nonzero(data))
+        share = voxels / data.size if data.size else 0.0
+        if voxels == 0 or share > MAX_LESION_SHARE:
+            rows.append({"dataset": r.dataset, "finding_id": r.finding_id, "voxels": voxels, "share": round(share, 4)})
+    return pd.DataFrame(rows, columns=["dataset", "finding_id", "voxels", "share"])
+
+
 def one_split_per_person(t: dict[str, pd.DataFrame]) -> pd.DataFrame:
     splits = t["splits"]
     if splits.empty:
@@ -315,6 +329,10 @@ def semantic_checks(
         "mask_grids": (
             "each mask's grid equals its phase's grid, or its mammogram's size",
             lambda: mask_grids(results, t),
+        ),
+        "lesion_masks": (
+            f"no MRI lesion mask is empty or covers more than {MAX_LESION_SHARE:.0%} of its phase",
+            lambda: lesion_masks(results, t),
         ),
         "one_split_per_person": ("no person in two splits of a version", lambda: one_split_per_person(t)),
         "pinned_tests_kept": (

@@ -6,22 +6,34 @@ are repaired on a copy before highdicom reads it, and the repair is recorded wit
   the object for a label map and finds no segments): removed;
 - a Dimension Index Sequence that indexes the plane position only (highdicom's volume reader needs the Referenced
   Segment Number as a dimension): the segment dimension is added from each frame's Segment Identification.
+
+A SEG that is a SEG in form only (I-SPY2's analysis masks: bit flags in a FRACTIONAL SEG, docs/sources/ispy2.md) is
+decoded by the layout its adapter declares (`DatasetAdapter.bit_flag_seg`); a legend or a value that does not fit
+the layout is an error, never a guess. No mask is published empty, or covering more than `MAX_LESION_SHARE` of its
+phase.
 """
 
 from __future__ import annotations
 
 import copy
+import re
 from dataclasses import dataclass, field
 
 import numpy as np
 from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
 
+from ..sources.base import BitFlagSeg
 from .mri import LPS_TO_RAS, ConversionError, Volume
 
 #: Largest misalignment (voxel fraction) between a SEG voxel centre and a phase voxel centre.
 GRID_TOLERANCE = 0.05
 SEGMENT_NUMBER, SEGMENT_IDENTIFICATION = 0x0062000B, 0x0062000A
+#: Largest share of its phase's voxels a lesion mask may cover (a larger one is not a lesion: a breast or background
+#: mask, or flags read the wrong way).
+MAX_LESION_SHARE = 0.20
+#: One legend value: the flag's 8 bits, its decimal value, its name ("00000001 ( 1) : PE threshold").
+LEGEND_ENTRY = re.compile(r"^([01]{8}) \( ?(\d{1,3})\) : (.+)$")
 
 
 @dataclass
@@ -34,6 +46,11 @@ class Mask:
     volume: Volume
     data: np.ndarray
     repairs: list[str] = field(default_factory=list)
+    #: How the source encoded the mask: binary, fractional, labelmap (standard SEGs), bit_flags; None for boxes.
+    encoding: str | None = None
+    #: The legend a bit-flag SEG carries (its values joined by " | ") and the rule that decoded it.
+    legend: str | None = None
+    rule: str | None = None
 
 
 def _referenced(seg: Dataset) -> tuple[set[str], set[str]]:
@@ -117,40 +134,115 @@ def _index_map(target: Volume, affine: np.ndarray) -> np.ndarray:
     return rounded
 
 
-def seg_masks(seg: Dataset, volumes: list[Volume]) -> list[Mask]:
-    """One mask per segment in the grid of the phase the SEG was drawn on (FRACTIONAL: occupancy ≥ 0.5)."""
+def seg_masks(
+    seg: Dataset, volumes: list[Volume], layouts: tuple[BitFlagSeg, ...] = (), required: bool = False
+) -> list[Mask]:
+    """One mask per segment in the grid of the phase the SEG was drawn on (FRACTIONAL: occupancy ≥ 0.5). A SEG that
+    carries the legend element of one of `layouts` is decoded as that bit-flag layout; `required`: the SEG must
+    (its dataset's lesion masks are all of that layout)."""
+    layout = next((lay for lay in layouts if lay.legend_tag in seg), None)
+    if layout is None and required and layouts:
+        raise ConversionError(
+            f"the SEG lacks the Mask Legend ({layouts[0].legend_tag >> 16:04X},{layouts[0].legend_tag & 0xFFFF:04X}) "
+            "its dataset's bit-flag analysis masks carry; not decoded"
+        )
     target = seg_target(seg, volumes)
     reader, repairs = read_seg(seg)
     try:
-        volume = reader.get_volume(combine_segments=False, rescale_fractional=True)
+        volume = reader.get_volume(combine_segments=False, rescale_fractional=layout is None)
     except Exception as exc:
         raise ConversionError(f"highdicom cannot place the SEG's frames in a volume: {str(exc)[:200]}") from exc
     mapping = _index_map(target, volume.affine)
     labels = {int(s.SegmentNumber): str(s.get("SegmentLabel", "")) for s in seg.SegmentSequence}
     numbers = reader.get_segment_numbers()
     array = np.asarray(volume.array)
+    kind = str(seg.get("SegmentationType", "")).lower() or None
+    legend = None
+    if layout is not None:
+        legend, listed = _check_layout(seg, layout, len(numbers))
+        frames = int(seg.get("NumberOfFrames", 0))
+        array = _decode_flags(array[..., 0] if array.ndim == 4 else array, listed, frames, mapping, target)
     masks = []
     for channel, number in enumerate(numbers):
         values = array[..., channel] if array.ndim == 4 else array
         inside = np.argwhere(values >= 0.5) if values.dtype.kind == "f" else np.argwhere(values > 0)
-        data = np.zeros(target.data.shape, dtype=np.uint8)
-        if len(inside):
-            index = (mapping @ np.c_[inside, np.ones(len(inside))].T)[:3].astype(int).T
-            shape: np.ndarray = np.array(data.shape)
-            if (index < 0).any() or (index >= shape).any():
-                raise ConversionError("the SEG reaches outside the slices of its phase")
-            data[index[:, 0], index[:, 1], index[:, 2]] = 1
         masks.append(
             Mask(
                 roi=f"seg_{seg.get('SeriesNumber', 0)}_{number}",
                 label=labels.get(number, ""),
                 source="seg",
                 volume=target,
-                data=data,
+                data=_place(inside, mapping, target),
                 repairs=repairs,
+                encoding="bit_flags" if layout else kind,
+                legend=legend,
+                rule=layout.rule if layout else None,
             )
         )
     return masks
+
+
+def _place(inside: np.ndarray, mapping: np.ndarray, target: Volume) -> np.ndarray:
+    """SEG voxel indices → a uint8 mask in the phase's grid; an error when one falls outside the phase."""
+    data = np.zeros(target.data.shape, dtype=np.uint8)
+    if len(inside):
+        index = (mapping @ np.c_[inside, np.ones(len(inside))].T)[:3].astype(int).T
+        shape: np.ndarray = np.array(data.shape)
+        if (index < 0).any() or (index >= shape).any():
+            raise ConversionError("the SEG reaches outside the slices of its phase")
+        data[index[:, 0], index[:, 1], index[:, 2]] = 1
+    return data
+
+
+def _check_layout(seg: Dataset, layout: BitFlagSeg, segments: int) -> tuple[str, int]:
+    """The legend as text and the flags it lists (OR-ed), when the SEG and its legend are the documented layout
+    (else a ConversionError)."""
+    if str(seg.get("SegmentationType", "")) != "FRACTIONAL" or int(seg.get("MaximumFractionalValue", 0)) != 255:
+        raise ConversionError("a bit-flag analysis mask must be FRACTIONAL with MaximumFractionalValue 255")
+    if segments != 1 or int(seg.get("BitsAllocated", 0)) != 8:
+        raise ConversionError(f"a bit-flag analysis mask has one segment of 8-bit values (found {segments})")
+    value = seg[layout.legend_tag].value
+    entries = [str(v).strip() for v in (value if isinstance(value, (list, MultiValue)) else [value])]
+    found: dict[int, str] = {}  # flag → its name
+    for entry in entries:
+        match = LEGEND_ENTRY.match(entry)
+        if not match or int(match.group(1), 2) != int(match.group(2)):
+            raise ConversionError(f"the mask legend entry {entry[:64]!r} is not '<8 bits> (<value>) : <name>'")
+        flag, name = int(match.group(2)), match.group(3)
+        if flag not in layout.flags or not name.startswith(layout.flags[flag]) or flag in found:
+            raise ConversionError(f"the mask legend entry {entry[:64]!r} is not in the documented layout")
+        found[flag] = name
+    return " | ".join(entries), sum(found)
+
+
+def _decode_flags(values: np.ndarray, listed: int, frames: int, mapping: np.ndarray, target: Volume) -> np.ndarray:
+    """The lesion (1 where no flag is set) of a bit-flag SEG's stored values (`frames`: the SEG's frame count); an
+    error for a value with a bit its legend does not list, or a SEG without one frame for every slice of its phase (a
+    voxel no frame covers would read as 'no flag set')."""
+    stored = np.rint(values).astype(np.int64)
+    stray = np.unique(stored[(stored & ~listed) != 0])
+    if len(stray):
+        raise ConversionError(
+            f"the mask holds values with bits its legend does not list ({', '.join(f'0x{v:02X}' for v in stray[:8])})"
+        )
+    covered = tuple(int(n) for n in np.abs(mapping[:3, :3]) @ np.array(stored.shape))
+    if covered != tuple(target.data.shape) or frames != stored.shape[0]:
+        raise ConversionError(
+            f"the bit-flag mask has {frames} frames over {covered} voxels of a {tuple(target.data.shape)} phase; a "
+            "voxel no frame covers cannot be decoded"
+        )
+    return (stored == 0).astype(np.uint8)
+
+
+def plausible(mask: Mask) -> str | None:
+    """Why a lesion mask may not be published (empty, or covering more than MAX_LESION_SHARE of its phase), or None."""
+    voxels = int(mask.data.sum())
+    if voxels == 0:
+        return f"{mask.roi}: the lesion mask is empty"
+    share = voxels / mask.data.size
+    if share > MAX_LESION_SHARE:
+        return f"{mask.roi}: the lesion mask covers {share:.0%} of its phase (more than {MAX_LESION_SHARE:.0%}): not a lesion"
+    return None
 
 
 def box_mask(
@@ -178,4 +270,4 @@ def box_mask(
             raise ConversionError(f"box {axis} range [{lo}, {hi}) lies outside the image (size {size})")
     data = np.zeros(shape, dtype=np.uint8)
     data[x0:x1, y0:y1, z0:z1] = 1
-    return Mask(roi=roi, label="lesion box", source="box", volume=volume, data=data)
+    return Mask(roi=roi, label="lesion box", source="box", volume=volume, data=data, encoding="box")

@@ -23,8 +23,8 @@ from ..atomic import make_dirs, sha256_file, write_bytes
 from ..config import section
 from ..errors import BreastcurateError
 from ..roles import SeriesInfo, assign_all
-from ..sources import get_adapter
-from ..sources.base import MASK_COLUMN
+from ..sources import adapters, get_adapter
+from ..sources.base import MASK_COLUMN, BitFlagSeg
 from ..tables import path_item, write_table
 from . import mammo, masks, mri
 
@@ -313,11 +313,14 @@ def convert_study_files(
     box_rows: list | None = None,
     roles: dict[str, dict] | None = None,
     phase_series: set[str] | None = None,
+    seg_layout: BitFlagSeg | None = None,
 ) -> list[mri.Volume]:
     """The MR files of one study → phases under `target_dir`, SEG and box masks under `mask_dir`. With `roles` (series
     UID → its row of the deid series table; the pipeline) only `dce` series are read and become phases, and only
-    lesion-mask SEGs become masks; without (a plain folder) every volume is converted and only those of
-    `phase_series` (None: any) can be phases. Every DCE phase, converted or lost, is a row of the phases table."""
+    lesion-mask SEGs become masks, decoded as `seg_layout` when the dataset declares one; without (a plain folder)
+    every volume is converted, only those of `phase_series` (None: any) can be phases, and a SEG carrying the legend
+    of any adapter's bit-flag layout is decoded as that layout. Every DCE phase, converted or lost, is a row of the
+    phases table; an empty or implausibly large mask is a reject, never published."""
     headers, unreadable = mri.read_headers(sorted(files))
     for failed, reason in unreadable:
         out.reject(_source(failed, ids), reason)
@@ -334,18 +337,18 @@ def convert_study_files(
         else:
             out.reject(_source(failed, ids), reason)
     patient = (ids or {}).get("patient_id") or next((_text(ds, "PatientID") for _, ds in headers), None)
-    items: list[mri.Volume | mri.LostPhase] = [*volumes, *lost]
-    for item in items:
-        if item.name == "pre" or item.name.startswith("post_"):
+    phases: list[mri.Volume | mri.LostPhase] = [*volumes, *lost]
+    for phase in phases:
+        if phase.name == "pre" or phase.name.startswith("post_"):
             out.rows["phases"].append(
                 {
                     "dataset": out.dataset,
                     "patient_id": patient,
-                    "study_uid": item.study_uid,
-                    "series_uid": item.series_uid,
-                    "phase": item.name,
-                    "converted": isinstance(item, mri.Volume),
-                    "reason": None if isinstance(item, mri.Volume) else item.reason,
+                    "study_uid": phase.study_uid,
+                    "series_uid": phase.series_uid,
+                    "phase": phase.name,
+                    "converted": isinstance(phase, mri.Volume),
+                    "reason": None if isinstance(phase, mri.Volume) else phase.reason,
                 }
             )
     shas = {str(p): sha256_file(p) for p, _ in headers}
@@ -359,14 +362,19 @@ def convert_study_files(
         rel = out.write_file(target_dir / f"{volume.name}.nii.gz", nii, source_sha)
         rel_json = out.write_file(target_dir / f"{volume.name}.json", meta, source_sha)
         out.rows["volumes"].append(_volume_row(out.dataset, volume, pre, rel, rel_json, ids))
-    found = []
+    found: list[tuple[masks.Mask, str, str]] = []
+    layouts = (seg_layout,) if seg_layout else tuple(a.bit_flag_seg for a in adapters().values() if a.bit_flag_seg)
     for path, ds in headers:
         if str(ds.get("Modality", "")) != "SEG":
             continue
         if roles is not None and not roles.get(str(ds.SeriesInstanceUID), {}).get("lesion_mask"):
             continue
         try:
-            found += [(m, shas[str(path)]) for m in masks.seg_masks(pydicom.dcmread(path, force=True), volumes)]
+            seg = pydicom.dcmread(path, force=True)
+            found += [
+                (m, shas[str(path)], _source(path, ids))
+                for m in masks.seg_masks(seg, volumes, layouts, seg_layout is not None)
+            ]
         except Exception as exc:
             out.reject(_source(path, ids), _reason(exc))
     for row in box_rows or []:
@@ -380,11 +388,16 @@ def convert_study_files(
                 (
                     masks.box_mask(pre, row["roi"], x0, x1, y0, y1, z0, z1, z_order=row.get("z_order", "position")),
                     "",
+                    f"{row['native_patient_id']}:{row['roi']}",
                 )
             )
         except mri.ConversionError as exc:
             out.reject(f"{row['native_patient_id']}:{row['roi']}", str(exc))
-    for mask, source_sha in found:
+    for mask, source_sha, item in found:
+        problem = masks.plausible(mask)
+        if problem:
+            out.reject(item, problem)
+            continue
         data = mri.nifti_bytes(mask.data, mask.volume.affine, options.gzip_level)
         rel = out.write_file(mask_dir / f"{mask.roi}.nii.gz", data, source_sha)
         out.rows["findings"].append(
@@ -400,6 +413,9 @@ def convert_study_files(
                 "label": mask.label or None,
                 "labels_native": "{}",
                 "repairs": "; ".join(mask.repairs) or None,
+                "mask_encoding": mask.encoding,
+                "mask_legend": mask.legend,
+                "mask_rule": mask.rule,
             }
         )
     return volumes
@@ -588,6 +604,7 @@ def convert_shard(
                 {"patient_id": patient, "native_paths": native_paths},
                 box_rows,
                 roles,
+                seg_layout=adapter.bit_flag_seg,
             )
     for folder in (images_dir, masks_dir):  # declared outputs, even when the shard has no file for them
         make_dirs(folder)

@@ -262,9 +262,9 @@ class Deidentifier:
             return False
         creator_tag = (elem.tag.group << 16) | (elem.tag.element >> 8)
         creator = ds.get(creator_tag)
-        return (
-            creator is not None
-            and (str(creator.value).strip(), elem.tag.group, elem.tag.element & 0xFF) in self.profile.safe_private
+        offset = elem.tag.element & 0xFF
+        return creator is not None and any(
+            (name, elem.tag.group, offset) in self.profile.safe_private for name in (str(creator.value).strip(), "*")
         )
 
     def _finish(self, ds: Dataset, out: Outcome, upstream_codes: list, upstream_method) -> None:

@@ -221,17 +221,21 @@ def segmentation(
     description: str,
     style: str = "standard",
     further_sources: list[Dataset] | None = None,
+    legend: list[str] | None = None,
 ) -> Dataset:
     """A DICOM SEG over `source_slices` (sorted as `mask`'s first axis), one segment, written with highdicom.
 
-    `style="standard"`: BINARY, as highdicom writes it (the I-SPY2 analysis mask). `style="ispy1"`: FRACTIONAL and
-    shaped like the real I-SPY1 masks (docs/sources/ispy1.md): a PixelPaddingValue that the SEG IOD does not define,
-    a Dimension Index on the plane position only, no Referenced Series Sequence, and the source images listed in a
-    top-level Source Image Sequence (pre and first post-contrast phase), with undefined-length sequences."""
+    `style="standard"`: BINARY, as highdicom writes it. `style="ispy1"`: FRACTIONAL and shaped like the real I-SPY1
+    masks (docs/sources/ispy1.md): a PixelPaddingValue that the SEG IOD does not define, a Dimension Index on the
+    plane position only, no Referenced Series Sequence, and the source images listed in a top-level Source Image
+    Sequence (pre and first post-contrast phase), with undefined-length sequences. `style="bit_flags"`: a SEG in form
+    only, as the real I-SPY2 analysis masks (docs/sources/ispy2.md): FRACTIONAL with MaximumFractionalValue 255 whose
+    stored bytes are `mask`'s values (bit flags), and `legend` in the private element (0117,10D3) Mask Legend."""
     import highdicom as hd
     from pydicom.sr.codedict import codes
 
     fractional = style == "ispy1"
+    flags = style == "bit_flags"
     segment = hd.seg.SegmentDescription(
         segment_number=1,
         segment_label=label,
@@ -242,12 +246,12 @@ def segmentation(
             name="VOLSER" if not fractional else "PE threshold", version="1", family=codes.DCM.Segmentation
         ),
     )
-    pixels = mask.astype(np.float32) if fractional else mask.astype(bool)
+    pixels = mask.astype(np.float32) if fractional else (mask > 0).astype(np.float32) if flags else mask.astype(bool)
     seg = hd.seg.Segmentation(
         source_images=source_slices,
         pixel_array=pixels,
         segmentation_type=hd.seg.SegmentationTypeValues.FRACTIONAL
-        if fractional
+        if fractional or flags
         else hd.seg.SegmentationTypeValues.BINARY,
         fractional_type=hd.seg.SegmentationFractionalTypeValues.OCCUPANCY,
         max_fractional_value=255,
@@ -271,6 +275,12 @@ def segmentation(
     seg.AccessionNumber = ctx.accession
     seg.InstitutionName = ctx.identity.institution
     seg.ReferringPhysicianName = ctx.identity.referring
+    if flags:  # one frame per source slice, in `mask`'s order (omit_empty_frames=False): the flag bytes as stored
+        if len(seg.PerFrameFunctionalGroupsSequence) != mask.shape[0]:
+            raise ValueError("a bit-flag SEG needs one frame per source slice")
+        seg.PixelData = np.ascontiguousarray(mask, dtype=np.uint8).tobytes()
+        block = seg.private_block(0x0117, "BREASTCURATE DEMO", create=True)  # the real creator string is not public
+        block.add_new(0xD3, "LO", list(legend or []))
     if fractional:
         seg.PixelPaddingValue = 0
         seg.DerivationDescription = "Background Threshold, VOI limits, PE threshold 70"

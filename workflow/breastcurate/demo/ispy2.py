@@ -28,12 +28,36 @@ DWI = "ACRIN-6698: DWI TRACE: from S4: bVals=0,100,600,800"
 SCANNERS = [("GE MEDICAL SYSTEMS", "SIGNA HDxt", 1.5), ("SIEMENS", "Skyra", 3.0), ("Philips", "Ingenia", 3.0)]
 ARMS = ["Paclitaxel", "Paclitaxel + Neratinib", "Paclitaxel + MK-2206", "Paclitaxel + Pembrolizumab"]
 WITHOUT_CLINICAL = 5  # patient index whose clinical row the sheet lacks
+#: The analysis mask's legend: the first two entries and "automatic b" as dcmjs PR #309 shows them; the rest of the
+#: bit-16 entry and the bit-32 entry are this demo's placeholders (together 136 characters, the published length).
+LEGEND = [
+    "00000001 ( 1) : PE threshold",
+    "00000010 ( 2) : other SER filter",
+    "00010000 (16) : automatic background threshold",
+    "00100000 (32) : outside VOI",
+]
 
 
 def write(out: Path, patients: int, seed: int) -> None:
     rows = [_patient(out, k, rng_for(seed, source.ADAPTER.key, k)) for k in range(patients)]
     rows = [r for k, r in enumerate(rows) if k != WITHOUT_CLINICAL]
     write_sheets(out / source.CLINICAL, {"Sheet1": pd.DataFrame(rows, columns=source.CLINICAL_COLUMNS)})
+
+
+def analysis_flags(lesion: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Bit-flag values as a real analysis mask holds them (the combinations of dcmjs PR #309's histogram): 32 outside
+    the VOI (the lesion's bounding box and 2 voxels), there mostly with 16 and 1 (0x31); inside the VOI 1, 0x11 or
+    2 around the lesion; the lesion (the FTV) with no flag set."""
+    box = np.zeros(lesion.shape, dtype=bool)
+    where = np.argwhere(lesion > 0)
+    lo, hi = np.maximum(where.min(axis=0) - 2, 0), where.max(axis=0) + 3
+    box[lo[0] : hi[0], lo[1] : hi[1], lo[2] : hi[2]] = True
+    draw = rng.random(lesion.shape)
+    outside = np.select([draw < 0.05, draw < 0.13, draw < 0.14], [0x20, 0x21, 0x22], 0x31)
+    inside = np.select([draw < 0.3, draw < 0.97], [0x01, 0x11], 0x02)
+    flags = np.where(box, inside, outside).astype(np.uint8)
+    flags[lesion > 0] = 0
+    return flags
 
 
 def _patient(out: Path, k: int, rng: np.random.Generator):
@@ -94,7 +118,16 @@ def _patient(out: Path, k: int, rng: np.random.Generator):
         )
     seg_uid = g.uid(ctx.study_uid, "series", 61004)
     seg = g.segmentation(
-        ctx, dce.pre_slices, dce.mask, g.uid(seg_uid, "sop"), seg_uid, 61004, "VOLSER Analysis Mask", MASK
+        ctx,
+        dce.pre_slices,
+        analysis_flags(dce.mask, np.random.default_rng(int(seg_uid.rsplit(".", 1)[-1]) % 2**63)),
+        g.uid(seg_uid, "sop"),
+        seg_uid,
+        61004,
+        "VOLSER Analysis Mask",
+        MASK,
+        style="bit_flags",
+        legend=LEGEND,
     )
     g.save(seg, series_path(61004, MASK, 1))
     # The site's own bilateral acquisition: another DCE of another grid (the study's DCE is the VOLSER series).

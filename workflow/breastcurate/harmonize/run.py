@@ -338,8 +338,10 @@ def _coverage(
     if publishes_masks and len(studies) and (studies.modality == "MR").any():
         dce = studies[(studies.modality == "MR") & (studies.n_phases > 0)]
         findings = seen["findings"]
-        masked = (
-            set(findings[findings.mask_path.notna()].study_uid) if len(findings) and "mask_path" in findings else set()
+        masked = (  # a mask counts when it holds a voxel (conversion publishes no empty one; this does not trust it)
+            set(findings[findings.mask_path.notna() & (findings.voxels > 0)].study_uid)
+            if len(findings) and "mask_path" in findings
+            else set()
         )
         here = dce[~dce.study_uid.isin(masked)].study_uid.tolist()
         rows.append(_row("masks", int(dce.study_uid.isin(masked).sum()), len(dce), here, []))

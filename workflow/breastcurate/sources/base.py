@@ -7,17 +7,19 @@ imitates a dataset lives in `breastcurate.demo.<key>`; the evidence for every fa
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import pandas as pd
 from pydicom.dataset import Dataset
 
 from ..codes import Codes
-from ..errors import BreastcurateError
+from ..errors import BreastcurateError, NativeTableError
 from ..roles import RoleRule
 
 #: Columns of `image_boxes`: one row per 2-D box, 0-based half-open, at the mirror path of its DICOM. `frame` is the
@@ -31,6 +33,77 @@ MASK_COLUMN = "mask_path"
 #: Columns of `volume_boxes`: one row per 3-D box, 0-based half-open: x = DICOM column, y = DICOM row, z = slice in
 #: `z_order` (`instance`: InstanceNumber order of the series' files; `position`: sorted along the slice normal).
 VOLUME_BOX_COLUMNS = ["native_patient_id", "roi", "x0", "x1", "y0", "y1", "z0", "z1", "z_order", "labels"]
+
+#: How a native column is typed in the published file: `int` (whole numbers, nullable Int64), `float` (Float64),
+#: `text` (str; a number a spreadsheet stored is written without a spurious `.0`).
+NativeType = Literal["int", "float", "text"]
+
+
+@dataclass(frozen=True)
+class BitFlagSeg:
+    """A lesion-mask SEG that is a SEG in form only: FRACTIONAL with MaximumFractionalValue 255, each voxel's stored
+    byte a set of flags named by a private legend element. The adapter declares the layout its evidence
+    establishes; convert/masks.py decodes it (the lesion: voxels with none of the flags set) and rejects a SEG whose
+    legend or values do not fit."""
+
+    #: The private data element (gggg,xxee as an int) that holds the legend, one `<8 bits> (<n>) : <name>` a value.
+    legend_tag: int
+    #: Flag value → the start of its name in the legend ("": a name the evidence does not give).
+    flags: Mapping[int, str]
+    #: The decoding rule as recorded with each mask (findings.mask_rule).
+    rule: str
+
+
+def read_native(path: Path, types: Mapping[str, NativeType], sheet: str | int = 0, header: int = 0) -> pd.DataFrame:
+    """A native table (a sheet of an .xlsx/.xls, or a .csv) with its columns typed as declared, never as pandas
+    would guess: cells are read as the file stores them, then each declared column present is converted to its
+    type; a cell that does not fit is a NativeTableError naming the file, column and value."""
+    if path.suffix.lower() in (".xlsx", ".xls"):
+        frame = pd.read_excel(path, sheet_name=sheet, header=header, dtype=object)
+    else:
+        frame = pd.read_csv(path, header=header, dtype=str, keep_default_na=False, na_values=[""])
+    return _typed_frame(path, frame, types)
+
+
+def read_native_sheets(path: Path, types: Mapping[str, NativeType], header: int = 0) -> dict[str, pd.DataFrame]:
+    """Every sheet of a workbook, typed as `read_native` types one (column names with their spaces squashed)."""
+    sheets = pd.read_excel(path, sheet_name=None, header=header, dtype=object)
+    return {name: _typed_frame(path, frame, types) for name, frame in sheets.items()}
+
+
+def _typed_frame(path: Path, frame: pd.DataFrame, types: Mapping[str, NativeType]) -> pd.DataFrame:
+    frame.columns = [" ".join(str(c).split()) for c in frame.columns]
+    for column, kind in types.items():
+        if column in frame:
+            frame[column] = _typed(path, column, kind, frame[column])
+    return frame
+
+
+def _typed(path: Path, column: str, kind: NativeType, values: pd.Series) -> pd.Series:
+    """`values` as `kind`: blanks become nulls; a value that is not of that kind is an error."""
+    out: list = []
+    for value in values:
+        if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
+            out.append(None)
+            continue
+        text = " ".join(str(value).split())
+        try:
+            if not text:
+                out.append(None)
+            elif kind == "text":
+                whole = isinstance(value, float) and value.is_integer()
+                out.append(str(int(value)) if whole else text)
+            elif kind == "int":
+                number = float(text)
+                if isinstance(value, bool) or not number.is_integer():
+                    raise ValueError
+                out.append(int(number))
+            else:
+                out.append(float(text))
+        except ValueError:
+            raise NativeTableError(f"{path.name}: column {column!r} holds {text!r}, not {kind}") from None
+    dtype = {"int": "Int64", "float": "Float64", "text": object}[kind]
+    return pd.Series(out, index=values.index, dtype=dtype)
 
 
 class DatasetAdapter:
@@ -61,6 +134,8 @@ class DatasetAdapter:
     role_rules: ClassVar[tuple[RoleRule, ...]] = ()
     #: Regexes of the SeriesDescription of DICOM SEG series that are lesion masks (become findings and radiomics).
     lesion_masks: ClassVar[tuple[str, ...]] = ()
+    #: How the lesion-mask SEGs encode their voxels when they are not standard SEGs (None: read with highdicom).
+    bit_flag_seg: ClassVar[BitFlagSeg | None] = None
     #: Native tables harmonization reads: logical name → accepted file names (the first one present is used).
     native_tables: ClassVar[Mapping[str, tuple[str, ...]]] = {}
     #: Native tables a mirror may lack (used when present).

@@ -11,7 +11,7 @@ from ..codes import Codes, native_text
 from ..errors import NativeTableError
 from ..nbia_names import DEFAULT_URL
 from ..roles import RoleRule
-from .base import DatasetAdapter
+from .base import DatasetAdapter, NativeType, read_native_sheets
 
 COLLECTION = "ISPY1"
 #: The workbook circulates under three names (TCIA page; copies in public repositories, docs/sources/ispy1.md).
@@ -40,6 +40,19 @@ CLINICAL_COLUMNS = [
     "MRI LD InterReg",
     "MRI LD PreSurg",
 ]
+#: How the workbook types the columns the adapter reads (numbers: the ids and the coded columns; a SQL schema of the
+#: clinical subset in a public repository, docs/sources/ispy1.md).
+TYPES: dict[str, NativeType] = {
+    "SUBJECTID": "int",
+    "age": "float",
+    "race_id": "int",
+    "ERpos": "int",
+    "PgRpos": "int",
+    "HR Pos": "int",
+    "Her2MostPos": "int",
+    "HR_HER2_CATEGORY": "int",
+    "PCR": "int",
+}
 OUTCOME_COLUMNS = ["SUBJECTID", "DataExtractDt", "sstat", "survDtD2 (tx)", "RFS", "rfs_ind", "PCR", "RCBClass"]
 
 BINARY = {"0": 0, "1": 1}
@@ -103,9 +116,7 @@ class ISPY1(DatasetAdapter):
         """The clinical and the outcome sheet, found by their columns (copies rename the sheets, e.g. 'predictors'
         and 'outcomes'); formulas (HR_HER2_CATEGORY) come as the values Excel cached."""
         path = self.table_path(root, "clinical")
-        sheets = pd.read_excel(path, sheet_name=None, dtype=object)
-        for table in sheets.values():
-            table.columns = [" ".join(str(c).split()) for c in table.columns]
+        sheets = read_native_sheets(path, TYPES)
         clinical = next((t for t in sheets.values() if {"SUBJECTID", "HR Pos"} <= set(t.columns)), None)
         outcome = next((t for t in sheets.values() if {"SUBJECTID", "PCR"} <= set(t.columns)), None)
         if clinical is None or outcome is None:
@@ -120,7 +131,7 @@ class ISPY1(DatasetAdapter):
         clinical, outcome = self._sheets(root)
         table = clinical.merge(outcome[["SUBJECTID", "PCR"]], on="SUBJECTID", how="left")
         out = pd.DataFrame({"native_patient_id": [f"ISPY1_{native_text(s)}" for s in table.SUBJECTID]})
-        out["age_years"] = pd.to_numeric(table["age"], errors="coerce")
+        out["age_years"] = table["age"].astype("float64")
         codes.map(out, "er", table["ERpos"], BINARY)
         codes.map(out, "pr", table["PgRpos"], BINARY)
         codes.map(out, "hr", table["HR Pos"], BINARY)

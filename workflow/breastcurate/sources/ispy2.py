@@ -12,7 +12,7 @@ from ..codes import Codes, native_text
 from ..errors import NativeTableError
 from ..nbia_names import DEFAULT_URL
 from ..roles import RoleRule
-from .base import DatasetAdapter
+from .base import BitFlagSeg, DatasetAdapter, NativeType, read_native
 
 COLLECTIONS = ("ISPY2", "ACRIN-6698")
 #: Imaging patient ids: ISPY2-<n> or ACRIN-6698-<n>; the clinical sheet lists the bare number n.
@@ -31,6 +31,30 @@ CLINICAL_COLUMNS = [
     "ethnicity",
     "menopausal_status",
 ]
+#: The columns as the published sheet types them: numbers for the id and the 0/1 receptor and outcome columns, text
+#: for the names (docs/sources/ispy2.md; tests/data/ispy2/README.md). MP's coding is not public: read as text.
+CLINICAL_TYPES: dict[str, NativeType] = {
+    "Patient_ID": "int",
+    "Arm": "text",
+    "HR": "int",
+    "HER2": "int",
+    "MP": "text",
+    "pCR": "int",
+    "Age_at_Screening": "float",
+    "Race": "text",
+    "ethnicity": "text",
+    "menopausal_status": "text",
+}
+ANCILLARY_TYPES: dict[str, NativeType] = {"TCIA PATIENT ID": "text", "I-SPY 2 Research ID": "text"}
+#: The analysis mask's bit flags (docs/sources/ispy2.md): the legend in private element (0117,10D3) as dcmjs PR #309
+#: shows it (bits 1, 2 and 16; the text after "automatic b" is cut off there, and bit 32's entry is not shown but
+#: its values are); the lesion (the FTV) is the voxels with no flag set: their count is that of BreastDCEDL's
+#: published mask of the same study (42,423).
+ANALYSIS_MASK = BitFlagSeg(
+    legend_tag=0x011710D3,
+    flags={1: "PE threshold", 2: "other SER filter", 16: "automatic b", 32: ""},
+    rule="FTV lesion = voxels with no flag set (stored value 0) among flags 1, 2, 16, 32",
+)
 
 BINARY = {"0": 0, "1": 1}
 MENOPAUSE = {"Pre": "pre", "Post": "post", "Peri": "peri", "N/A": None}
@@ -75,6 +99,7 @@ class ISPY2(DatasetAdapter):
         RoleRule(r"VOLSER: bi-lateral: original DCE", "dce", "bilateral VOLSER DCE", group=1),
     )
     lesion_masks = (r"VOLSER: uni-lateral cropped: Analysis Mask",)
+    bit_flag_seg = ANALYSIS_MASK
 
     def path_patient(self, relpath: PurePosixPath) -> str | None:
         parts = relpath.parts
@@ -84,18 +109,19 @@ class ISPY2(DatasetAdapter):
         """The clinical sheet, one row per imaging id it can match: `Patient_ID` n → ISPY2-n and ACRIN-6698-n (the
         two collections number patients without overlap), plus the ancillary file's TCIA PATIENT ID → I-SPY 2
         Research ID pairs when that file is in the mirror."""
-        table = pd.read_excel(self.table_path(root, "clinical"), sheet_name=0, dtype=object)
+        table = read_native(self.table_path(root, "clinical"), CLINICAL_TYPES)
         if "Patient_ID" not in table:
             raise NativeTableError(f"{CLINICAL}: no Patient_ID column")
-        table["number"] = table.Patient_ID.map(native_text)
-        rows = [table.assign(native_patient_id=prefix + table.number) for prefix in PREFIXES]
+        table["number"] = [native_text(v) for v in table.Patient_ID]
+        table = table[table.number.notna()]
+        rows = [table.assign(native_patient_id=[prefix + n for n in table.number]) for prefix in PREFIXES]
         ancillary = self.table_path(root, "ancillary")
         if ancillary.exists():
-            pairs = pd.read_excel(ancillary, sheet_name=0, dtype=object)
+            pairs = read_native(ancillary, ANCILLARY_TYPES)
             pairs = pd.DataFrame(
                 {
-                    "native_patient_id": pairs["TCIA PATIENT ID"].map(native_text),
-                    "number": pairs["I-SPY 2 Research ID"].map(native_text),
+                    "native_patient_id": [native_text(v) for v in pairs["TCIA PATIENT ID"]],
+                    "number": [native_text(v) for v in pairs["I-SPY 2 Research ID"]],
                 }
             ).dropna()
             rows.append(pairs.merge(table.drop(columns=["native_patient_id"], errors="ignore"), on="number"))
@@ -105,14 +131,16 @@ class ISPY2(DatasetAdapter):
         """HR, HER2 and pCR as published; subtype derived (HER2+ → her2+, else HR+ → hr+her2-, else tn)."""
         table = self._table(root)
         out = pd.DataFrame({"native_patient_id": table.native_patient_id})
-        out["age_years"] = pd.to_numeric(table.Age_at_Screening, errors="coerce")
+        out["age_years"] = table.Age_at_Screening.astype("float64")
         codes.map(out, "hr", table.HR, BINARY)
         codes.map(out, "her2", table.HER2, BINARY)
         out["subtype"] = [
             None if h is None or e is None else ("her2+" if e == 1 else ("hr+her2-" if h else "tn"))
             for h, e in zip(out.hr, out.her2)
         ]
-        out["subtype_native"] = "HR=" + out.hr_native.fillna("") + ";HER2=" + out.her2_native.fillna("")
+        out["subtype_native"] = [
+            f"HR={native_text(h) or ''};HER2={native_text(e) or ''}" for h, e in zip(out.hr_native, out.her2_native)
+        ]
         codes.map(out, "pcr", table.pCR, BINARY)
         codes.map(out, "menopause", table.menopausal_status, MENOPAUSE)
         return out
