@@ -26,6 +26,7 @@ with warnings.catch_warnings():  # nibabel warns at import that its DICOM reader
     from nibabel.nicom import dicomwrappers
 
 from .. import __version__
+from ..errors import BAD_INPUT, DECODER_ERRORS, BreastcurateError, parse_all
 
 LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0, 1.0])
 #: gzip level of the curated .nii.gz (dcm2niix's default is 6; every level is lossless).
@@ -86,12 +87,14 @@ def read_headers(paths: list[Path]) -> tuple[list[tuple[Path, Dataset]], list[tu
     bad: list[tuple[str, str]] = []
     for path in paths:
         try:
-            ds = pydicom.dcmread(path, stop_before_pixels=True, force=True)
-        except Exception as exc:
+            ds = parse_all(pydicom.dcmread(path, stop_before_pixels=True, force=True))
+        except BAD_INPUT as exc:
             bad.append((str(path), f"{NOT_DICOM} (unreadable: {type(exc).__name__})"))
             continue
         if "SOPInstanceUID" not in ds:
             bad.append((str(path), f"{NOT_DICOM} (no SOP Instance UID)"))
+        elif not ds.get("SeriesInstanceUID") or not ds.get("StudyInstanceUID"):
+            bad.append((str(path), f"{NOT_DICOM} (no Study or Series Instance UID)"))
         elif "Rows" not in ds:
             bad.append((str(path), f"no image (SOP class {ds.get('SOPClassUID', '?')})"))
         else:
@@ -117,8 +120,29 @@ def _storage(stack: np.ndarray) -> np.ndarray:
     return stack
 
 
+#: The geometry attributes a slice needs to be stacked, and how many values each has.
+GEOMETRY = {"ImageOrientationPatient": 6, "ImagePositionPatient": 3, "PixelSpacing": 2, "Rows": 1, "Columns": 1}
+
+
+def _check_geometry(items: list[tuple[Path, Dataset]]) -> None:
+    for path, ds in items:
+        for keyword, n in GEOMETRY.items():
+            value = ds.get(keyword)
+            if value in (None, "") or (n > 1 and (isinstance(value, str) or len(value) != n)):
+                raise ConversionError(f"{Path(path).name}: {keyword} is missing or has not {n} values")
+
+
+def _pixels(path: Path) -> np.ndarray:
+    """One file's decoded pixels, or a ConversionError saying why no decoder reads them."""
+    try:
+        return parse_all(pydicom.dcmread(path, force=True)).pixel_array
+    except DECODER_ERRORS as exc:  # around the decoder call only
+        raise ConversionError(f"cannot decode the pixel data: {type(exc).__name__}: {str(exc)[:160]}") from exc
+
+
 def _stack_slices(items: list[tuple[Path, Dataset]]) -> Volume:
     """Sort the slices of one time point along the slice normal, check the geometry and stack the pixels."""
+    _check_geometry(items)
     first = items[0][1]
     geometry = {
         (
@@ -157,7 +181,7 @@ def _stack_slices(items: list[tuple[Path, Dataset]]) -> Volume:
         slice_vec = normal * float(first.get("SpacingBetweenSlices", first.get("SliceThickness", 1)) or 1)
     headers = [h for _, h in items]
     slope, intercept = _scaling(headers)
-    arrays = [pydicom.dcmread(path, force=True).pixel_array for path, _ in items]
+    arrays = [_pixels(path) for path, _ in items]
     # (k, row, col) in C order is (col, row, k) in Fortran order: NIfTI's own layout, so writing needs no copy.
     data = _storage(np.stack(arrays, axis=0)).T
     dr, dc = (float(v) for v in first.PixelSpacing)  # row spacing, column spacing
@@ -198,13 +222,16 @@ def _temporal_position(ds: Dataset) -> int | None:
 
 def _wrapped_volume(path: Path) -> Volume:
     """A mosaic or enhanced multi-frame file → one volume through nibabel's DICOM wrappers."""
-    ds = pydicom.dcmread(path, force=True)
+    ds = parse_all(pydicom.dcmread(path, force=True))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        wrapper = dicomwrappers.wrapper_from_data(ds)
-        raw = wrapper.get_unscaled_data()
-        affine = np.asarray(wrapper.affine, dtype=float)
-        factors = np.asarray(wrapper.scale_factors, dtype=float)
+        try:  # nibabel's wrappers decode and read the geometry; all they raise here means a file they cannot read
+            wrapper = dicomwrappers.wrapper_from_data(ds)
+            raw = wrapper.get_unscaled_data()
+            affine = np.asarray(wrapper.affine, dtype=float)
+            factors = np.asarray(wrapper.scale_factors, dtype=float)
+        except (*DECODER_ERRORS, dicomwrappers.WrapperError) as exc:
+            raise ConversionError(f"cannot read the multi-frame file: {type(exc).__name__}: {str(exc)[:160]}") from exc
     if raw.ndim != 3:
         raise ConversionError(
             f"a multi-frame file with {raw.ndim - 3} extra dimensions (shape {raw.shape}); "
@@ -277,7 +304,7 @@ def build_volumes(
         if _is_wrapped(ds):
             try:
                 volumes.append(_wrapped_volume(path))
-            except Exception as exc:
+            except BAD_INPUT as exc:
                 rejects.append((str(path), _reason(exc)))
         else:
             series[str(ds.SeriesInstanceUID)].append((path, ds))
@@ -285,7 +312,7 @@ def build_volumes(
         for point in _time_points(series[uid]):
             try:
                 volumes.append(_stack_slices(point))
-            except Exception as exc:
+            except BAD_INPUT as exc:
                 rejects += [(str(p), _reason(exc)) for p in (q for q, _ in point)]
     rejects += name_phases(volumes, strict=dce_series is not None)
     volumes = [v for v in volumes if v.name]
@@ -293,10 +320,8 @@ def build_volumes(
 
 
 def _reason(exc: Exception) -> str:
-    if isinstance(exc, ConversionError):
+    if isinstance(exc, (ConversionError, BreastcurateError)):
         return str(exc)
-    if isinstance(exc, (AttributeError, KeyError)):
-        return f"cannot convert: a required attribute is missing ({exc})"
     return f"cannot convert: {type(exc).__name__}: {str(exc)[:200]}"
 
 
