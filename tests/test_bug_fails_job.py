@@ -14,6 +14,7 @@ from breastcurate.convert import mammo
 from breastcurate.convert.run import ConvertOptions, to_png
 from breastcurate.deid.run import Collector, _process, make_deidentifier
 from breastcurate.errors import BAD_INPUT
+from breastcurate.layout import Layout
 from conftest import REPO, copy_checkout, write_config
 
 MAMMOGRAM = REPO / "tests/data/convert/mammography/dclunie_mg_pixel_spacing/MG_Explicit_Little.dcm"
@@ -96,13 +97,14 @@ def test_injected_type_error_fails_the_conversion_job(tmp_path):
     copy_checkout(tmp_path)
     write_config(tmp_path, n_shards=1, demo={"patients": 1, "seed": 11}, datasets={"cbis_ddsm": {"source": "demo"}})
     cmd = [sys.executable, "-m", "snakemake", "-s", str(tmp_path / "Snakefile"), "--directory", str(tmp_path)]
-    cmd += ["--configfile", str(tmp_path / "config.yaml"), "--cores", "1", "--until", "convert_mg"]
+    tables = Layout(tmp_path / "results").convert_tables("cbis_ddsm", 0)  # the convert job's output
+    cmd += ["--configfile", str(tmp_path / "config.yaml"), "--cores", "1", str(tables.relative_to(tmp_path))]
     env = {k: v for k, v in _inject(tmp_path).items() if k != "BREASTCURATE_SECRET"}
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=900)
     assert proc.returncode != 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     assert "Error in rule convert_mg" in proc.stdout + proc.stderr
-    logs = list(tmp_path.glob("results/restricted/logs/convert/cbis_ddsm-*.log"))
-    assert logs, proc.stderr[-3000:]
-    text = logs[0].read_text()
+    log = Layout(tmp_path / "results").log("convert", "cbis_ddsm-0")
+    assert log.exists(), proc.stderr[-3000:]
+    text = log.read_text()
     assert "Traceback" in text and f"TypeError: {MESSAGE}" in text
-    assert not list(tmp_path.glob("results/restricted/convert/cbis_ddsm/**/rejects.parquet"))
+    assert not tables.exists()  # Snakemake removed the failed job's outputs: no reject row anywhere
