@@ -40,6 +40,7 @@ def test_defaults_filled():
     assert config["shard_salt"] and config["demo"]["patients"] == 6
 
 
+@pytest.mark.e2e
 def test_snakemake_stops_on_invalid_config(tmp_path):
     write_config(tmp_path, n_shards=-1)
     proc = snakemake(tmp_path, "-n", check=False)

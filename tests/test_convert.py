@@ -10,7 +10,7 @@ import nibabel as nib
 import numpy as np
 import pydicom
 import pytest
-from conftest import run_cli
+from conftest import call_cli
 from PIL import Image
 from pydicom.pixels import apply_modality_lut, apply_voi_lut
 
@@ -56,7 +56,7 @@ def test_to_nifti_equals_dcm2niix_reference(tmp_path, case, ref, n):
         (tmp_path / "in").mkdir()
         shutil.copy(source, tmp_path / "in" / source.name)
         source = tmp_path / "in"
-    run_cli("to-nifti", str(source), "--out", str(tmp_path / "out"))
+    call_cli("to-nifti", str(source), "--out", str(tmp_path / "out"))
     volumes = _phases(tmp_path / "out")
     assert len(volumes) == n
     reference = nib.load(DATA / f"{ref}.nii.gz")
@@ -75,7 +75,7 @@ def test_to_nifti_equals_dcm2niix_reference(tmp_path, case, ref, n):
 
 @pytest.mark.parametrize("case, ref", [REFERENCE_CASES[0][:2], REFERENCE_CASES[1][:2], REFERENCE_CASES[2][:2]])
 def test_sidecar_matches_reference_keys(tmp_path, case, ref):
-    run_cli("to-nifti", str(DATA / case), "--out", str(tmp_path))
+    call_cli("to-nifti", str(DATA / case), "--out", str(tmp_path))
     ours = json.loads((tmp_path / "pre.json").read_text())
     theirs = json.loads((DATA / f"{ref}.json").read_text())
     for key in (
@@ -93,8 +93,8 @@ def test_sidecar_matches_reference_keys(tmp_path, case, ref):
 
 def test_to_nifti_is_deterministic(tmp_path):
     case = DATA / REFERENCE_CASES[1][0]
-    run_cli("to-nifti", str(case), "--out", str(tmp_path / "a"))
-    run_cli("to-nifti", str(case), "--out", str(tmp_path / "b"))
+    call_cli("to-nifti", str(case), "--out", str(tmp_path / "a"))
+    call_cli("to-nifti", str(case), "--out", str(tmp_path / "b"))
     names = sorted(p.name for p in (tmp_path / "a").iterdir())
     assert len(names) == 20
     for name in names:
@@ -137,7 +137,7 @@ def _broken_copy(tmp_path: Path, edit) -> Path:
 )
 def test_bad_phase_is_rejected_with_reason(tmp_path, edit, reason):
     broken = _broken_copy(tmp_path, edit)
-    proc = run_cli("to-nifti", str(broken), "--out", str(tmp_path / "out"), check=False)
+    proc = call_cli("to-nifti", str(broken), "--out", str(tmp_path / "out"), check=False)
     assert proc.returncode == 1
     assert reason in proc.stderr
     written = list((tmp_path / "out").glob("*.nii.gz"))
@@ -161,7 +161,7 @@ def test_to_png_canonical_values_and_metadata(tmp_path):
         MG / "monochrome1_controls/CR-MONO1-10-chest",
         MG / "dclunie_mg_pixel_spacing/MG_Explicit_Little.dcm",
     ]
-    run_cli("to-png", *map(str, files), "--out", str(tmp_path))
+    call_cli("to-png", *map(str, files), "--out", str(tmp_path))
     for source in files:
         ds = pydicom.dcmread(source, force=True)
         png = Image.open(tmp_path / f"{source.stem}.png")
@@ -189,13 +189,13 @@ def test_to_png_masks_bits_above_bits_stored(tmp_path):
     raw = pydicom.dcmread(source)
     container = np.frombuffer(raw.PixelData, dtype="<u2").reshape(raw.Rows, raw.Columns)
     assert container.max() > 4095  # garbage in the unused high bits
-    run_cli("to-png", str(source), "--out", str(tmp_path))
+    call_cli("to-png", str(source), "--out", str(tmp_path))
     assert np.array_equal(_png(tmp_path / f"{source.stem}.png"), container & 0x0FFF)
 
 
 def test_voi_variant_uses_the_files_own_lut_and_flips(tmp_path):
     source = MG / "fo-dicom/GH133.dcm"
-    run_cli(
+    call_cli(
         "to-png",
         str(source),
         "--out",
@@ -219,7 +219,7 @@ def test_voi_variant_uses_the_files_own_lut_and_flips(tmp_path):
 
 def test_undecodable_mammograms_are_rejected_not_written(tmp_path):
     bad = [MG / "nema_wg04_MG1/MG1_JPLY", MG / "fo-dicom/GH1376.dcm"]
-    proc = run_cli("to-png", *map(str, bad), str(MG / "fo-dicom/GH133.dcm"), "--out", str(tmp_path), check=False)
+    proc = call_cli("to-png", *map(str, bad), str(MG / "fo-dicom/GH133.dcm"), "--out", str(tmp_path), check=False)
     assert proc.returncode == 1
     assert "MG1_JPLY" in proc.stderr and "1.2.840.10008.1.2.4.51" in proc.stderr  # JPEG Extended: no decoder
     assert "GH1376" in proc.stderr
