@@ -340,6 +340,7 @@ class ServedObjects(logging.Handler):
             self.served[key] = self.served.get(key, 0) + 1
 
 
+@pytest.mark.slow  # reads the whole pinned IDC index
 def test_plan_download_reads_the_pinned_idc_index_offline(tmp_path):
     """The real numbers of IDC v25 (idc-index-data 25.0.5), from the installed index alone."""
     config_for(tmp_path, {"duke": {"source": "download"}, "ispy2": {"source": "download"}})

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import yaml
 from breastcurate.config import ConfigError, load_config
-from conftest import REPO, run_cli, snakemake, write_config
+from conftest import REPO, call_cli, snakemake, write_config
 
 
 def _config(tmp_path, mutate):
@@ -31,7 +31,7 @@ def test_invalid_config_names_key_and_reason(tmp_path, mutate, message):
     with pytest.raises(ConfigError) as err:
         load_config(path)
     assert message in str(err.value)
-    proc = run_cli("check-config", str(path), check=False)
+    proc = call_cli("check-config", str(path), check=False)
     assert proc.returncode == 1 and message in proc.stderr
 
 

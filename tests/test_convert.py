@@ -91,6 +91,7 @@ def test_sidecar_matches_reference_keys(tmp_path, case, ref):
     assert ours["Phase"] == "pre" and ours["AcquisitionTimeOffset"] == 0
 
 
+@pytest.mark.slow  # the 100-file GE series converted twice
 def test_to_nifti_is_deterministic(tmp_path):
     case = DATA / REFERENCE_CASES[1][0]
     call_cli("to-nifti", str(case), "--out", str(tmp_path / "a"))
