@@ -34,6 +34,14 @@ REFERENCE_CASES = (
 )
 
 
+#: The 150-file GE series: a `slow` case (left out of `make test-fast`, run by `make test`).
+SLOW_CASE = "dcm_qa_nih/In/20180918GE/mr_0004"
+
+
+def _params(cases: list[tuple]) -> list:
+    return [pytest.param(*c, marks=pytest.mark.slow) if c[0] == SLOW_CASE else c for c in cases]
+
+
 def _phases(out: Path) -> list[Path]:
     """Output volumes in acquisition order (pre, post_1, …, or the one series_N volume)."""
     files = list(out.glob("*.nii.gz"))
@@ -49,7 +57,9 @@ def _phases(out: Path) -> list[Path]:
     )
 
 
-@pytest.mark.parametrize("case, ref, n", REFERENCE_CASES, ids=[c[0].split("/In/")[-1] for c in REFERENCE_CASES])
+@pytest.mark.parametrize(
+    "case, ref, n", _params(REFERENCE_CASES), ids=[c[0].split("/In/")[-1] for c in REFERENCE_CASES]
+)
 def test_to_nifti_equals_dcm2niix_reference(tmp_path, case, ref, n):
     source = DATA / case
     if source.is_file():  # to-nifti takes a folder
@@ -73,7 +83,7 @@ def test_to_nifti_equals_dcm2niix_reference(tmp_path, case, ref, n):
         assert int(ours.header["sform_code"]) == 1 and int(ours.header["qform_code"]) == 1
 
 
-@pytest.mark.parametrize("case, ref", [REFERENCE_CASES[0][:2], REFERENCE_CASES[1][:2], REFERENCE_CASES[2][:2]])
+@pytest.mark.parametrize("case, ref", _params([REFERENCE_CASES[0][:2], REFERENCE_CASES[1][:2], REFERENCE_CASES[2][:2]]))
 def test_sidecar_matches_reference_keys(tmp_path, case, ref):
     call_cli("to-nifti", str(DATA / case), "--out", str(tmp_path))
     ours = json.loads((tmp_path / "pre.json").read_text())
