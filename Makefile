@@ -4,7 +4,7 @@ VENV   := .venv
 STAMP  := $(VENV)/.installed
 CORES  ?= all
 
-.PHONY: demo test lint clean dry-run bench
+.PHONY: demo test test-fast lint clean dry-run bench
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON) (Python 3.11+) on PATH, or set PYTHON=..."; exit 1; }
@@ -21,6 +21,11 @@ dry-run: $(STAMP)
 
 test: $(STAMP)
 	$(VENV)/bin/python -m pytest
+
+# The in-process tests only (stage functions on tiny fixtures, properties): no Snakemake or CLI subprocesses, no
+# demo run, no SLURM, Chromium or S3 server (markers in pyproject.toml), no DICOM fuzzing.
+test-fast: $(STAMP)
+	$(VENV)/bin/python -m pytest -m "not system and not e2e and not slow"
 
 # The gates .ci/run applies before the tests: lint and format (ruff), the rules (snakefmt, snakemake --lint) and
 # types (mypy).

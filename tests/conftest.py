@@ -57,6 +57,23 @@ def run_cli(*args: str, check: bool = True) -> subprocess.CompletedProcess:
     return proc
 
 
+def call_cli(*args: str, check: bool = True) -> subprocess.CompletedProcess:
+    """Run `breastcurate ARGS` in this process (`cli.main`, its output captured): a stage's command tested without
+    the start-up of a subprocess. A bug raises here with its traceback, as it would fail the command."""
+    import contextlib
+    import io
+
+    from breastcurate.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        returncode = main(list(args))
+    proc = subprocess.CompletedProcess(["breastcurate", *args], returncode, out.getvalue(), err.getvalue())
+    if check and returncode != 0:
+        raise AssertionError(f"breastcurate {' '.join(args)} failed:\n{proc.stdout}\n{proc.stderr}")
+    return proc
+
+
 def write_config(workdir: Path, **overrides) -> Path:
     """A config for a run in `workdir`: the default demo config with `overrides` applied."""
     config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
@@ -138,10 +155,19 @@ def _uses(item, fixture: str) -> bool:
     return fixture in getattr(item, "fixturenames", ())
 
 
+#: Session fixtures that run the CLI or the workflow in subprocesses: a test that needs one (directly or through
+#: another fixture) is an `e2e` test, left out of `make test-fast`.
+E2E_FIXTURES = ("demo_run", "demo_root")
+
+
 def pytest_collection_modifyitems(session, config, items) -> None:
-    """Test files whose tests need the demo run early go late, so that while a background thread builds it the
-    workers run what does not need it: files by how early their first test that needs it comes (never: first),
-    otherwise in collected order; a file keeps its own order. Every xdist worker sorts alike."""
+    """Mark the tests that need a demo mirror or the demo run `e2e`. Then test files whose tests need the demo run
+    early go late, so that while a background thread builds it the workers run what does not need it: files by how
+    early their first test that needs it comes (never: first), otherwise in collected order; a file keeps its own
+    order. Every xdist worker sorts alike."""
+    for item in items:
+        if any(_uses(item, fixture) for fixture in E2E_FIXTURES):
+            item.add_marker(pytest.mark.e2e)
     files: dict = {}
     for item in items:
         files.setdefault(item.path, []).append(_uses(item, "demo_run"))

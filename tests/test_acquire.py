@@ -82,6 +82,7 @@ def download(work: Path, dataset: str, check: bool = True, **env):
                 os.environ[k] = v
 
 
+@pytest.mark.e2e  # the demo mirrors it serves come from the CLI
 def test_nbia_download_plans_resumes_and_retries(mirrors, tmp_path):
     duke = mirrors / "duke"
     nbia = FakeNBIA(duke, "Duke-Breast-Cancer-MRI")
@@ -130,6 +131,7 @@ def test_nbia_download_plans_resumes_and_retries(mirrors, tmp_path):
         assert lost.is_dir() and len([t for t, _, _ in server.served[before:] if "getImage" in t]) == 1
 
 
+@pytest.mark.e2e  # the demo mirrors it serves come from the CLI
 def test_nbia_refuses_zip_slip_and_links(mirrors, tmp_path):
     duke = mirrors / "duke"
     nbia = FakeNBIA(duke, "Duke-Breast-Cancer-MRI")
@@ -151,6 +153,7 @@ def test_nbia_refuses_zip_slip_and_links(mirrors, tmp_path):
     assert uids[0] not in ledger and uids[1] not in ledger and len(ledger.splitlines()) == len(uids) - 2
 
 
+@pytest.mark.e2e  # the demo mirrors it serves come from the CLI
 def test_physionet_credentials_checksums_and_resume(mirrors, tmp_path):
     project = physionet_tree(mirrors / "vindr_mammo", tmp_path / "site")
     names = sorted(tree(project))
@@ -206,6 +209,7 @@ def test_physionet_credentials_checksums_and_resume(mirrors, tmp_path):
         assert not path.is_file() or PASSWORD.encode() not in path.read_bytes()
 
 
+@pytest.mark.system
 def test_s3_download_verifies_etags_and_names_credentials(mirrors, tmp_path):
     embed = mirrors / "embed"
     with s3_server():
@@ -274,6 +278,7 @@ def test_s3_download_verifies_etags_and_names_credentials(mirrors, tmp_path):
     assert "wrong-secret" not in proc.stderr
 
 
+@pytest.mark.system
 def test_pipeline_runs_downloaded_datasets_like_the_demo(mirrors, demo_run, tmp_path):
     """Duke over IDC (s5cmd against moto) through Snakemake (download → inventory → … → harmonize, radiomics) gives
     the demo run's tables byte for byte. The NBIA and IDC tests above each fetch a mirror whose DICOM files equal the
@@ -335,6 +340,7 @@ class ServedObjects(logging.Handler):
             self.served[key] = self.served.get(key, 0) + 1
 
 
+@pytest.mark.slow  # reads the whole pinned IDC index
 def test_plan_download_reads_the_pinned_idc_index_offline(tmp_path):
     """The real numbers of IDC v25 (idc-index-data 25.0.5), from the installed index alone."""
     config_for(tmp_path, {"duke": {"source": "download"}, "ispy2": {"source": "download"}})
@@ -359,6 +365,7 @@ def test_plan_download_reads_the_pinned_idc_index_offline(tmp_path):
     assert refused.returncode == 1 and "not a valid predicate over IDC's index" in refused.stderr
 
 
+@pytest.mark.system
 def test_idc_download_selects_resumes_refetches_and_reports_changes(mirrors, tmp_path):
     duke = mirrors / "duke"
     index = tmp_path / "index.parquet"

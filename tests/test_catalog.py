@@ -13,7 +13,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 from breastcurate.layout import Layout
 from breastcurate.sources import adapters
-from conftest import DEMO_SHARDS, REPO, run_cli
+from conftest import DEMO_SHARDS, REPO, call_cli, run_cli
 
 DATASETS = sorted(adapters())
 MG = [d for d in DATASETS if adapters()[d].modality == "MG"]
@@ -174,5 +174,5 @@ def test_readme_queries_run(demo_run):
 
 
 def test_data_dictionary_is_current(tmp_path):
-    run_cli("data-dictionary", "--out", str(tmp_path / "catalog.md"))
+    call_cli("data-dictionary", "--out", str(tmp_path / "catalog.md"))
     assert (tmp_path / "catalog.md").read_text() == (REPO / "docs/catalog.md").read_text()

@@ -164,6 +164,7 @@ def test_each_check_fails_alone_on_its_mutation(baseline, check, tmp_path):
     assert _failing(results, scope, tables, evidence, options) == {check}
 
 
+@pytest.mark.system
 def test_report_and_data_docs_render(demo_run, tmp_path):
     work, _, _ = demo_run
     report = tmp_path / "report.html"

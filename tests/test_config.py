@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import yaml
 from breastcurate.config import ConfigError, load_config
-from conftest import REPO, run_cli, snakemake, write_config
+from conftest import REPO, call_cli, snakemake, write_config
 
 
 def _config(tmp_path, mutate):
@@ -31,7 +31,7 @@ def test_invalid_config_names_key_and_reason(tmp_path, mutate, message):
     with pytest.raises(ConfigError) as err:
         load_config(path)
     assert message in str(err.value)
-    proc = run_cli("check-config", str(path), check=False)
+    proc = call_cli("check-config", str(path), check=False)
     assert proc.returncode == 1 and message in proc.stderr
 
 
@@ -40,6 +40,7 @@ def test_defaults_filled():
     assert config["shard_salt"] and config["demo"]["patients"] == 6
 
 
+@pytest.mark.e2e
 def test_snakemake_stops_on_invalid_config(tmp_path):
     write_config(tmp_path, n_shards=-1)
     proc = snakemake(tmp_path, "-n", check=False)

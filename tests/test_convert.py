@@ -11,7 +11,7 @@ import numpy as np
 import pydicom
 import pytest
 from breastcurate.demo import duke as duke_demo
-from conftest import run_cli
+from conftest import call_cli, run_cli
 from PIL import Image
 from pydicom.pixels import apply_modality_lut, apply_voi_lut
 
@@ -35,6 +35,14 @@ REFERENCE_CASES = (
 )
 
 
+#: The 150-file GE series: a `slow` case (left out of `make test-fast`, run by `make test`).
+SLOW_CASE = "dcm_qa_nih/In/20180918GE/mr_0004"
+
+
+def _params(cases: list[tuple]) -> list:
+    return [pytest.param(*c, marks=pytest.mark.slow) if c[0] == SLOW_CASE else c for c in cases]
+
+
 def _phases(out: Path) -> list[Path]:
     """Output volumes in acquisition order (pre, post_1, …, or the one series_N volume)."""
     files = list(out.glob("*.nii.gz"))
@@ -50,14 +58,16 @@ def _phases(out: Path) -> list[Path]:
     )
 
 
-@pytest.mark.parametrize("case, ref, n", REFERENCE_CASES, ids=[c[0].split("/In/")[-1] for c in REFERENCE_CASES])
+@pytest.mark.parametrize(
+    "case, ref, n", _params(REFERENCE_CASES), ids=[c[0].split("/In/")[-1] for c in REFERENCE_CASES]
+)
 def test_to_nifti_equals_dcm2niix_reference(tmp_path, case, ref, n):
     source = DATA / case
     if source.is_file():  # to-nifti takes a folder
         (tmp_path / "in").mkdir()
         shutil.copy(source, tmp_path / "in" / source.name)
         source = tmp_path / "in"
-    run_cli("to-nifti", str(source), "--out", str(tmp_path / "out"))
+    call_cli("to-nifti", str(source), "--out", str(tmp_path / "out"))
     volumes = _phases(tmp_path / "out")
     assert len(volumes) == n
     reference = nib.load(DATA / f"{ref}.nii.gz")
@@ -74,9 +84,9 @@ def test_to_nifti_equals_dcm2niix_reference(tmp_path, case, ref, n):
         assert int(ours.header["sform_code"]) == 1 and int(ours.header["qform_code"]) == 1
 
 
-@pytest.mark.parametrize("case, ref", [REFERENCE_CASES[0][:2], REFERENCE_CASES[1][:2], REFERENCE_CASES[2][:2]])
+@pytest.mark.parametrize("case, ref", _params([REFERENCE_CASES[0][:2], REFERENCE_CASES[1][:2], REFERENCE_CASES[2][:2]]))
 def test_sidecar_matches_reference_keys(tmp_path, case, ref):
-    run_cli("to-nifti", str(DATA / case), "--out", str(tmp_path))
+    call_cli("to-nifti", str(DATA / case), "--out", str(tmp_path))
     ours = json.loads((tmp_path / "pre.json").read_text())
     theirs = json.loads((DATA / f"{ref}.json").read_text())
     for key in (
@@ -92,10 +102,11 @@ def test_sidecar_matches_reference_keys(tmp_path, case, ref):
     assert ours["Phase"] == "pre" and ours["AcquisitionTimeOffset"] == 0
 
 
+@pytest.mark.slow  # the 100-file GE series converted twice
 def test_to_nifti_is_deterministic(tmp_path):
     case = DATA / REFERENCE_CASES[1][0]
-    run_cli("to-nifti", str(case), "--out", str(tmp_path / "a"))
-    run_cli("to-nifti", str(case), "--out", str(tmp_path / "b"))
+    call_cli("to-nifti", str(case), "--out", str(tmp_path / "a"))
+    call_cli("to-nifti", str(case), "--out", str(tmp_path / "b"))
     names = sorted(p.name for p in (tmp_path / "a").iterdir())
     assert len(names) == 20
     for name in names:
@@ -138,7 +149,7 @@ def _broken_copy(tmp_path: Path, edit) -> Path:
 )
 def test_bad_phase_is_rejected_with_reason(tmp_path, edit, reason):
     broken = _broken_copy(tmp_path, edit)
-    proc = run_cli("to-nifti", str(broken), "--out", str(tmp_path / "out"), check=False)
+    proc = call_cli("to-nifti", str(broken), "--out", str(tmp_path / "out"), check=False)
     assert proc.returncode == 1
     assert reason in proc.stderr
     written = list((tmp_path / "out").glob("*.nii.gz"))
@@ -242,7 +253,7 @@ def test_to_png_canonical_values_and_metadata(tmp_path):
         MG / "monochrome1_controls/CR-MONO1-10-chest",
         MG / "dclunie_mg_pixel_spacing/MG_Explicit_Little.dcm",
     ]
-    run_cli("to-png", *map(str, files), "--out", str(tmp_path))
+    call_cli("to-png", *map(str, files), "--out", str(tmp_path))
     for source in files:
         ds = pydicom.dcmread(source, force=True)
         png = Image.open(tmp_path / f"{source.stem}.png")
@@ -270,13 +281,13 @@ def test_to_png_masks_bits_above_bits_stored(tmp_path):
     raw = pydicom.dcmread(source)
     container = np.frombuffer(raw.PixelData, dtype="<u2").reshape(raw.Rows, raw.Columns)
     assert container.max() > 4095  # garbage in the unused high bits
-    run_cli("to-png", str(source), "--out", str(tmp_path))
+    call_cli("to-png", str(source), "--out", str(tmp_path))
     assert np.array_equal(_png(tmp_path / f"{source.stem}.png"), container & 0x0FFF)
 
 
 def test_voi_variant_uses_the_files_own_lut_and_flips(tmp_path):
     source = MG / "fo-dicom/GH133.dcm"
-    run_cli(
+    call_cli(
         "to-png",
         str(source),
         "--out",
@@ -300,7 +311,7 @@ def test_voi_variant_uses_the_files_own_lut_and_flips(tmp_path):
 
 def test_undecodable_mammograms_are_rejected_not_written(tmp_path):
     bad = [MG / "nema_wg04_MG1/MG1_JPLY", MG / "fo-dicom/GH1376.dcm"]
-    proc = run_cli("to-png", *map(str, bad), str(MG / "fo-dicom/GH133.dcm"), "--out", str(tmp_path), check=False)
+    proc = call_cli("to-png", *map(str, bad), str(MG / "fo-dicom/GH133.dcm"), "--out", str(tmp_path), check=False)
     assert proc.returncode == 1
     assert "MG1_JPLY" in proc.stderr and "1.2.840.10008.1.2.4.51" in proc.stderr  # JPEG Extended: no decoder
     assert "GH1376" in proc.stderr

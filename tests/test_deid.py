@@ -13,6 +13,10 @@ from breastcurate.convert.masks import _referenced
 from breastcurate.deid.keys import Keyed
 from conftest import REPO, run_cli
 
+pytestmark = (
+    pytest.mark.e2e
+)  # the `deidentify` command in subprocesses (the stage itself: test_fuzz_dicom, test_bug_fails_job)
+
 DATA = REPO / "tests" / "data" / "deid"
 KEY = b"test-key-0123456789abcdef-test-key"
 BASIC_ONLY = [

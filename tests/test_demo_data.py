@@ -210,6 +210,7 @@ def test_fake_phi_everywhere(demo_root):
         assert any(elem.tag.is_private for elem in ds)
 
 
+@pytest.mark.e2e
 def test_deterministic_and_stable_under_growth(tmp_path):
     """Same seed → same bytes; asking for more patients keeps the first ones identical."""
     small, large = tmp_path / "small", tmp_path / "large"
@@ -246,6 +247,7 @@ def test_deterministic_and_stable_under_growth(tmp_path):
         assert all(large_files[k] == v for k, v in small_files.items())
 
 
+@pytest.mark.e2e
 def test_demo_data_rejects_unknown_dataset(tmp_path):
     proc = run_cli("demo-data", "--out", str(tmp_path), "--dataset", "nope", check=False)
     assert proc.returncode != 0 and "unknown dataset 'nope'" in proc.stderr

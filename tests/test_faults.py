@@ -24,6 +24,8 @@ from breastcurate.layout import Layout
 from conftest import DEMO_SHARDS, copy_checkout, executed_jobs, run_cli, write_config
 from conftest import snakemake as run_snakemake
 
+pytestmark = pytest.mark.e2e  # Snakemake runs
+
 DATASET = "duke"
 
 

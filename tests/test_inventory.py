@@ -9,7 +9,7 @@ import pytest
 from breastcurate.layout import Layout
 from breastcurate.shards import shard_of
 from breastcurate.sources import adapters
-from conftest import run_cli
+from conftest import call_cli, run_cli
 
 
 def _inventory(root, results, n_shards=3, dataset="duke"):
@@ -94,6 +94,8 @@ def test_bad_files_become_rejects(demo_root, tmp_path):
 
 
 def test_missing_mirror_is_a_clear_error(tmp_path):
-    proc = run_cli("inventory", "duke", str(tmp_path), "--results", str(tmp_path / "r"), "--n-shards", "2", check=False)
+    proc = call_cli(
+        "inventory", "duke", str(tmp_path), "--results", str(tmp_path / "r"), "--n-shards", "2", check=False
+    )
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
     assert "no 'Duke-Breast-Cancer-MRI' folder" in proc.stderr

@@ -5,6 +5,7 @@ import re
 import tomllib
 from pathlib import Path
 
+import pytest
 import yaml
 from conftest import REPO
 
@@ -23,6 +24,7 @@ def test_environment_matches_pyproject():
     assert listed == wanted
 
 
+@pytest.mark.e2e
 def test_console_script_runs():
     """The `breastcurate` script the install puts next to the interpreter answers (and names its version)."""
     import subprocess
@@ -33,6 +35,7 @@ def test_console_script_runs():
     assert proc.returncode == 0 and proc.stdout.startswith("breastcurate ")
 
 
+@pytest.mark.e2e
 def test_a_wheel_not_only_an_editable_install_runs_the_demo(tmp_path):
     """`pip install .` ships schemas/ and every other file the package reads: the pipeline runs on the wheel's copy
     (its dependencies come from this environment)."""

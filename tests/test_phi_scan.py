@@ -15,7 +15,7 @@ import pydicom
 import pytest
 from breastcurate.layout import Layout
 from breastcurate.sources import adapters
-from conftest import DEMO_SHARDS, REPO, run_cli
+from conftest import DEMO_SHARDS, REPO, call_cli, run_cli
 from PIL import Image, PngImagePlugin
 
 DEID_DATA = REPO / "tests" / "data" / "deid"
@@ -25,11 +25,11 @@ def test_synthetic_phi_inputs_come_out_clean(tmp_path):
     out = tmp_path / "out"
     key = tmp_path / "key"
     key.write_bytes(b"phi-scan-test-key-0123456789abcdef")
-    run_cli(
+    call_cli(
         "deidentify", str(DEID_DATA), str(out), "--secret-file", str(key), "--restricted", str(tmp_path / "restricted")
     )
     assert len(list(out.rglob("*.dcm"))) >= 5
-    clean = run_cli("scan-phi", "--raw", str(DEID_DATA), str(out), check=False)
+    clean = call_cli("scan-phi", "--raw", str(DEID_DATA), str(out), check=False)
     assert clean.returncode == 0 and " 0 hit(s)" in clean.stdout, clean.stdout[-2000:]
 
 

@@ -242,6 +242,7 @@ def _moved_copy(root, version, name):
     return splits.loc[0, "patient_id"]
 
 
+@pytest.mark.system
 def test_publish_pull_and_diff_over_s3(results, tmp_path):
     root = _lineage(results, tmp_path)
     with s3_server():

@@ -10,6 +10,8 @@ import pytest
 from conftest import shared
 from slurm import DATASETS, build_slurm_run
 
+pytestmark = [pytest.mark.system, pytest.mark.e2e]  # a single-node SLURM cluster
+
 
 @pytest.fixture(scope="module")
 def slurm_run(tmp_path_factory) -> dict:

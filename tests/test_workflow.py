@@ -15,6 +15,8 @@ from breastcurate.sources import adapters
 from conftest import DEMO_SHARDS, REPO, snakemake, write_config
 from PIL import Image
 
+pytestmark = pytest.mark.e2e  # Snakemake runs
+
 DATASETS = sorted(adapters())
 MG = [d for d, a in adapters().items() if a.modality == "MG"]
 

@@ -35,6 +35,7 @@ import pyarrow.parquet as pq
 import pydicom
 
 from ..deid.phi_terms import TermLog
+from ..errors import BAD_INPUT, parse_all
 
 MIN_LENGTH = 4
 #: Bytes of unknown format (and data appended after an image) hold short names by chance ("TRAN" in random bytes),
@@ -226,7 +227,7 @@ def _parquet_texts(path: Path) -> Iterator[tuple[str, int]]:
 
 
 def _dicom_texts(path: Path) -> Iterator[tuple[str, int]]:
-    ds = pydicom.dcmread(path, stop_before_pixels=True, force=True)
+    ds = parse_all(pydicom.dcmread(path, stop_before_pixels=True, force=True))
     values = []
     for elem in ds.iterall():
         if elem.VR not in ("SQ", "OB", "OW", "OF", "OD", "OL", "OV", "UN") and elem.value is not None:
@@ -259,6 +260,8 @@ def texts_of(path: Path) -> Iterator[tuple[str, int]]:
 # --- scanning --------------------------------------------------------------------------------------------------------
 
 _MATCHER: Matcher | None = None
+#: What reading a broken file raises (a cut gzip stream, a corrupt Parquet footer or zlib stream, a bad DICOM).
+UNREADABLE = (*BAD_INPUT, zlib.error, pa.ArrowException)
 
 
 def _init_worker(matcher: Matcher) -> None:
@@ -283,7 +286,7 @@ def scan_file(args: tuple[Path, str]) -> list[Hit]:
         try:
             for text, min_length in texts_of(path):
                 found.update(_MATCHER.find(text, min_length))
-        except Exception as exc:  # an unreadable curated file cannot be shown to be clean
+        except UNREADABLE as exc:  # an unreadable curated file cannot be shown to be clean
             problem = type(exc).__name__
     hits = _masked(rel, found)
     if problem:

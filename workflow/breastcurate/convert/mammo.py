@@ -18,6 +18,8 @@ from pydicom.uid import (
 )
 from zlib_ng import zlib_ng
 
+from ..errors import DECODER_ERRORS
+
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
@@ -64,10 +66,25 @@ class Transform:
         return xmin * self.scale_x, ymin * self.scale_y, xmax * self.scale_x, ymax * self.scale_y
 
 
+#: The Image Pixel attributes a decoder needs.
+PIXEL_ATTRIBUTES = (
+    "Rows",
+    "Columns",
+    "BitsAllocated",
+    "BitsStored",
+    "PixelRepresentation",
+    "SamplesPerPixel",
+    "PhotometricInterpretation",
+)
+
+
 def stored_values(ds: Dataset) -> np.ndarray:
     """Decoded stored values (pydicom masks the bits above BitsStored and sign-extends signed data)."""
-    if "PixelData" not in ds:
+    if ds.get("PixelData") is None:
         raise UndecodableError("no pixel data")
+    for keyword in PIXEL_ATTRIBUTES:
+        if ds.get(keyword) in (None, ""):
+            raise UndecodableError(f"no {keyword}: the pixel data cannot be decoded")
     if "TransferSyntaxUID" not in ds.file_meta:  # ACR-NEMA file without a meta header: the encoding it was read in
         implicit, little = ds.original_encoding
         ds.file_meta.TransferSyntaxUID = {
@@ -77,7 +94,7 @@ def stored_values(ds: Dataset) -> np.ndarray:
         }[(bool(implicit), bool(little))]
     try:
         arr = ds.pixel_array
-    except Exception as exc:  # pydicom raises several types; all mean "no decoder could read it"
+    except DECODER_ERRORS as exc:  # around the decoder call only: all mean "no decoder could read it"
         raise UndecodableError(
             f"no installed decoder reads transfer syntax "
             f"{ds.file_meta.get('TransferSyntaxUID', 'unknown')}: {str(exc)[:160]}"

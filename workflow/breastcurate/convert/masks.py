@@ -23,6 +23,7 @@ import numpy as np
 from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
 
+from ..errors import DECODER_ERRORS
 from ..sources.base import BitFlagSeg
 from .mri import LPS_TO_RAS, ConversionError, Volume
 
@@ -116,7 +117,10 @@ def read_seg(seg: Dataset):
                 *values,
             ]
         repairs.append("added the Referenced Segment Number to a Dimension Index that lacked it")
-    return hd.seg.Segmentation.from_dataset(ds, copy=False), repairs
+    try:
+        return hd.seg.Segmentation.from_dataset(ds, copy=False), repairs
+    except DECODER_ERRORS as exc:  # around highdicom's parse only: a SEG it cannot read
+        raise ConversionError(f"highdicom cannot read the SEG: {type(exc).__name__}: {str(exc)[:200]}") from exc
 
 
 def _index_map(target: Volume, affine: np.ndarray) -> np.ndarray:
@@ -150,7 +154,7 @@ def seg_masks(
     reader, repairs = read_seg(seg)
     try:
         volume = reader.get_volume(combine_segments=False, rescale_fractional=layout is None)
-    except Exception as exc:
+    except DECODER_ERRORS as exc:  # around highdicom's call only: a SEG whose frames do not make a volume
         raise ConversionError(f"highdicom cannot place the SEG's frames in a volume: {str(exc)[:200]}") from exc
     mapping = _index_map(target, volume.affine)
     labels = {int(s.SegmentNumber): str(s.get("SegmentLabel", "")) for s in seg.SegmentSequence}

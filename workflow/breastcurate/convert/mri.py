@@ -31,6 +31,7 @@ with warnings.catch_warnings():  # nibabel warns at import that its DICOM reader
     from nibabel.nicom import dicomwrappers
 
 from .. import __version__
+from ..errors import BAD_INPUT, DECODER_ERRORS, BreastcurateError, parse_all
 from ..layout import copy_order
 
 LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0, 1.0])
@@ -108,12 +109,14 @@ def read_headers(paths: list[Path]) -> tuple[list[tuple[Path, Dataset]], list[tu
     bad: list[tuple[str, str]] = []
     for path in paths:
         try:
-            ds = pydicom.dcmread(path, stop_before_pixels=True, force=True)
-        except Exception as exc:
+            ds = parse_all(pydicom.dcmread(path, stop_before_pixels=True, force=True))
+        except BAD_INPUT as exc:
             bad.append((str(path), f"{NOT_DICOM} (unreadable: {type(exc).__name__})"))
             continue
         if "SOPInstanceUID" not in ds:
             bad.append((str(path), f"{NOT_DICOM} (no SOP Instance UID)"))
+        elif not ds.get("SeriesInstanceUID") or not ds.get("StudyInstanceUID"):
+            bad.append((str(path), f"{NOT_DICOM} (no Study or Series Instance UID)"))
         elif "Rows" not in ds:
             bad.append((str(path), f"no image (SOP class {ds.get('SOPClassUID', '?')})"))
         else:
@@ -189,8 +192,29 @@ def drop_copies(
     return [it for it in items if str(it[0]) not in dropped], sorted(dropped.items())
 
 
+#: The geometry attributes a slice needs to be stacked, and how many values each has.
+GEOMETRY = {"ImageOrientationPatient": 6, "ImagePositionPatient": 3, "PixelSpacing": 2, "Rows": 1, "Columns": 1}
+
+
+def _check_geometry(items: list[tuple[Path, Dataset]]) -> None:
+    for path, ds in items:
+        for keyword, n in GEOMETRY.items():
+            value = ds.get(keyword)
+            if value in (None, "") or (n > 1 and (isinstance(value, str) or len(value) != n)):
+                raise ConversionError(f"{Path(path).name}: {keyword} is missing or has not {n} values")
+
+
+def _pixels(path: Path) -> np.ndarray:
+    """One file's decoded pixels, or a ConversionError saying why no decoder reads them."""
+    try:
+        return parse_all(pydicom.dcmread(path, force=True)).pixel_array
+    except DECODER_ERRORS as exc:  # around the decoder call only
+        raise ConversionError(f"cannot decode the pixel data: {type(exc).__name__}: {str(exc)[:160]}") from exc
+
+
 def _stack_slices(items: list[tuple[Path, Dataset]]) -> Volume:
     """Sort the slices of one time point along the slice normal, check the geometry and stack the pixels."""
+    _check_geometry(items)
     first = items[0][1]
     geometry = {_plane(h) for _, h in items}
     if None in geometry:
@@ -230,7 +254,7 @@ def _stack_slices(items: list[tuple[Path, Dataset]]) -> Volume:
         slice_vec = normal * float(first.get("SpacingBetweenSlices", first.get("SliceThickness", 1)) or 1)
     headers = [h for _, h in items]
     slope, intercept = _scaling(headers)
-    arrays = [pydicom.dcmread(path, force=True).pixel_array for path, _ in items]
+    arrays = [_pixels(path) for path, _ in items]
     # (k, row, col) in C order is (col, row, k) in Fortran order: NIfTI's own layout, so writing needs no copy.
     data = _storage(np.stack(arrays, axis=0)).T
     dr, dc = (float(v) for v in first.PixelSpacing)  # row spacing, column spacing
@@ -272,13 +296,16 @@ def _temporal_position(ds: Dataset) -> int | None:
 
 def _wrapped_volume(path: Path) -> Volume:
     """A mosaic or enhanced multi-frame file → one volume through nibabel's DICOM wrappers."""
-    ds = pydicom.dcmread(path, force=True)
+    ds = parse_all(pydicom.dcmread(path, force=True))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        wrapper = dicomwrappers.wrapper_from_data(ds)
-        raw = wrapper.get_unscaled_data()
-        affine = np.asarray(wrapper.affine, dtype=float)
-        factors = np.asarray(wrapper.scale_factors, dtype=float)
+        try:  # nibabel's wrappers decode and read the geometry; all they raise here means a file they cannot read
+            wrapper = dicomwrappers.wrapper_from_data(ds)
+            raw = wrapper.get_unscaled_data()
+            affine = np.asarray(wrapper.affine, dtype=float)
+            factors = np.asarray(wrapper.scale_factors, dtype=float)
+        except (*DECODER_ERRORS, dicomwrappers.WrapperError) as exc:
+            raise ConversionError(f"cannot read the multi-frame file: {type(exc).__name__}: {str(exc)[:160]}") from exc
     if raw.ndim != 3:
         raise ConversionError(
             f"a multi-frame file with {raw.ndim - 3} extra dimensions (shape {raw.shape}); "
@@ -375,7 +402,7 @@ def build_volumes(
         if _is_wrapped(ds):
             try:
                 volumes.append(_wrapped_volume(path))
-            except Exception as exc:
+            except BAD_INPUT as exc:
                 if phase_series is None or str(ds.SeriesInstanceUID) in phase_series:
                     lost.append(_lost([(path, ds)], _reason(exc)))
                 else:
@@ -388,7 +415,7 @@ def build_volumes(
         for point in _time_points(items):
             try:
                 volumes.append(_stack_slices(point))
-            except Exception as exc:
+            except BAD_INPUT as exc:
                 if phase_series is None or uid in phase_series:
                     lost.append(_lost(point, _reason(exc)))
                 else:
@@ -401,10 +428,8 @@ def build_volumes(
 
 
 def _reason(exc: Exception) -> str:
-    if isinstance(exc, ConversionError):
+    if isinstance(exc, (ConversionError, BreastcurateError)):
         return str(exc)
-    if isinstance(exc, (AttributeError, KeyError)):
-        return f"cannot convert: a required attribute is missing ({exc})"
     return f"cannot convert: {type(exc).__name__}: {str(exc)[:200]}"
 
 

@@ -21,7 +21,7 @@ import pydicom
 from .. import __version__
 from ..atomic import make_dirs, sha256_file, write_bytes
 from ..config import section
-from ..errors import BreastcurateError
+from ..errors import BAD_INPUT, BreastcurateError, parse_all
 from ..roles import SeriesInfo, assign_all
 from ..sources import adapters, get_adapter
 from ..sources.base import MASK_COLUMN, BitFlagSeg
@@ -282,20 +282,20 @@ def to_png(files: list[Path], out_dir: Path, options: ConvertOptions) -> Output:
     for path in files:
         path = Path(path)
         try:
-            ds = pydicom.dcmread(path, force=True)
+            ds = parse_all(pydicom.dcmread(path, force=True))
             before = len(out.rows["images"])
             convert_mammogram(path, ds, Path(out_dir) / path.stem, out, options)
             write_bytes(
                 Path(out_dir) / f"{path.stem}.json",
                 json.dumps(out.rows["images"][before:], indent=2, sort_keys=True).encode() + b"\n",
             )
-        except Exception as exc:
+        except BAD_INPUT as exc:
             out.reject(path.as_posix(), _reason(exc))
     return out
 
 
 def _reason(exc: Exception) -> str:
-    if isinstance(exc, (mammo.UndecodableError, mri.ConversionError)):
+    if isinstance(exc, (mammo.UndecodableError, mri.ConversionError, BreastcurateError)):
         return str(exc)
     return f"cannot convert: {type(exc).__name__}: {str(exc)[:200]}"
 
@@ -370,12 +370,12 @@ def convert_study_files(
         if roles is not None and not roles.get(str(ds.SeriesInstanceUID), {}).get("lesion_mask"):
             continue
         try:
-            seg = pydicom.dcmread(path, force=True)
+            seg = parse_all(pydicom.dcmread(path, force=True))
             found += [
                 (m, shas[str(path)], _source(path, ids))
                 for m in masks.seg_masks(seg, volumes, layouts, seg_layout is not None)
             ]
-        except Exception as exc:
+        except BAD_INPUT as exc:
             out.reject(_source(path, ids), _reason(exc))
     for row in box_rows or []:
         pre = next((v for v in volumes if v.name == "pre"), None)
@@ -551,7 +551,7 @@ def convert_shard(
                 continue
             source = dicom / row.deid_path
             try:
-                ds = pydicom.dcmread(source, force=True)
+                ds = parse_all(pydicom.dcmread(source, force=True))
                 target = Path(images_dir) / row.patient_id / str(ds.StudyInstanceUID) / str(ds.SOPInstanceUID)
                 convert_mammogram(
                     source,
@@ -566,7 +566,7 @@ def convert_shard(
                     read_mask,
                     adapter.box_mirrored,
                 )
-            except Exception as exc:
+            except BAD_INPUT as exc:
                 out.reject(row.path, _reason(exc))
     else:
         linkage = pq.read_table(deid_dir / "linkage.parquet").to_pandas()

@@ -12,6 +12,7 @@ from pydicom.multival import MultiValue
 from pydicom.sequence import Sequence
 
 from .. import __version__
+from ..errors import BadInput
 from .keys import Keyed
 from .profile import Profile
 
@@ -130,7 +131,7 @@ class Deidentifier:
         """De-identify `ds` in place (unless quarantined) and return the outcome."""
         native = native_patient_id or str(ds.get("PatientID", "") or "")
         if not native.strip():
-            raise ValueError(
+            raise BadInput(
                 "no PatientID, and no dataset layout names the patient (keyed pseudonyms and date "
                 "offsets are per patient)"
             )

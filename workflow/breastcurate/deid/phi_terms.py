@@ -16,6 +16,7 @@ from pathlib import Path
 import pydicom
 from pydicom.dataset import Dataset
 
+from ..errors import BAD_INPUT, parse_all
 from ..tables import read_parts, write_table
 
 ID_KEYWORDS = {
@@ -119,8 +120,8 @@ class TermLog:
     def add_file(self, path: Path) -> None:
         """A raw file's header (a file that is not DICOM adds nothing: native tables hold the same ids)."""
         try:
-            self.add(pydicom.dcmread(path, stop_before_pixels=True))
-        except Exception:
+            self.add(parse_all(pydicom.dcmread(path, stop_before_pixels=True)))
+        except BAD_INPUT:
             pass
 
     def rows(self) -> list[dict[str, str]]:

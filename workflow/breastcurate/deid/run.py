@@ -9,7 +9,7 @@ import pandas as pd
 import pydicom
 
 from ..atomic import atomic_path, make_dirs
-from ..errors import BreastcurateError
+from ..errors import BAD_INPUT, BreastcurateError, parse_all, reason
 from ..idc import known_descriptions
 from ..inventory.run import inspect, write_inventory
 from ..layout import copy_order
@@ -126,9 +126,10 @@ def _process(
     """De-identify one file (a path, or a dataset already read) into `out_root`; every outcome goes to
     `collector`."""
     try:
-        ds = source if isinstance(source, pydicom.Dataset) else pydicom.dcmread(source, force=True)
-        if "SOPInstanceUID" not in ds:
-            collector.reject(rel_in, "not a DICOM instance (no SOP Instance UID)")
+        ds = source if isinstance(source, pydicom.Dataset) else parse_all(pydicom.dcmread(source, force=True))
+        missing = [k for k in ("SOPInstanceUID", "StudyInstanceUID", "SeriesInstanceUID") if not ds.get(k)]
+        if missing:
+            collector.reject(rel_in, f"not a DICOM instance (no {', '.join(missing)})")
             return
         collector.terms.add(ds)
         raw = raw_series_values(ds) if collector.series is not None else None
@@ -141,8 +142,8 @@ def _process(
             with atomic_path(target) as tmp:
                 ds.save_as(tmp, enforce_file_format="TransferSyntaxUID" in getattr(ds, "file_meta", {}))
         collector.add(outcome, rel_in, rel_out, raw, ds)
-    except Exception as exc:  # a corrupt file is a reject row, never a crashed run
-        collector.reject(rel_in, f"cannot de-identify: {type(exc).__name__}: {str(exc)[:200]}")
+    except BAD_INPUT as exc:  # a corrupt file is a reject row; a bug fails the run
+        collector.reject(rel_in, reason(exc, "cannot de-identify"))
 
 
 def deidentify_folder(

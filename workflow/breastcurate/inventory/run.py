@@ -25,7 +25,7 @@ import pydicom
 from pydicom.errors import InvalidDicomError
 
 from ..atomic import write_bytes_if_changed
-from ..errors import BreastcurateError
+from ..errors import BAD_INPUT, BreastcurateError, parse_all, reason
 from ..shards import shard_of
 from ..sources import get_adapter
 from ..tables import write_table
@@ -47,10 +47,9 @@ def _int(ds: pydicom.Dataset, keyword: str) -> int | None:
 def _header_patient(path: Path) -> str | None:
     """PatientID from the header alone (no pixel data read), or None."""
     try:
-        ds = pydicom.dcmread(path, stop_before_pixels=True, specific_tags=["PatientID"])
-    except Exception:  # not DICOM or corrupt: the listing reports it
+        value = parse_all(pydicom.dcmread(path, stop_before_pixels=True, specific_tags=["PatientID"])).get("PatientID")
+    except BAD_INPUT:  # not DICOM or corrupt: the listing reports it
         return None
-    value = ds.get("PatientID")
     return None if value in (None, "") else str(value)
 
 
@@ -155,9 +154,12 @@ def _pixel_problem(ds: pydicom.Dataset) -> str | None:
     for keyword in ("Rows", "Columns", "BitsAllocated"):
         if ds.get(keyword) in (None, ""):
             return f"missing attribute {keyword}"
-    if "PixelData" not in ds:
-        return "no Pixel Data element"
-    if ds.file_meta.TransferSyntaxUID.is_compressed:
+    if ds.get("PixelData") is None:
+        return "no Pixel Data element" if "PixelData" not in ds else "empty Pixel Data element"
+    syntax = ds.file_meta.TransferSyntaxUID
+    if not syntax.is_transfer_syntax:
+        return f"unknown transfer syntax {str(syntax)[:64]!r}"
+    if syntax.is_compressed:
         return None
     expected = (
         int(ds.Rows)
@@ -176,7 +178,7 @@ def inspect(dataset: str, listed: dict, data: bytes) -> tuple[dict[str, Any], py
     """One listed file's bytes → its inventory row and parsed dataset, or a reject row (key 'reason') and None."""
     rel = listed["path"]
     try:
-        ds = pydicom.dcmread(io.BytesIO(data))
+        ds = parse_all(pydicom.dcmread(io.BytesIO(data)))
         if "SOPInstanceUID" not in ds or "SeriesInstanceUID" not in ds:
             return {"reason": "missing SOP or Series Instance UID", "path": rel}, None
         if not hasattr(ds, "file_meta") or "TransferSyntaxUID" not in ds.file_meta:
@@ -186,8 +188,8 @@ def inspect(dataset: str, listed: dict, data: bytes) -> tuple[dict[str, Any], py
             return {"reason": problem, "path": rel}, None
     except InvalidDicomError:
         return {"reason": "not a DICOM file (no DICM prefix)", "path": rel}, None
-    except Exception as exc:  # any parse failure of a corrupt file is a reject, never a crashed run
-        return {"reason": f"unreadable DICOM: {type(exc).__name__}: {str(exc)[:200]}", "path": rel}, None
+    except BAD_INPUT as exc:
+        return {"reason": reason(exc, "unreadable DICOM"), "path": rel}, None
     return {
         "dataset": dataset,
         "shard": listed["shard"],

@@ -21,7 +21,10 @@ def pyradiomics_version() -> str:
 
 def read_image(path: Path) -> sitk.Image:
     """NIfTI / NRRD / PNG through SimpleITK (a 16-bit PNG keeps its values)."""
-    image = sitk.ReadImage(str(path))
+    try:
+        image = sitk.ReadImage(str(path))
+    except RuntimeError as exc:  # SimpleITK's error for a file it cannot read
+        raise RoiError(f"{Path(path).name} cannot be read: {str(exc).strip().splitlines()[-1][:200]}") from exc
     if image.GetNumberOfComponentsPerPixel() != 1:
         raise RoiError(f"{path} is not a single-channel image")
     return image

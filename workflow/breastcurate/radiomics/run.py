@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..atomic import sha256_file
-from ..errors import BreastcurateError
+from ..errors import BAD_INPUT, BreastcurateError
 from ..tables import write_table
 from . import extract as ex
 
@@ -26,7 +26,7 @@ def _task(task: dict) -> tuple[dict, dict[str, float] | None, str | None]:
         return task, ex.extract(image, mask, Path(task["params"])), None
     except ex.RoiError as exc:
         return task, None, str(exc)
-    except Exception as exc:  # a broken file is a reject, never a crashed shard
+    except BAD_INPUT as exc:  # a broken file is a reject; a bug fails the shard
         return task, None, f"cannot compute features: {type(exc).__name__}: {str(exc)[:200]}"
 
 
