@@ -1,0 +1,95 @@
+"""The benchmarks cannot rot: every one runs at its smoke size through `benchmarks/run.py --smoke` and prints the
+fields the README quotes; they use no private helper of the package."""
+
+from __future__ import annotations
+
+import ast
+import importlib.util
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import REPO
+
+BENCH = REPO / "benchmarks"
+
+
+def _load_run():
+    spec = importlib.util.spec_from_file_location("benchmarks_run", BENCH / "run.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+RUN = _load_run()
+
+
+@pytest.mark.timeout(1800)
+def test_every_benchmark_runs_at_smoke_size_and_prints_the_quoted_fields():
+    recorded = set((BENCH / "results").glob("*.json"))
+    proc = subprocess.run([sys.executable, str(BENCH / "run.py"), "--smoke"], capture_output=True, text=True, cwd=REPO)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    summary = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert summary["smoke"] is True and set(summary["benchmarks"]) == set(RUN.BENCHMARKS)
+    for name, result in summary["benchmarks"].items():
+        assert "error" not in result, (name, result["error"])
+        assert result["smoke"] is True
+        assert RUN.missing_fields(result, RUN.BENCHMARKS[name].fields) == [], name
+    assert set((BENCH / "results").glob("*.json")) == recorded  # a smoke run records nothing
+
+
+def test_a_broken_benchmark_is_reported_with_its_error(tmp_path):
+    broken = tmp_path / "broken.py"
+    broken.write_text("def _process(a, b):\n    pass\n\n_process(1, 2, 3)\n")
+    result = RUN.run_one(broken, [], ("ratio",), smoke=True)
+    assert "TypeError" in result["error"] and "exit 1" in result["error"]
+    quiet = tmp_path / "quiet.py"
+    quiet.write_text("print('done')\n")
+    assert "not JSON" in RUN.run_one(quiet, [], ("ratio",), smoke=True)["error"]
+    partial = tmp_path / "partial.py"
+    partial.write_text("import json, sys\nprint(json.dumps({'smoke': '--smoke' in sys.argv, 'a': {'b': None}}))\n")
+    assert RUN.run_one(partial, [], ("a.b", "ratio"), smoke=True)["error"] == "missing: a.b, ratio"
+    assert RUN.run_one(partial, ["8"], (), smoke=False).get("error") is None
+    full = tmp_path / "full.py"
+    full.write_text("import json\nprint(json.dumps({'smoke': False, 'ratio': 1.0}))\n")
+    assert "smoke is False" in RUN.run_one(full, [], ("ratio",), smoke=True)["error"]
+
+
+def test_results_file_names_the_commit_and_marks_uncommitted_code():
+    import datetime
+
+    day = datetime.date(2026, 12, 2)
+    clean = RUN.results_path({"commit": "0123456789abcdef" * 2, "dirty": False}, day)
+    assert clean == BENCH / "results" / "2026-12-02-0123456789ab.json"
+    assert RUN.results_path({"commit": "f" * 40, "dirty": True}, day).name == "2026-12-02-ffffffffffff-dirty.json"
+
+
+def _private_uses(path: Path) -> list[str]:
+    """Private names of the package a benchmark imports or reaches into (`_x`, not dunders)."""
+    tree = ast.parse(path.read_text())
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("breastcurate"):
+            found += [f"{node.module}.{a.name}" for a in node.names if a.name.startswith("_")]
+            found += [node.module] if any(part.startswith("_") for part in node.module.split(".")) else []
+        elif isinstance(node, ast.Attribute) and node.attr.startswith("_") and not node.attr.startswith("__"):
+            found.append(ast.unparse(node))
+    return found
+
+
+def test_benchmarks_use_no_private_helper():
+    scripts = sorted(BENCH.glob("*.py"))
+    assert len(scripts) >= len(RUN.BENCHMARKS)
+    assert {s.name for s in scripts} >= {b.script for b in RUN.BENCHMARKS.values()}
+    assert {path.name: _private_uses(path) for path in scripts if _private_uses(path)} == {}
+    assert _private_uses(BENCH / "run.py") == []
+
+
+def test_the_private_helper_check_can_fail(tmp_path):
+    script = tmp_path / "old.py"
+    script.write_text("from breastcurate.deid.run import Collector, _process\nimport x\nx.y._z(1)\n")
+    assert _private_uses(script) == ["breastcurate.deid.run._process", "x.y._z"]
