@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import fcntl
 import json
 import os
 import platform
@@ -127,10 +128,11 @@ def missing_fields(result: dict[str, Any], fields: tuple[str, ...]) -> list[str]
 def run_one(script: Path, args: list[str], fields: tuple[str, ...], smoke: bool) -> dict[str, Any]:
     """Run one benchmark script; its JSON line, or {"error": …} saying why there is none (or what it lacks)."""
     argv = [sys.executable, str(script), *(["--smoke"] if smoke else args)]
+    load = os.getloadavg()[0]
     start = time.perf_counter()
     proc = subprocess.run(argv, capture_output=True, text=True, cwd=REPO)
     run = {"command": " ".join(["python", os.path.relpath(script, REPO), *argv[2:]])}
-    run |= {"wall_s": round(time.perf_counter() - start, 1), "load_average_after": os.getloadavg()[0]}
+    run |= {"wall_s": round(time.perf_counter() - start, 1), "load_average": [load, os.getloadavg()[0]]}
     lines = proc.stdout.strip().splitlines()
     if proc.returncode != 0 or not lines:
         return run | {"error": f"exit {proc.returncode}: {proc.stderr.strip()[-1500:]}"}
@@ -160,6 +162,21 @@ def results_path(code: dict[str, Any], day: datetime.date) -> Path:
     return RESULTS / f"{day.isoformat()}-{code['commit'][:12]}{'-dirty' if code['dirty'] else ''}.json"
 
 
+def record(path: Path, machine: dict[str, Any], code: dict[str, Any], name: str, result: dict[str, Any]) -> None:
+    """Add one benchmark's result to the results file of this code and day (other runs' benchmarks stay), under a
+    lock: several `--only` runs may share the file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    folder = os.open(path.parent, os.O_RDONLY)
+    try:
+        fcntl.flock(folder, fcntl.LOCK_EX)
+        summary = json.loads(path.read_text()) if path.exists() else {"machine": machine, "code": code}
+        summary |= {"smoke": False, "benchmarks": summary.get("benchmarks", {}) | {name: result}}
+        write_bytes(path, (json.dumps(summary, indent=1, ensure_ascii=False) + "\n").encode())
+    finally:
+        os.close(folder)  # releases the lock
+    print(f"{name}: recorded in {os.path.relpath(path, REPO)}", file=sys.stderr)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--smoke", action="store_true", help="a few small inputs each: check they run, time nothing")
@@ -174,6 +191,7 @@ def main() -> int:
         "load_average_before": os.getloadavg()[0],
     }
     code = code_version()
+    path = results_path(code, datetime.datetime.now(datetime.UTC).date())
     results = {}
     for name in chosen:
         bench = BENCHMARKS[name]
@@ -181,14 +199,9 @@ def main() -> int:
             HERE / bench.script, list(bench.args), bench.fields, args.smoke
         )
         print(f"{name}: {results[name].get('error') or 'ok'} ({results[name]['wall_s']} s)", file=sys.stderr)
+        if not args.smoke:  # after each benchmark: a long run cut short keeps what it measured
+            record(path, machine, code, name, results[name])
     summary = {"machine": machine, "code": code, "smoke": args.smoke, "benchmarks": results}
-    if not args.smoke:
-        path = results_path(code, datetime.datetime.now(datetime.UTC).date())
-        if path.exists():  # another run of the same code that day: keep its other benchmarks
-            earlier = json.loads(path.read_text())
-            summary["benchmarks"] = earlier["benchmarks"] | results
-        write_bytes(path, (json.dumps(summary, indent=1, ensure_ascii=False) + "\n").encode())
-        print(f"wrote {path.relative_to(REPO)}", file=sys.stderr)
     print(json.dumps(summary, ensure_ascii=False))
     failed = [name for name, result in results.items() if "error" in result]
     if failed:

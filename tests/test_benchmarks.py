@@ -93,3 +93,15 @@ def test_the_private_helper_check_can_fail(tmp_path):
     script = tmp_path / "old.py"
     script.write_text("from breastcurate.deid.run import Collector, _process\nimport x\nx.y._z(1)\n")
     assert _private_uses(script) == ["breastcurate.deid.run._process", "x.y._z"]
+
+
+def test_each_benchmark_is_recorded_as_it_finishes_and_runs_of_the_same_code_add_up(tmp_path):
+    path = tmp_path / "results" / "2026-12-02-0123456789ab.json"
+    code = {"commit": "0123456789ab" * 3, "dirty": False}
+    RUN.record(path, {"cores": 2}, code, "catalog_size", {"catalog_mb": 37.8})
+    RUN.record(path, {"cores": 32}, code, "pipeline", {"met": True})
+    RUN.record(path, {"cores": 32}, code, "catalog_size", {"catalog_mb": 38.0})
+    recorded = json.loads(path.read_text())
+    assert recorded["machine"] == {"cores": 2} and recorded["code"] == code and recorded["smoke"] is False
+    assert recorded["benchmarks"] == {"catalog_size": {"catalog_mb": 38.0}, "pipeline": {"met": True}}
+    assert sorted(p.name for p in path.parent.iterdir()) == [path.name]  # no lock or temporary file left
