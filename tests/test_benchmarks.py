@@ -1,11 +1,13 @@
 """The benchmarks cannot rot: every one runs at its smoke size through `benchmarks/run.py --smoke` and prints the
-fields the README quotes; they use no private helper of the package."""
+fields the README quotes; they use no private helper of the package; each figure of the README's Performance table
+cites the results file of the run it came from."""
 
 from __future__ import annotations
 
 import ast
 import importlib.util
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -105,3 +107,27 @@ def test_each_benchmark_is_recorded_as_it_finishes_and_runs_of_the_same_code_add
     assert recorded["machine"] == {"cores": 2} and recorded["code"] == code and recorded["smoke"] is False
     assert recorded["benchmarks"] == {"catalog_size": {"catalog_mb": 38.0}, "pipeline": {"met": True}}
     assert sorted(p.name for p in path.parent.iterdir()) == [path.name]  # no lock or temporary file left
+
+
+#: What a Performance row says when its figure predates the results files; such a row quotes no new number.
+NOT_RECORDED = "not yet re-run into `benchmarks/results/`"
+
+
+def _performance_rows() -> dict[str, str]:
+    text = (REPO / "README.md").read_text()
+    section = text.split("\n## Performance\n", 1)[1].split("\n## ", 1)[0]
+    rows = [line for line in section.splitlines() if line.startswith("| `benchmarks/")]
+    return {re.match(r"\| `benchmarks/(\w+)\.py", row).group(1): row for row in rows}
+
+
+def test_each_readme_figure_cites_the_results_file_of_its_run():
+    rows = _performance_rows()
+    assert set(rows) == set(RUN.BENCHMARKS)
+    for name, row in rows.items():
+        cited = re.findall(r"`(benchmarks/results/[\w.-]+\.json)`", row)
+        assert cited or NOT_RECORDED in row, f"{name}: the README row cites no results file"
+        for rel in cited:
+            recorded = json.loads((REPO / rel).read_text())
+            assert recorded["smoke"] is False and recorded["code"]["dirty"] is False, rel
+            assert rel.endswith(f"-{recorded['code']['commit'][:12]}.json"), rel
+            assert "error" not in recorded["benchmarks"][name], (rel, name)
