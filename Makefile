@@ -10,7 +10,7 @@ $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON) (Python 3.11+) on PATH, or set PYTHON=..."; exit 1; }
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/python -m pip install --quiet --upgrade pip
-	$(VENV)/bin/python -m pip install --quiet -e '.[test]'
+	$(VENV)/bin/python -m pip install --quiet -e '.[test,bench]'
 	touch $(STAMP)
 
 demo: $(STAMP)
@@ -19,6 +19,8 @@ demo: $(STAMP)
 dry-run: $(STAMP)
 	$(VENV)/bin/snakemake -n
 
+# The tests include `benchmarks/run.py --smoke` (tests/test_benchmarks.py): every benchmark on a few small inputs,
+# against the reference tools of `.[bench]`; timing targets are checked by `make bench` only.
 test: $(STAMP)
 	$(VENV)/bin/python -m pytest
 
@@ -37,6 +39,7 @@ lint: $(STAMP)
 	$(VENV)/bin/snakemake --lint
 	$(VENV)/bin/mypy
 
+# Full sizes; writes benchmarks/results/<date>-<git sha>.json, the file the README's Performance table cites.
 bench: $(STAMP)
 	$(VENV)/bin/python -m pip install --quiet -e '.[bench]'
 	$(VENV)/bin/python benchmarks/run.py

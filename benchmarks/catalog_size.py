@@ -2,7 +2,7 @@
 values shaped like the real ones (UIDs, curated paths, windows, manufacturers), written as Parquet parts and copied
 into `catalog.duckdb` by the pipeline's own `build_catalog`.
 
-    python benchmarks/catalog_size.py [IMAGES]     # default 480323
+    python benchmarks/catalog_size.py [IMAGES]     # default 480323; --smoke: 2000
 
 Last line: {"images": n, "parquet_mb": …, "catalog_mb": …, "build_s": …}
 """
@@ -10,7 +10,6 @@ Last line: {"images": n, "parquet_mb": …, "catalog_mb": …, "build_s": …}
 from __future__ import annotations
 
 import json
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -21,11 +20,12 @@ import pyarrow.parquet as pq
 from breastcurate.catalog.build import build_catalog
 from breastcurate.layout import Layout, Scope
 from breastcurate.tables import table_names, table_schema
+from sizes import parse
 
 SHARDS = 40
 
 
-def images(n: int, rng: np.random.Generator) -> pd.DataFrame:
+def image_rows(n: int, rng: np.random.Generator) -> pd.DataFrame:
     """n canonical-image rows: 4 images per study, 2 studies per patient, EMBED-like values."""
     k = np.arange(n)
     patient = [f"P-{v:016x}" for v in rng.integers(0, 2**63, n // 8 + 1)]
@@ -75,9 +75,10 @@ def images(n: int, rng: np.random.Generator) -> pd.DataFrame:
     return frame
 
 
-def main(n: int = 480_323) -> None:
+def main(images: int, smoke: bool) -> None:
+    n = images
     schema = table_schema("images")
-    frame = images(n, np.random.default_rng(7))
+    frame = image_rows(n, np.random.default_rng(7))
     with tempfile.TemporaryDirectory() as tmp:
         results, layout = Path(tmp), Layout(Path(tmp))
         scope = Scope(("embed",), SHARDS)
@@ -97,6 +98,7 @@ def main(n: int = 480_323) -> None:
         json.dumps(
             {
                 "images": n,
+                "smoke": smoke,
                 "parquet_mb": round(parquet / 1e6, 1),
                 "catalog_mb": round(size / 1e6, 1),
                 "build_s": round(seconds, 1),
@@ -106,4 +108,5 @@ def main(n: int = 480_323) -> None:
 
 
 if __name__ == "__main__":
-    main(*(int(a) for a in sys.argv[1:]))
+    sizes, smoke = parse(__doc__, {"images": 480_323}, {"images": 2000})
+    main(**sizes, smoke=smoke)

@@ -2,7 +2,8 @@
 converter against dcm2niix (PyPI `dcm2niix`) at the same gzip level, plus dicom2nifti and SimpleITK for the record.
 
 Prints one JSON line: {"slices": …, "phases": …, "seconds": {"breastcurate": …, "dcm2niix": …, …}, "ratio": …}
-where ratio = breastcurate / dcm2niix; target ≤ 1.2. Arguments: [size] [slices] [phases]. breastcurate compresses
+where ratio = breastcurate / dcm2niix; target ≤ 1.2. Arguments: [SIZE] [SLICES] [PHASES], default 512 160 5;
+`--smoke`: 64 8 2. breastcurate compresses
 a study's phases in parallel on all cores, as the convert rule does with its threads; dcm2niix's internal gzip
 (`-z i`) is single-threaded (with pigz installed, `-z y` would use several cores too).
 """
@@ -25,6 +26,7 @@ from breastcurate.convert.run import ConvertOptions, Output, convert_study_files
 from breastcurate.demo.dicomgen import uid
 from pydicom.dataset import FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian, MRImageStorage
+from sizes import parse
 
 LEVEL = section("convert")["gzip_level"]
 
@@ -77,7 +79,7 @@ def timed(func) -> float:
     return round(time.perf_counter() - start, 3)
 
 
-def main(size: int = 512, slices: int = 160, phases: int = 5) -> None:
+def main(size: int, slices: int, phases: int, smoke: bool) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         series = make_study(tmp / "in", size, slices, phases)
@@ -133,6 +135,7 @@ def main(size: int = 512, slices: int = 160, phases: int = 5) -> None:
             {
                 "size": size,
                 "slices": slices,
+                "smoke": smoke,
                 "phases": phases,
                 "gzip_level": LEVEL,
                 "seconds": seconds,
@@ -143,4 +146,5 @@ def main(size: int = 512, slices: int = 160, phases: int = 5) -> None:
 
 
 if __name__ == "__main__":
-    main(*(int(a) for a in sys.argv[1:4]))
+    sizes, smoke = parse(__doc__, {"size": 512, "slices": 160, "phases": 5}, {"size": 64, "slices": 8, "phases": 2})
+    main(**sizes, smoke=smoke)

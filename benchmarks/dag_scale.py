@@ -3,7 +3,7 @@ patients across the datasets (the listing job's per-shard files and manifest), t
 count must be datasets × shards × per-shard stages whatever the file count (nothing globs files at parse time), and
 planning must stay under 60 s. The same plan is also timed on a 1,000-file listing for comparison.
 
-    python benchmarks/dag_scale.py [FILES] [PATIENTS] [SHARDS]     # defaults 1000000 100000 200
+    python benchmarks/dag_scale.py [FILES] [PATIENTS] [SHARDS]     # defaults 1000000 100000 200; --smoke: 2000 100 2
 
 Last line: {"files": …, "patients": …, "jobs": …, "seconds": …, …}
 """
@@ -24,6 +24,7 @@ import yaml
 from breastcurate.layout import Layout
 from breastcurate.sources import adapters
 from breastcurate.tables import write_table
+from sizes import parse
 
 REPO = Path(__file__).resolve().parents[1]
 PER_SHARD_STAGES = ("deidentify", "convert_mg", "convert_mr", "radiomics", "check_shard")
@@ -115,16 +116,19 @@ def plan(files: int, patients: int, shards: int) -> dict:
     }
 
 
-def main() -> None:
-    files, patients, shards = (int(a) for a in (sys.argv[1:] + ["1000000", "100000", "200"][len(sys.argv) - 1 :]))
+def main(files: int, patients: int, shards: int, smoke: bool) -> None:
     small = plan(1000, min(patients, 100), shards)
     print(f"1,000 files: {small['jobs']} jobs planned in {small['seconds']} s", file=sys.stderr)
     big = plan(files, patients, shards)
     big["same_jobs_as_1000_files"] = big["jobs"] == small["jobs"]
     big["seconds_1000_files"] = small["seconds"]
     big["target"] = "seconds < 60, jobs independent of the file count"
+    big["smoke"] = smoke
     print(json.dumps(big))
 
 
 if __name__ == "__main__":
-    main()
+    sizes, smoke = parse(
+        __doc__, {"files": 1_000_000, "patients": 100_000, "shards": 200}, {"files": 2000, "patients": 100, "shards": 2}
+    )
+    main(**sizes, smoke=smoke)

@@ -2,6 +2,8 @@
 by the pipeline's encoder), against the fastest bare decode of the same file into a float32 array (Pillow; OpenCV
 too if installed). Projects the decode cost of one pass over EMBED's 480,323 images.
 
+    python benchmarks/data_loader.py [FILES]     # default 5; --smoke: 2 small files
+
 Prints one JSON line: {"files": N, "ours_s_per_image": …, "reference_s_per_image": …, "decoder": …, "ratio": …,
 "embed_epoch_core_hours": …}; target ratio ≤ 1.2. Each timing is the median over three reads of each file (after one warm-up read).
 """
@@ -9,7 +11,6 @@ Prints one JSON line: {"files": N, "ours_s_per_image": …, "reference_s_per_ima
 from __future__ import annotations
 
 import json
-import sys
 import tempfile
 from pathlib import Path
 
@@ -19,8 +20,9 @@ from breastcurate.config import section
 from breastcurate.convert import mammo
 from breastcurate.data.torch_datasets import MammogramDataset
 from convert_mammo import median_time
-from mammograms import make_files
+from mammograms import FULL_FIELD, SMOKE, make_files
 from PIL import Image
+from sizes import parse
 
 EMBED_IMAGES = 480_323
 
@@ -36,10 +38,11 @@ def decoders() -> dict:
     return found
 
 
-def main(n: int = 5) -> None:
+def main(files: int, smoke: bool) -> None:
+    shape = SMOKE if smoke else FULL_FIELD
     with tempfile.TemporaryDirectory() as tmp:
         pngs = []
-        for k, path in enumerate(make_files(Path(tmp), n, 3, "bench-loader")):
+        for k, path in enumerate(make_files(Path(tmp), files, 3, "bench-loader", shape)):
             image, _ = mammo.canonical(pydicom.dcmread(path))
             pngs.append(Path(tmp) / f"{k}.png")
             pngs[-1].write_bytes(mammo.encode_png(image, section("convert")["png_compression"]))
@@ -58,7 +61,7 @@ def main(n: int = 5) -> None:
             }
             for p in pngs
         ]
-        assert float(dataset[0]["image"].max()) <= 1.0 and tuple(dataset[0]["image"].shape) == (1, 4096, 3328)
+        assert float(dataset[0]["image"].max()) <= 1.0 and tuple(dataset[0]["image"].shape) == (1, *shape)
         reference = {}
         for name, decode in decoders().items():
             decode(pngs[0])
@@ -68,7 +71,9 @@ def main(n: int = 5) -> None:
     print(
         json.dumps(
             {
-                "files": n,
+                "files": files,
+                "rows": shape[0],
+                "smoke": smoke,
                 "ours_s_per_image": round(ours, 3),
                 "reference_s_per_image": round(reference[fastest], 3),
                 "decoder": fastest,
@@ -81,4 +86,5 @@ def main(n: int = 5) -> None:
 
 
 if __name__ == "__main__":
-    main(int(sys.argv[1]) if len(sys.argv) > 1 else 5)
+    sizes, smoke = parse(__doc__, {"files": 5}, {"files": 2})
+    main(**sizes, smoke=smoke)

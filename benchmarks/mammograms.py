@@ -1,4 +1,5 @@
-"""Full-field synthetic mammograms (4096×3328, 12 bits stored) written as DICOM, for the MG benchmarks."""
+"""Full-field synthetic mammograms (4096×3328, 12 bits stored; smaller for smoke runs) written as DICOM, for the MG
+benchmarks."""
 
 from __future__ import annotations
 
@@ -7,10 +8,14 @@ from pathlib import Path
 from breastcurate.demo import dicomgen as g
 from breastcurate.demo.identity import accession, make_identity, rng_for
 
+FULL_FIELD = (4096, 3328)
+SMOKE = (256, 208)
 
-def make_files(folder: Path, n: int, seed: int, tag: str) -> list[Path]:
-    """`n` files `<k>.dcm` in `folder`; file k depends only on (seed, tag, k)."""
-    vendor = g.MammoVendor("HOLOGIC, Inc.", "Selenia Dimensions", rows=4096, cols=3328, spacing_mm=0.07)
+
+def make_files(folder: Path, n: int, seed: int, tag: str, shape: tuple[int, int] = FULL_FIELD) -> list[Path]:
+    """`n` files `<k>.dcm` of `shape` (rows, columns) in `folder`; file k depends only on (seed, tag, k, shape)."""
+    rows, cols = shape
+    vendor = g.MammoVendor("HOLOGIC, Inc.", "Selenia Dimensions", rows=rows, cols=cols, spacing_mm=0.07)
     paths = []
     for k in range(n):
         rng = rng_for(seed, tag, k)

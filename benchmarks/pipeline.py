@@ -13,6 +13,9 @@ independent) and that storage keeps up; downloading is not included.
 
     python benchmarks/pipeline.py [PATIENTS]     # default 1 (two shards: one of each dataset stays empty)
 
+`--smoke` runs the same on the demo's small images (`demo.full_size: false`): it proves the run and the projection
+still work; its hours mean nothing.
+
 Last line: {"projected_hours_32_cores": {dataset: h, "total": h}, "peak_rss_mb": {stage: {...}}, ...}
 """
 
@@ -35,6 +38,7 @@ from breastcurate import idc
 from breastcurate.layout import Layout
 from breastcurate.roles import assign_all
 from breastcurate.sources import adapters, get_adapter
+from sizes import parse
 
 REPO = Path(__file__).resolve().parents[1]
 CORES = 32
@@ -149,12 +153,12 @@ def project(records: list[dict], units: dict, real: dict) -> tuple[dict, dict]:
     return dict(model), hours
 
 
-def main(patients: int = 1) -> None:
+def main(patients: int, smoke: bool) -> None:
     shards = 2  # with one patient per dataset, one shard of each dataset is empty: it shows a job's fixed cost
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         config = yaml.safe_load((REPO / "config/config.yaml").read_text())
-        config.update(n_shards=shards, demo={"patients": patients, "seed": 11, "full_size": True})
+        config.update(n_shards=shards, demo={"patients": patients, "seed": 11, "full_size": not smoke})
         (work / "config.yaml").write_text(yaml.safe_dump(config))
         start = time.perf_counter()
         proc = subprocess.run(
@@ -200,6 +204,7 @@ def main(patients: int = 1) -> None:
         json.dumps(
             {
                 "machine_cores": os.cpu_count(),
+                "smoke": smoke,
                 "demo_patients_per_dataset": patients,
                 "demo_wall_s": round(wall, 1),
                 "real_units": real,
@@ -216,4 +221,5 @@ def main(patients: int = 1) -> None:
 
 
 if __name__ == "__main__":
-    main(*(int(a) for a in sys.argv[1:]))
+    sizes, smoke = parse(__doc__, {"patients": 1}, {"patients": 1})
+    main(**sizes, smoke=smoke)

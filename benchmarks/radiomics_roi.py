@@ -1,6 +1,8 @@
 """Seconds per ROI of the MRI radiomics (config/radiomics/MR.yaml) for a realistic DCE lesion: about 30×30×20
 voxels inside a 128×128×60 crop, two phases (pre and post_1), as the pipeline computes them.
 
+    python benchmarks/radiomics_roi.py [ROIS]     # default 5; --smoke: 1
+
 Prints one JSON line: {"rois": N, "phases": 2, "seconds_per_roi": …, "features_per_phase": …}.
 """
 
@@ -8,7 +10,6 @@ from __future__ import annotations
 
 import json
 import statistics
-import sys
 import time
 from pathlib import Path
 
@@ -16,6 +17,7 @@ import numpy as np
 import SimpleITK as sitk
 from breastcurate.radiomics import extract as ex
 from scipy import ndimage
+from sizes import parse
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -39,7 +41,7 @@ def lesion_case(seed: int) -> tuple[list[sitk.Image], sitk.Image]:
     return phases, mask
 
 
-def main(rois: int = 5) -> None:
+def main(rois: int, smoke: bool) -> None:
     times, n_features = [], 0
     for seed in range(rois):
         phases, mask = lesion_case(seed)
@@ -51,6 +53,7 @@ def main(rois: int = 5) -> None:
         json.dumps(
             {
                 "rois": rois,
+                "smoke": smoke,
                 "phases": 2,
                 "lesion_voxels": int(sitk.GetArrayViewFromImage(mask).sum()),
                 "seconds_per_roi": round(statistics.median(times), 3),
@@ -61,4 +64,5 @@ def main(rois: int = 5) -> None:
 
 
 if __name__ == "__main__":
-    main(int(sys.argv[1]) if len(sys.argv) > 1 else 5)
+    sizes, smoke = parse(__doc__, {"rois": 5}, {"rois": 1})
+    main(**sizes, smoke=smoke)

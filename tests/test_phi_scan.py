@@ -13,6 +13,8 @@ import nibabel as nib
 import pandas as pd
 import pydicom
 import pytest
+from breastcurate.demo import dicomgen as g
+from breastcurate.demo.identity import accession, make_identity, rng_for
 from breastcurate.layout import Layout
 from breastcurate.sources import adapters
 from conftest import DEMO_SHARDS, REPO, call_cli, run_cli
@@ -31,6 +33,76 @@ def test_synthetic_phi_inputs_come_out_clean(tmp_path):
     assert len(list(out.rglob("*.dcm"))) >= 5
     clean = call_cli("scan-phi", "--raw", str(DEID_DATA), str(out), check=False)
     assert clean.returncode == 0 and " 0 hit(s)" in clean.stdout, clean.stdout[-2000:]
+
+
+def test_standalone_scan_finds_phi_outside_the_pixels_of_deidentified_dicom(tmp_path):
+    """`scan-phi --raw FILE OUT` on de-identified DICOM skips only the Pixel Data value: a raw header's value in the
+    preamble, in a private binary element, or appended after the pixels is found; a raw file (not a folder) given
+    as RAW counts."""
+    rng = rng_for(5, "standalone", 0)
+    who = make_identity(rng)
+    vendor = g.MammoVendor("HOLOGIC, Inc.", "Selenia Dimensions")
+    ctx = g.StudyContext(
+        who,
+        who.mrn,
+        g.uid("standalone"),
+        who.first_study,
+        "101010.000000",
+        accession(rng),
+        "MAMMO SCREENING BILATERAL",
+        vendor.manufacturer,
+        vendor.model,
+        "MAMMO-RM1",
+    )
+    ds, _ = g.mammogram(
+        ctx,
+        rng,
+        vendor,
+        g.uid("standalone", "s"),
+        g.uid("standalone", "i"),
+        1,
+        1,
+        "L",
+        "CC",
+        False,
+        ["ORIGINAL", "PRIMARY"],
+        "L CC",
+    )
+    raw = tmp_path / "raw.dcm"
+    g.save(ds, raw)
+    name = max(str(ds.PatientName).replace("^", " ").split(), key=len)
+    assert len(name) >= 4
+    key = tmp_path / "key"
+    key.write_bytes(b"phi-scan-test-key-0123456789abcdef")
+    (tmp_path / "in").mkdir()
+    shutil.copy(raw, tmp_path / "in" / "raw.dcm")
+    run_cli(
+        "deidentify",
+        str(tmp_path / "in"),
+        str(tmp_path / "out"),
+        "--secret-file",
+        str(key),
+        "--restricted",
+        str(tmp_path / "restricted"),
+    )
+    clean = next((tmp_path / "out").rglob("*.dcm"))
+    assert run_cli("scan-phi", "--raw", str(raw), str(tmp_path / "out"), check=False).returncode == 0
+    planted = tmp_path / "planted"
+    planted.mkdir()
+    ds = pydicom.dcmread(clean)
+    ds.preamble = name.encode().ljust(128, b"\0")
+    ds.save_as(planted / "preamble.dcm")
+    ds = pydicom.dcmread(clean)
+    ds.add_new(0x00091010, "LO", "PLANTED")
+    ds.add_new(0x00091011, "OB", b"\x01\x02" + name.encode() + b"\x00")
+    ds.save_as(planted / "private.dcm")
+    (planted / "appended.dcm").write_bytes(clean.read_bytes() + b"\0" + name.encode() + b"\0")
+    shutil.copy(clean, planted / "clean.dcm")
+    dirty = run_cli("scan-phi", "--raw", str(raw), str(planted), check=False)
+    assert dirty.returncode == 1, dirty.stdout
+    flagged = {line.rsplit(" in ", 1)[1] for line in dirty.stdout.splitlines() if line.startswith("PHI ")}
+    assert flagged == {"preamble.dcm", "private.dcm", "appended.dcm"}, dirty.stdout
+    assert name not in dirty.stdout
 
 
 def _raw_headers(results: Path, dataset: str, shard: int) -> list[pydicom.Dataset]:

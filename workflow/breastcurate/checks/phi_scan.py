@@ -9,7 +9,9 @@ BurnedInAnnotation and by modality and device rules):
   inflating only the first bytes of the file. The voxel block is not decoded, but its size is checked: the gzip
   trailer (ISIZE) or the file size must equal vox_offset + voxels × bytes per voxel, so anything appended after the
   voxels is found, inflated and searched;
-- Parquet: every cell and the schema metadata; JSON and other text: all of it; DICOM: every header value;
+- Parquet: every cell and the schema metadata; JSON and other text: all of it;
+- DICOM: every header value, and the file's bytes except the Pixel Data value (preamble, binary and private
+  elements, anything after the pixels), found by reading the header and the pixel element's length only;
 - anything else: its bytes as text (only values of 8 characters or more, which do not turn up by chance).
 
 Terms match whole tokens, case-insensitively. The pipeline scans per shard, for the terms of the shard's own
@@ -28,6 +30,7 @@ from collections.abc import Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -226,13 +229,64 @@ def _parquet_texts(path: Path) -> Iterator[tuple[str, int]]:
     yield "\n".join((k + b"=" + v).decode("utf-8", "replace") for k, v in metadata.items()), MIN_LENGTH
 
 
+def _pixel_data_end(handle: BinaryIO, start: int, implicit_vr: bool, little_endian: bool) -> int | None:
+    """Where the Pixel Data element (or Float / Double Float Pixel Data) that begins at `start` ends, or None when
+    no such element begins there. Reads element and item headers only: encapsulated frames are skipped item by
+    item."""
+    order = "<" if little_endian else ">"
+    handle.seek(start)
+    head = handle.read(12)
+    if len(head) < 12:
+        return None
+    group, element = struct.unpack(order + "HH", head[:4])
+    if group != 0x7FE0 or element not in (0x0008, 0x0009, 0x0010):
+        return None
+    if implicit_vr:
+        (length,), position = struct.unpack(order + "I", head[4:8]), start + 8
+    else:
+        (length,), position = struct.unpack(order + "I", head[8:12]), start + 12
+    if length != 0xFFFFFFFF:
+        return position + length
+    while True:  # the items of encapsulated frames, up to the sequence delimiter
+        handle.seek(position)
+        item = handle.read(8)
+        if len(item) < 8:
+            return None
+        group, element, item_length = struct.unpack(order + "HHI", item)
+        position += 8
+        if (group, element) == (0xFFFE, 0xE0DD):
+            return position
+        if (group, element) != (0xFFFE, 0xE000):
+            return None
+        position += item_length
+
+
 def _dicom_texts(path: Path) -> Iterator[tuple[str, int]]:
-    ds = parse_all(pydicom.dcmread(path, stop_before_pixels=True, force=True))
+    """Every header value; and the file's bytes as text except the Pixel Data value: preamble, file meta, every
+    element (binary and private ones included) and whatever follows the pixels. A file whose Pixel Data cannot be
+    delimited is searched whole."""
+    with open(path, "rb") as handle:
+        ds = parse_all(pydicom.dcmread(handle, stop_before_pixels=True, force=True))
+        header_end = handle.tell()
+        implicit_vr, little_endian = ds.original_encoding
+        end = None
+        if implicit_vr is not None and little_endian is not None:
+            end = _pixel_data_end(handle, header_end, implicit_vr, little_endian)
+        handle.seek(0)
+        if end is None:
+            parts = [handle.read()]
+        else:
+            parts = [handle.read(header_end)]
+            handle.seek(end)
+            parts.append(handle.read())
     values = []
     for elem in ds.iterall():
         if elem.VR not in ("SQ", "OB", "OW", "OF", "OD", "OL", "OV", "UN") and elem.value is not None:
             values.append(str(elem.value))
     yield "\n".join(values), MIN_LENGTH
+    for part in parts:
+        for encoding in ("utf-8", "latin-1"):
+            yield part.decode(encoding, errors="ignore"), MIN_LENGTH_BINARY
 
 
 def texts_of(path: Path) -> Iterator[tuple[str, int]]:
@@ -252,6 +306,7 @@ def texts_of(path: Path) -> Iterator[tuple[str, int]]:
             is_dicom = handle.read(132)[128:132] == b"DICM"
         if is_dicom or name.endswith(".dcm"):
             yield from _dicom_texts(path)
+            return
         data = path.read_bytes()
         for encoding in ("utf-8", "latin-1"):
             yield data.decode(encoding, errors="ignore"), MIN_LENGTH_BINARY
@@ -331,7 +386,7 @@ def _file_terms(path: Path) -> TermLog:
 
 def terms_from_raw(raws: list[Path], workers: int = 1) -> dict[str, str]:
     """PHI values in the raw files under `raws` (the `scan-phi --raw` command): value → kind."""
-    paths = sorted(p for raw in raws for p in Path(raw).rglob("*") if p.is_file())
+    paths = sorted(p for p in walk(raws) if p.is_file())
     if workers > 1 and len(paths) > 1:
         with ProcessPoolExecutor(workers) as pool:
             per_file = list(pool.map(_file_terms, paths, chunksize=max(1, len(paths) // (workers * 8))))
