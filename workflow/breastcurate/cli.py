@@ -33,9 +33,10 @@ STAGES = (
 
 def _data_dictionary(args: argparse.Namespace) -> int:
     from .atomic import write_bytes
+    from .catalog.build import views_dictionary
     from .tables import data_dictionary
 
-    write_bytes(args.out, data_dictionary().encode())
+    write_bytes(args.out, (data_dictionary() + "\n" + views_dictionary()).encode())
     print(f"data dictionary written to {args.out}")
     return 0
 
@@ -49,7 +50,7 @@ def _check_config(args: argparse.Namespace) -> int:
 
 
 def _register_tools(registry: Registry) -> None:
-    p = registry.add("data-dictionary", "write the catalog's data dictionary (Markdown) from schemas/tables")
+    p = registry.add("data-dictionary", "write the catalog's data dictionary (Markdown): its tables and joined views")
     p.add_argument("--out", default="docs/catalog.md")
     p.set_defaults(func=_data_dictionary)
 
