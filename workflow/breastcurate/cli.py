@@ -41,6 +41,15 @@ def _data_dictionary(args: argparse.Namespace) -> int:
     return 0
 
 
+def _config_reference(args: argparse.Namespace) -> int:
+    from .atomic import write_bytes
+    from .config_reference import config_reference
+
+    write_bytes(args.out, config_reference().encode())
+    print(f"configuration reference written to {args.out}")
+    return 0
+
+
 def _check_config(args: argparse.Namespace) -> int:
     from .config import load_config
 
@@ -53,6 +62,10 @@ def _register_tools(registry: Registry) -> None:
     p = registry.add("data-dictionary", "write the catalog's data dictionary (Markdown): its tables and joined views")
     p.add_argument("--out", default="docs/catalog.md")
     p.set_defaults(func=_data_dictionary)
+
+    p = registry.add("config-reference", "write the configuration reference (Markdown) from the config schema")
+    p.add_argument("--out", default="docs/configuration.md")
+    p.set_defaults(func=_config_reference)
 
     p = registry.add("check-config", "validate a config file against schemas/config.schema.yaml")
     p.add_argument("config")
