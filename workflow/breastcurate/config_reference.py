@@ -91,6 +91,10 @@ def config_reference() -> str:
     """Markdown reference of every configuration key."""
     schema = yaml.safe_load(CONFIG_SCHEMA.read_text())
     lines = [
+        "---",
+        "hide: [toc]  # the docs site: the table takes the page's width",
+        "---",
+        "",
         "# Configuration",
         "",
         "Generated from `schemas/config.schema.yaml` by `breastcurate config-reference`; do not edit by hand.",
