@@ -30,6 +30,7 @@ include: "rules/common.smk"
 
 
 onstart:
+    os.umask(RESTRICTED_UMASK)
     LAYOUT.prepare(config["restricted_group"])
 
 
