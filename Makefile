@@ -4,7 +4,7 @@ VENV   := .venv
 STAMP  := $(VENV)/.installed
 CORES  ?= all
 
-.PHONY: demo test test-fast lint clean dry-run bench
+.PHONY: demo test test-fast lint docs clean dry-run bench
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON) (Python 3.11+) on PATH, or set PYTHON=..."; exit 1; }
@@ -39,10 +39,16 @@ lint: $(STAMP)
 	$(VENV)/bin/snakemake --lint
 	$(VENV)/bin/mypy
 
+# The documentation site (docs/, mkdocs.yml) into site/; --strict turns every warning (a broken link, a page left
+# out of the nav) into an error.
+docs: $(STAMP)
+	$(VENV)/bin/python -m pip install --quiet -e '.[docs]'
+	$(VENV)/bin/mkdocs build --strict
+
 # Full sizes; writes benchmarks/results/<date>-<git sha>.json, the file the README's Performance table cites.
 bench: $(STAMP)
 	$(VENV)/bin/python -m pip install --quiet -e '.[bench]'
 	$(VENV)/bin/python benchmarks/run.py
 
 clean:
-	rm -rf results .snakemake
+	rm -rf results .snakemake site

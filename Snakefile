@@ -30,6 +30,7 @@ include: "rules/common.smk"
 
 
 onstart:
+    os.umask(RESTRICTED_UMASK)
     LAYOUT.prepare(config["restricted_group"])
     # The curated zone holds exactly what the config declares: parts and folders of a dataset taken out of it, of
     # shards beyond n_shards or of split versions no longer defined belong to no output, and go.

@@ -45,7 +45,7 @@ CORES = 32
 TARGET_HOURS = 6.0
 MG_IMAGES = {"vindr_mammo": 20_000, "embed": 480_323}
 MG_ROIS = {"vindr_mammo": 20_486, "embed": 40_000}  # upper bounds (see the module docstring)
-#: Shards of the real corpora, sized as the README advises (1–5 GB of DICOM each): every per-shard job pays the
+#: Shards of the real corpora, sized as docs/cluster.md advises (1–5 GB of DICOM each): every per-shard job pays the
 #: fixed cost of a job (interpreter, imports, reading its tables) once.
 REAL_SHARDS = {"vindr_mammo": 200, "embed": 4000, "cbis_ddsm": 40, "duke": 150, "ispy1": 40, "ispy2": 600}
 #: Per-shard stages and their unit of work: files read, images or DCE slices converted, regions of interest measured.

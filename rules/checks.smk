@@ -88,8 +88,10 @@ rule qc:
         parts=dataset_parts,
         curated=dataset_folders,
     output:
-        counts=report(
-            LAYOUT.qc("{dataset}") / "counts.csv",
+        # Tables twice: CSV for programs, HTML for the report (shown on its first page, see workflow/report).
+        counts=LAYOUT.qc("{dataset}") / "counts.csv",
+        counts_table=report(
+            LAYOUT.qc("{dataset}") / "counts.html",
             caption="../workflow/report/counts.rst",
             category="1. Counts",
             subcategory="{dataset}",
@@ -106,8 +108,9 @@ rule qc:
             category="3. Intensities",
             subcategory="{dataset}",
         ),
-        rejects=report(
-            LAYOUT.qc("{dataset}") / "rejects.csv",
+        rejects=LAYOUT.qc("{dataset}") / "rejects.csv",
+        rejects_table=report(
+            LAYOUT.qc("{dataset}") / "rejects.html",
             caption="../workflow/report/rejects.rst",
             category="4. Rejects",
             subcategory="{dataset}",
@@ -134,11 +137,13 @@ rule qc_summary:
     input:
         LAYOUT.checks_summary,
     output:
-        checks=report(
-            LAYOUT.qc_summary / "checks.csv", caption="../workflow/report/checks.rst", category="5. Data checks"
+        checks=LAYOUT.qc_summary / "checks.csv",
+        checks_table=report(
+            LAYOUT.qc_summary / "checks.html", caption="../workflow/report/checks.rst", category="5. Data checks"
         ),
-        versions=report(
-            LAYOUT.qc_summary / "versions.csv", caption="../workflow/report/versions.rst", category="6. Tool versions"
+        versions=LAYOUT.qc_summary / "versions.csv",
+        versions_table=report(
+            LAYOUT.qc_summary / "versions.html", caption="../workflow/report/versions.rst", category="6. Tool versions"
         ),
     log:
         LAYOUT.log("qc", "summary"),

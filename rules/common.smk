@@ -49,10 +49,14 @@ SCOPE_ARGS = " ".join(
 
 # The restricted zone is private by default: everything Snakemake and the jobs create (folders, logs, benchmark
 # files) starts owner-only, or group-readable with config `restricted_group`; the package opens up what it writes
-# to the curated zone.
+# to the curated zone. The main process closes it when a run starts (`onstart`, in the Snakefile), so that what a
+# command that runs no job writes (`snakemake --report report.html`) keeps the user's own umask; a job's own
+# Snakemake process (a cluster job, a group job) closes it at once.
+RESTRICTED_UMASK = 0o027 if config["restricted_group"] else 0o077
 if config["restricted_group"]:
     os.environ[GROUP_ENV] = config["restricted_group"]
-os.umask(0o027 if config["restricted_group"] else 0o077)
+if not workflow.is_main_process:
+    os.umask(RESTRICTED_UMASK)
 
 
 def results_param(wildcards):

@@ -3,7 +3,9 @@ only when it cannot be installed and CI is not 'true'."""
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
 import subprocess
 import tempfile
 from pathlib import Path
@@ -26,6 +28,29 @@ FLAGS = [
     "--virtual-time-budget=5000",
     "--window-size=1280,900",
 ]
+
+
+#: Where page tests keep their screenshots for a person to look at (CI keeps the folder as an artefact).
+ARTEFACTS = Path(os.environ.get("BREASTCURATE_TEST_ARTEFACTS", Path(__file__).resolve().parents[1] / "test-artefacts"))
+
+
+def keep(screenshot: Path, name: str) -> Path:
+    """A copy of `screenshot` in ARTEFACTS as `name`."""
+    ARTEFACTS.mkdir(parents=True, exist_ok=True)
+    return Path(shutil.copy2(screenshot, ARTEFACTS / name))
+
+
+def dom(url: str) -> str:
+    """The page's DOM as serialized after its scripts ran."""
+    with tempfile.TemporaryDirectory() as profile:
+        proc = subprocess.run(
+            [chromium(), *FLAGS, f"--user-data-dir={profile}", "--dump-dom", url],
+            capture_output=True,
+            text=True,
+            timeout=180,
+        )
+    assert proc.returncode == 0 and proc.stdout, proc.stderr[-2000:]
+    return proc.stdout
 
 
 def chromium() -> str:

@@ -1,5 +1,5 @@
 """The benchmarks cannot rot: every one runs at its smoke size through `benchmarks/run.py --smoke` and prints the
-fields the README quotes; they use no private helper of the package; each figure of the README's Performance table
+fields the README quotes; they use no private helper of the package; each figure of the Performance page (docs/performance.md)
 cites the results file of the run it came from."""
 
 from __future__ import annotations
@@ -114,8 +114,8 @@ NOT_RECORDED = "not yet re-run into `benchmarks/results/`"
 
 
 def _performance_rows() -> dict[str, str]:
-    text = (REPO / "README.md").read_text()
-    section = text.split("\n## Performance\n", 1)[1].split("\n## ", 1)[0]
+    text = (REPO / "docs" / "performance.md").read_text()
+    section = text.split("\n## ", 1)[0]  # the page's first section: the table of benchmarks
     rows = [line for line in section.splitlines() if line.startswith("| `benchmarks/")]
     return {re.match(r"\| `benchmarks/(\w+)\.py", row).group(1): row for row in rows}
 
@@ -125,7 +125,7 @@ def test_each_readme_figure_cites_the_results_file_of_its_run():
     assert set(rows) == set(RUN.BENCHMARKS)
     for name, row in rows.items():
         cited = re.findall(r"`(benchmarks/results/[\w.-]+\.json)`", row)
-        assert cited or NOT_RECORDED in row, f"{name}: the README row cites no results file"
+        assert cited or NOT_RECORDED in row, f"{name}: the Performance row cites no results file"
         for rel in cited:
             recorded = json.loads((REPO / rel).read_text())
             assert recorded["smoke"] is False and recorded["code"]["dirty"] is False, rel

@@ -1,4 +1,4 @@
-"""Canonical tables and the DuckDB catalog: code mappings, determinism, relocation, README queries."""
+"""Canonical tables and the DuckDB catalog: code mappings, determinism, relocation, the documented queries."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 import pyarrow.parquet as pq
+import pytest
 from breastcurate.layout import Layout
 from breastcurate.sources import adapters
 from conftest import DEMO_SHARDS, REPO, call_cli, run_cli
@@ -164,10 +165,11 @@ def test_same_person_in_two_datasets_is_linked(tmp_path):
     assert "TCIA" not in (tmp_path / "people.parquet").read_bytes().decode("latin-1")
 
 
-def test_readme_queries_run(demo_run):
-    """Every ```sql block of the README runs against the demo catalog and returns rows."""
-    blocks = re.findall(r"```sql\n(.*?)```", (REPO / "README.md").read_text(), flags=re.S)
-    assert len(blocks) >= 3
+@pytest.mark.parametrize("page,least", [("README.md", 1), ("docs/querying.md", 5)])
+def test_documented_queries_run(demo_run, page, least):
+    """Every ```sql block of the README and of the querying page runs against the demo catalog and returns rows."""
+    blocks = re.findall(r"```sql\n(.*?)```", (REPO / page).read_text(), flags=re.S)
+    assert len(blocks) >= least
     for sql in blocks:
         result = query(demo_run[0] / "results/catalog.duckdb", sql.strip().rstrip(";"))
         assert len(result) > 0, sql

@@ -18,7 +18,7 @@ from breastcurate.checks.semantic import (
 )
 from breastcurate.checks.shard import verify_files
 from breastcurate.layout import Layout, Scope
-from browser import non_blank, render
+from browser import dom, keep, non_blank, render
 from conftest import DEMO_SHARDS, snakemake
 
 
@@ -166,14 +166,53 @@ def test_each_check_fails_alone_on_its_mutation(baseline, check, tmp_path):
 
 @pytest.mark.system
 def test_report_and_data_docs_render(demo_run, tmp_path):
+    """The report shows its tables on its first page (their text is in the rendered DOM), is readable like the
+    curated zone, and the Data Docs load nothing remote and no missing file; screenshots go to the artefacts."""
+    import html
+    import os
+    import re
+    import stat
+
     work, _, _ = demo_run
     report = tmp_path / "report.html"
     snakemake(work, "--report", str(report))
     assert report.stat().st_size > 10_000
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE(report.stat().st_mode) == 0o666 & ~umask  # the user's umask, not the restricted zone's
     errors = render(report.as_uri(), tmp_path / "report.png")
+    keep(tmp_path / "report.png", "report.png")
     assert not errors, errors
     assert non_blank(tmp_path / "report.png")
+    page = dom(report.as_uri())
+    qc = work / "results/curated/checks/qc"
+    expected = [pd.read_csv(qc / "all/checks.csv").name, pd.read_csv(qc / "all/versions.csv").tool]
+    for dataset in ("duke", "vindr_mammo"):
+        expected += [pd.read_csv(qc / dataset / "counts.csv").stratum, pd.read_csv(qc / dataset / "rejects.csv").reason]
+    for column in expected:
+        for value in column.dropna().astype(str):
+            assert f">{html.escape(value, quote=False)}<" in page, value
     docs = work / "results/curated/checks/gx/uncommitted/data_docs/local_site/index.html"
     errors = render(docs.as_uri(), tmp_path / "docs.png")
+    keep(tmp_path / "docs.png", "data-docs.png")
     assert not errors, errors
     assert non_blank(tmp_path / "docs.png")
+    for doc in docs.parent.rglob("*.html"):
+        for ref in re.findall(r'<(?:img|script)[^>]*\ssrc="([^"]*)"|<link[^>]*\shref="([^"]*)"', doc.read_text()):
+            target = next((r for r in ref if r), "")
+            assert target and not re.match(r"https?:", target), (doc, ref)
+            assert (doc.parent / target.split("#")[0].split("?")[0]).exists(), (doc, target)
+
+
+def test_qc_figures_fit_the_report_page(demo_run):
+    """Thumbnails and histograms are drawn at most 960 pixels wide, so the report shows them unscaled with their
+    11-point labels (15 pixels) legible."""
+    from breastcurate.checks import qc
+    from PIL import Image
+
+    work, _, _ = demo_run
+    figures = sorted((work / "results/curated/checks/qc").glob("*/*.png"))
+    assert len(figures) >= 12
+    for figure in figures:
+        assert Image.open(figure).width <= 960, figure
+    assert qc.LABEL_PT * qc.DPI / 72 >= 14

@@ -1,6 +1,6 @@
 """`breastcurate.data` on the demo run and on a pulled release, with CPU torch and MONAI: batches of the expected
-shapes and labels, boxes on their lesions in every variant's grid, masks on the enhancing lesion, the README's
-training loop."""
+shapes and labels, boxes on their lesions in every variant's grid, masks on the enhancing lesion, the
+documented training loops."""
 
 from __future__ import annotations
 
@@ -112,9 +112,11 @@ def test_dce_studies_and_monai_items(roots, where):
     assert mg and all(set(m) >= {"image", "boxes", "birads", "density"} for m in mg)
 
 
-def test_readme_training_loop_runs(demo_run):
-    readme = (REPO / "README.md").read_text()
-    section = readme[readme.index("### Training on a split") :]
+@pytest.mark.parametrize("page,heading", [("README.md", "## A first release"), ("docs/training.md", "# Training")])
+def test_documented_training_loop_runs(demo_run, page, heading):
+    """The training loop of the README and of the training page runs on the demo, from the checkout."""
+    text = (REPO / page).read_text()
+    section = text[text.index(heading) :]
     code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
     proc = subprocess.run([sys.executable, "-c", code], cwd=demo_run[0], capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr

@@ -63,7 +63,7 @@ def basic_run(tmp_path_factory, key_file):
     return out, restricted
 
 
-#: What each action of PS3.15 Table E.1-1 leaves in the output (compound actions resolved as the README says).
+#: What each action of PS3.15 Table E.1-1 leaves in the output (compound actions resolved as docs/deidentification.md says).
 OBSERVED = {
     "X": "removed",
     "Z": "empty",
@@ -78,7 +78,7 @@ OBSERVED = {
 }
 
 
-#: Documented deviations (README, De-identification): these become keyed pseudonyms, a dummy value, not empty.
+#: Documented deviations (docs/deidentification.md): these become keyed pseudonyms, a dummy value, not empty.
 PSEUDONYMS = {"PatientID": "dummy", "PatientName": "dummy", "AccessionNumber": "dummy"}
 
 

@@ -17,7 +17,10 @@ def _name(requirement: str) -> str:
 def test_environment_matches_pyproject():
     project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
     extras = project["optional-dependencies"]
-    wanted = {_name(r): r.replace(" ", "") for r in project["dependencies"] + extras["test"] + extras["bench"]}
+    wanted = {
+        _name(r): r.replace(" ", "")
+        for r in project["dependencies"] + extras["test"] + extras["bench"] + extras["docs"]
+    }
     env = yaml.safe_load((REPO / "environment.yml").read_text())
     pip = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict))
     listed = {_name(r): r.replace(" ", "") for r in pip if not r.startswith("-e")}

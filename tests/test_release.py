@@ -329,3 +329,25 @@ def test_croissant_card_validates_and_loads_the_train_split(results, tmp_path):
     assert {r["files/sha256"].decode() for r in files} >= {
         f["sha256"] for f in manifest["files"] if f["kind"] == "image"
     }
+
+
+def test_croissant_types_every_schema_type():
+    """Every column type the table schemas use has its own Croissant data type: a date is a Date, not Text."""
+    import mlcroissant as mlc
+    from breastcurate.release.croissant import DATA_TYPES, _fields
+    from breastcurate.tables import ARROW_TYPES, table_names, table_schema
+
+    used = {c.type for name in table_names() for c in table_schema(name).columns}
+    assert used <= set(DATA_TYPES) == set(ARROW_TYPES)
+    expected = {
+        "string": mlc.DataType.TEXT,
+        "int32": mlc.DataType.INTEGER,
+        "int64": mlc.DataType.INTEGER,
+        "float64": mlc.DataType.FLOAT,
+        "bool": mlc.DataType.BOOL,
+        "date": mlc.DataType.DATE,
+    }
+    assert DATA_TYPES == expected
+    source = mlc.FileSet(id="studies-files", name="studies-files", encoding_formats=["application/x-parquet"])
+    fields = {f.name: f.data_types for f in _fields("studies", source)}
+    assert fields["study_date"] == [mlc.DataType.DATE]

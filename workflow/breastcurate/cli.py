@@ -33,10 +33,20 @@ STAGES = (
 
 def _data_dictionary(args: argparse.Namespace) -> int:
     from .atomic import write_bytes
+    from .catalog.build import views_dictionary
     from .tables import data_dictionary
 
-    write_bytes(args.out, data_dictionary().encode())
+    write_bytes(args.out, (data_dictionary() + "\n" + views_dictionary()).encode())
     print(f"data dictionary written to {args.out}")
+    return 0
+
+
+def _config_reference(args: argparse.Namespace) -> int:
+    from .atomic import write_bytes
+    from .config_reference import config_reference
+
+    write_bytes(args.out, config_reference().encode())
+    print(f"configuration reference written to {args.out}")
     return 0
 
 
@@ -49,9 +59,13 @@ def _check_config(args: argparse.Namespace) -> int:
 
 
 def _register_tools(registry: Registry) -> None:
-    p = registry.add("data-dictionary", "write the catalog's data dictionary (Markdown) from schemas/tables")
+    p = registry.add("data-dictionary", "write the catalog's data dictionary (Markdown): its tables and joined views")
     p.add_argument("--out", default="docs/catalog.md")
     p.set_defaults(func=_data_dictionary)
+
+    p = registry.add("config-reference", "write the configuration reference (Markdown) from the config schema")
+    p.add_argument("--out", default="docs/configuration.md")
+    p.set_defaults(func=_config_reference)
 
     p = registry.add("check-config", "validate a config file against schemas/config.schema.yaml")
     p.add_argument("config")

@@ -181,7 +181,8 @@ def data_dictionary() -> str:
     lines = [
         "# Catalog data dictionary",
         "",
-        "Generated from `schemas/tables/*.yaml` by `breastcurate data-dictionary`; do not edit by hand.",
+        "Generated from `schemas/tables/*.yaml` and the joined views (`catalog/build.py`) by `breastcurate "
+        "data-dictionary`; do not edit by hand.",
         "",
     ]
     for name in table_names():

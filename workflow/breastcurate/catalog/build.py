@@ -40,6 +40,63 @@ JOINED_VIEWS = {
         WHERE s.modality = 'MR'""",
 }
 
+#: What each joined view is, for the data dictionary.
+VIEW_DESCRIPTIONS = {
+    "mammograms": "One row per mammogram (every variant) and box, with the patient, the study and the breast- and "
+    "finding-level labels; an image without findings has one row with null finding columns. Datasets: VinDr-Mammo, "
+    "EMBED, CBIS-DDSM.",
+    "mri_cases": "One row per MRI study with its phases and their files in acquisition order, its lesion masks and "
+    "the patient's clinical labels. Datasets: Duke, I-SPY1, I-SPY2.",
+}
+#: Table aliases of the views' SQL.
+_ALIASES = {"i": "images", "p": "patients", "s": "studies", "f": "findings", "c": "clinical", "v": "volumes"}
+
+
+def _select_items(sql: str) -> list[str]:
+    """The items of a view's outermost SELECT list."""
+    body = sql.split("SELECT", 1)[1]
+    items, depth, start = [], 0, 0
+    for i, ch in enumerate(body):
+        depth += (ch == "(") - (ch == ")")
+        if depth == 0 and (ch == "," or body.startswith("\n        FROM", i)):
+            items.append(" ".join(body[start:i].split()))
+            start = i + 1
+            if ch != ",":
+                break
+    return items
+
+
+def views_dictionary() -> str:
+    """Markdown of the joined views: each column's type (from DuckDB over the empty tables) and where it comes from,
+    with that column's description."""
+    con = duckdb.connect()
+    fill_catalog(con, Path("."), {name: "no-such-file-*.parquet" for name in table_names()})
+    lines = ["# Joined views", ""]
+    for view, sql in JOINED_VIEWS.items():
+        types = dict(con.execute(f"SELECT column_name, column_type FROM (DESCRIBE {view})").fetchall())
+        lines += [
+            f"## `{view}`",
+            "",
+            VIEW_DESCRIPTIONS[view],
+            "",
+            "| column | type | from | description |",
+            "|---|---|---|---|",
+        ]
+        for item in _select_items(sql):
+            name = item.rsplit(" AS ", 1)[-1] if " AS " in item else item.split(".")[-1]
+            listed = item.startswith("(SELECT list(")
+            alias, column = (item[len("(SELECT list(") :] if listed else item).split(" ")[0].split(".")
+            column = column.rstrip(",)")
+            source = table_schema(_ALIASES[alias])
+            described = next(c.description for c in source.columns if c.name == column)
+            origin = f"`{source.name}.{column}`"
+            if listed:
+                origin = f"list of {origin} of the study"
+            desc = described.replace("|", "\\|")
+            lines.append(f"| `{name}` | {types[name]} | {origin} | {desc} |")
+        lines.append("")
+    return "\n".join(lines)
+
 
 #: The oldest DuckDB that must open a catalog: files are written in its storage format (DuckDB ≥ 1.0 reads them).
 STORAGE_VERSION = "v1.0.0"

@@ -35,6 +35,13 @@ TOOLS = [
     "pylibjpeg",
     "zlib-ng",
 ]
+#: Figures are drawn for the report's page: at most 960 pixels wide, so that a 1280-pixel window shows them unscaled
+#: beside the report's menu, with labels of 11 points (15 pixels) and titles of 13.
+DPI = 100
+WIDTH_IN = 9.6
+LABEL_PT = 11
+TITLE_PT = 13
+COLUMNS = 3
 
 
 def counts(t: dict[str, pd.DataFrame]) -> pd.DataFrame:
@@ -83,7 +90,7 @@ def _mammo_panel(ax, results: Path, image: pd.Series, boxes: pd.DataFrame) -> No
             )
         )
     birads = "?" if pd.isna(image.birads) else int(image.birads)
-    ax.set_title(f"{image.laterality or '?'} {image.view or '?'} · BI-RADS {birads}", fontsize=7)
+    ax.set_title(f"{image.laterality or '?'} {image.view or '?'} · BI-RADS {birads}", fontsize=LABEL_PT)
 
 
 def montage(results: Path, t: dict[str, pd.DataFrame], dataset: str, out: Path, panels: int = 6) -> None:
@@ -94,19 +101,18 @@ def montage(results: Path, t: dict[str, pd.DataFrame], dataset: str, out: Path, 
         with_boxes = set(t["findings"].image_uid.dropna())
         chosen = pd.concat([images[images.image_uid.isin(with_boxes)], images[~images.image_uid.isin(with_boxes)]])
         chosen = chosen.head(panels)
-        fig, axes = plt.subplots(1, len(chosen), figsize=(2.2 * len(chosen), 2.8), squeeze=False)
-        for ax, image in zip(axes[0], chosen.itertuples()):
+        rows = -(-len(chosen) // COLUMNS)
+        fig, axes = plt.subplots(rows, COLUMNS, figsize=(WIDTH_IN, 3.9 * rows), squeeze=False)
+        for ax in axes.ravel()[len(chosen) :]:
+            ax.axis("off")
+        for ax, image in zip(axes.ravel(), chosen.itertuples()):
             boxes = t["findings"][(t["findings"].image_uid == image.image_uid) & (t["findings"].variant == "canonical")]
             _mammo_panel(ax, results, pd.Series(image._asdict()), boxes)
     else:
         studies = volumes.study_uid.drop_duplicates().head(3).tolist()
         phases = sorted(volumes.phase.unique(), key=lambda p: (p != "pre", p))[:5]
-        fig, axes = plt.subplots(
-            max(1, len(studies)),
-            max(1, len(phases)),
-            figsize=(1.8 * max(1, len(phases)), 1.9 * max(1, len(studies))),
-            squeeze=False,
-        )
+        rows, cols = max(1, len(studies)), max(1, len(phases))
+        fig, axes = plt.subplots(rows, cols, figsize=(WIDTH_IN, (WIDTH_IN / cols + 0.5) * rows), squeeze=False)
         for row, study in enumerate(studies):
             masks = t["findings"][(t["findings"].study_uid == study) & t["findings"].mask_path.notna()]
             mask = nib.load(results / masks.mask_path.iloc[0]).get_fdata() > 0 if len(masks) else None
@@ -121,61 +127,68 @@ def montage(results: Path, t: dict[str, pd.DataFrame], dataset: str, out: Path, 
                 ax.imshow(data[:, :, k].T, cmap="gray", origin="lower")
                 if mask is not None and mask[:, :, k].any():
                     ax.contour(mask[:, :, k].T.astype(float), levels=[0.5], colors="red", linewidths=0.8)
-                ax.set_title(f"{phase} · slice {k}", fontsize=7)
+                ax.set_title(f"{phase} · slice {k}", fontsize=LABEL_PT)
     for ax in np.ravel(fig.axes):
         ax.set_xticks([])
         ax.set_yticks([])
-    fig.suptitle(dataset, fontsize=9)
+    fig.suptitle(dataset, fontsize=TITLE_PT)
     _save(fig, out)
 
 
 def histograms(results: Path, t: dict[str, pd.DataFrame], out: Path, per_dataset: int = 4) -> None:
     """Intensity histograms per dataset: canonical mammograms, and each MRI dataset's pre and post_1 phases."""
     datasets = sorted(set(t["images"].dataset) | set(t["volumes"].dataset))
-    fig, axes = plt.subplots(1, max(1, len(datasets)), figsize=(3 * max(1, len(datasets)), 2.6), squeeze=False)
-    for ax, dataset in zip(axes[0], datasets):
+    cols = min(COLUMNS, max(1, len(datasets)))
+    rows = -(-max(1, len(datasets)) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(WIDTH_IN, 3.2 * rows), squeeze=False)
+    for ax in axes.ravel()[len(datasets) :]:
+        ax.axis("off")
+    for ax, dataset in zip(axes.ravel(), datasets):
         images = t["images"][(t["images"].dataset == dataset) & (t["images"].variant == "canonical")]
         if len(images):
             for image in images.head(per_dataset).itertuples():
                 values = np.asarray(Image.open(results / image.path)).ravel()
                 ax.hist(values, bins=64, histtype="step", label=f"{image.laterality} {image.view}")
-            ax.set_xlabel("stored value after Modality LUT")
+            ax.set_xlabel("stored value after Modality LUT", fontsize=LABEL_PT)
         else:
             volumes = t["volumes"][(t["volumes"].dataset == dataset) & t["volumes"].phase.isin(["pre", "post_1"])]
             for volume in volumes.head(per_dataset).itertuples():
                 values = nib.load(results / volume.path).get_fdata().ravel()
                 ax.hist(values, bins=64, histtype="step", label=volume.phase)
-            ax.set_xlabel("voxel value")
-        ax.set_title(dataset, fontsize=9)
+            ax.set_xlabel("voxel value", fontsize=LABEL_PT)
+        ax.set_title(dataset, fontsize=TITLE_PT)
         ax.set_yscale("log")
-        ax.legend(fontsize=6)
+        ax.tick_params(labelsize=LABEL_PT - 1)
+        ax.legend(fontsize=LABEL_PT - 1)
     _save(fig, out)
 
 
 def _save(fig, out: Path) -> None:
     fig.tight_layout()
     with atomic_path(out) as tmp:
-        fig.savefig(tmp, dpi=110, format="png")
+        fig.savefig(tmp, dpi=DPI, format="png")
     plt.close(fig)
 
 
-def _csv(frame: pd.DataFrame, out: Path) -> None:
-    write_bytes(out, frame.to_csv(index=False).encode())
+def _table(frame: pd.DataFrame, out: Path) -> None:
+    """`frame` as `<out>.csv` for programs and as an HTML table `<out>.html` for the report's page (values escaped)."""
+    write_bytes(out.with_suffix(".csv"), frame.to_csv(index=False).encode())
+    write_bytes(out.with_suffix(".html"), frame.to_html(index=False, border=0, na_rep="", escape=True).encode())
 
 
 def write_dataset_qc(results: Path, scope: Scope, out_dir: Path) -> None:
-    """One dataset's part of the report (`scope` names just it), into `out_dir`: counts, reject reasons,
-    thumbnails, intensities."""
+    """One dataset's part of the report (`scope` names just it), into `out_dir`: counts and reject reasons (CSV and
+    HTML), thumbnails, intensities."""
     results, out_dir = Path(results), Path(out_dir)
     (dataset,) = scope.datasets
     t = load_tables(Layout(results), scope)
-    _csv(counts(t), out_dir / "counts.csv")
-    _csv(reject_reasons(t), out_dir / "rejects.csv")
+    _table(counts(t), out_dir / "counts")
+    _table(reject_reasons(t), out_dir / "rejects")
     histograms(results, t, out_dir / "histograms.png")
     montage(results, t, dataset, out_dir / "montage.png")
 
 
 def write_summary_qc(summary: Path, out_dir: Path) -> None:
-    """The run's part of the report: every validation's result and the tool versions."""
-    _csv(check_results(summary), Path(out_dir) / "checks.csv")
-    _csv(versions(), Path(out_dir) / "versions.csv")
+    """The run's part of the report: every validation's result and the tool versions (CSV and HTML)."""
+    _table(check_results(summary), Path(out_dir) / "checks")
+    _table(versions(), Path(out_dir) / "versions")

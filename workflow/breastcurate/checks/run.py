@@ -7,6 +7,7 @@ run with a summary naming the table or check, the expectation and example rows.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -44,6 +45,7 @@ CDN_ASSETS = {
     "https://cdnjs.cloudflare.com/ajax/libs/font-awesome/6.6.0/css/all.min.css": "fontawesome/css/all.min.css",
     "https://cdn.jsdelivr.net/npm/@forevolve/bootstrap-dark@1.1.0/dist/css/bootstrap-prefers-dark.css": "bootstrap-prefers-dark.css",
 }
+LOCAL_LOAD = re.compile(r'((?:<script|<img)[^>]*\ssrc="|<link[^>]*\shref=")([^"#?]+)"')
 REMOTE_LOAD = re.compile(r'(<script[^>]*\ssrc|<link[^>]*\shref|<img[^>]*\ssrc)="https?://[^"]*"')
 
 
@@ -100,6 +102,16 @@ def _validate(context, source, name: str, expectations: list, frame: pd.DataFram
     return definition.run(batch_parameters={"dataframe": frame}, result_format="SUMMARY")
 
 
+def _relink(match: re.Match, site: Path, folder: Path) -> str:
+    """A local reference that does not resolve from its page (GX writes the site's depth, not the page's, into
+    pages of validation runs) pointed at the file of that name under the site's root, when there is one."""
+    ref = match.group(2)
+    if (folder / ref).exists() or re.match(r"[a-z]+:", ref):
+        return match.group(0)
+    target = site / re.sub(r"^(\.\.?/)+", "", ref)
+    return match.group(1) + os.path.relpath(target, folder) + '"' if target.exists() else match.group(0)
+
+
 def localize_data_docs(site: Path) -> None:
     """Serve the Data Docs' scripts, styles and fonts from local copies, so they render without internet."""
     vendor = site / "static" / "vendor"
@@ -109,9 +121,12 @@ def localize_data_docs(site: Path) -> None:
         html = page.read_text()
         for url, local in CDN_ASSETS.items():
             html = html.replace(f'"{url}"', f'"{prefix}/{local}"')
-        html = re.sub(r'<img([^>]*)\ssrc="https?://[^"]*"', r'<img\1 src=""', html)  # the GX logo
+        html = re.sub(
+            r'<img[^>]*\ssrc="https?://[^"]*"[^>]*>', "", html
+        )  # the GX logo: no image rather than a broken one
         # CDN integrity/CORS attributes make browsers refuse local files
         html = re.sub(r'\s(integrity|crossorigin)(="[^"]*")?(?=[\s>/])', "", html)
+        html = LOCAL_LOAD.sub(functools.partial(_relink, site=site, folder=page.parent), html)
         remaining = REMOTE_LOAD.search(html)
         if remaining:
             raise RuntimeError(f"{page}: Data Docs load {remaining.group(0)!r}, which has no local copy")

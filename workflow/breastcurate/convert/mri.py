@@ -497,7 +497,7 @@ def name_phases(
 def nifti_bytes(data: np.ndarray, affine: np.ndarray, level: int, slope: float = 1.0, intercept: float = 0.0) -> bytes:
     """A gzip-compressed NIfTI-1 with sform = qform = the affine (scanner code); gzip mtime 0, so deterministic.
 
-    zlib-ng compresses about 5× faster than the standard library's zlib at level 6, to the same size (README)."""
+    zlib-ng compresses about 5× faster than the standard library's zlib at level 6, to the same size (docs/conversion.md)."""
     img = nib.Nifti1Image(data, affine)
     img.header.set_xyzt_units("mm", "sec")
     img.header.set_slope_inter(slope, intercept)

@@ -12,14 +12,14 @@ import mlcroissant as mlc
 
 from ..tables import table_schema
 
-#: Our column types → Croissant data types.
+#: The schemas' column types (tables.ARROW_TYPES) → Croissant data types.
 DATA_TYPES = {
     "string": mlc.DataType.TEXT,
     "int32": mlc.DataType.INTEGER,
     "int64": mlc.DataType.INTEGER,
     "float64": mlc.DataType.FLOAT,
     "bool": mlc.DataType.BOOL,
-    "date32": mlc.DataType.DATE,
+    "date": mlc.DataType.DATE,
 }
 IMAGE_FOLDERS = ("curated/images", "curated/volumes", "curated/masks")
 DEID = (
@@ -45,7 +45,7 @@ def _fields(table: str, source: mlc.FileSet | mlc.FileObject) -> list[mlc.Field]
             id=f"{table}/{c.name}",
             name=c.name,
             description=c.description,
-            data_types=[DATA_TYPES.get(c.type, mlc.DataType.TEXT)],
+            data_types=[DATA_TYPES[c.type]],
             source=mlc.Source(file_set=source.id, extract=mlc.Extract(column=c.name))
             if isinstance(source, mlc.FileSet)
             else mlc.Source(file_object=source.id, extract=mlc.Extract(column=c.name)),
