@@ -2,8 +2,11 @@
 # Rules are thin: each calls one `breastcurate` subcommand (the same function a user calls) with paths from the
 # package's Layout, the one place that knows where every file lives.
 import os
+from pathlib import Path
 
-from snakemake.utils import min_version, validate
+import sys
+
+from snakemake.utils import min_version
 
 min_version("9.0")
 
@@ -18,12 +21,16 @@ if not workflow.overwrite_configfiles:
 report: "workflow/report/workflow.rst"
 
 
-# Also fills in every default: defaults live only in the schema.
-validate(config, os.path.join(workflow.basedir, "schemas", "config.schema.yaml"))
+# Validation fills in every default (defaults live only in the schema) and checks offline what the run will need;
+# a problem is a few lines naming the key, the value, the rule and the valid choices, and the run stops.
+from breastcurate.errors import BreastcurateError
+from breastcurate.config import validate_config
+from breastcurate.preflight import check_run
 
-from breastcurate.config import check_datasets
-
-check_datasets(config)
+try:
+    check_run(validate_config(config), Path(workflow.basedir))
+except BreastcurateError as exc:
+    sys.exit(f"breastcurate: config error: {exc}")
 
 
 include: "rules/common.smk"

@@ -2,18 +2,22 @@
 call the same functions a user does.
 
 Expected failures (bad config or input, refused credentials, failed checks) raise `BreastcurateError`: the message
-is printed and the exit code is 1. Anything else is a bug and keeps its traceback.
+is logged in one line and the exit code is 1. Anything else is a bug and keeps its traceback. A reader that stops
+early (`| head`) ends the command quietly.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import logging
+import os
 import sys
 
-from . import __version__
+from . import __version__, log
 from .commands import Registry
 from .errors import BreastcurateError
+from .layout import shard_of
 
 #: Stage packages whose `commands.register` adds subcommands, in the order of the pipeline.
 STAGES = (
@@ -41,10 +45,13 @@ def _data_dictionary(args: argparse.Namespace) -> int:
 
 
 def _check_config(args: argparse.Namespace) -> int:
-    from .config import load_config
+    from pathlib import Path
 
-    load_config(args.config)
-    print(f"{args.config}: valid")
+    from .config import load_config
+    from .preflight import check_run
+
+    versions = check_run(load_config(args.config), Path(args.workflow_dir))
+    print(f"{args.config}: valid; key, mirrors and parameter files found; split versions {', '.join(versions)}")
     return 0
 
 
@@ -53,8 +60,14 @@ def _register_tools(registry: Registry) -> None:
     p.add_argument("--out", default="docs/catalog.md")
     p.set_defaults(func=_data_dictionary)
 
-    p = registry.add("check-config", "validate a config file against schemas/config.schema.yaml")
+    p = registry.add(
+        "check-config",
+        "validate a config file and check offline what a run of it needs (key, mirrors, split versions, parameters)",
+    )
     p.add_argument("config")
+    p.add_argument(
+        "--workflow-dir", default=".", help="the checkout the config's relative files are in (default: here)"
+    )
     p.set_defaults(func=_check_config)
 
 
@@ -82,12 +95,26 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _shard(args: argparse.Namespace) -> int | None:
+    """The shard a pipeline command works on, from the Layout paths it was given (None for other commands)."""
+    for value in vars(args).values():
+        for item in value if isinstance(value, list) else [value]:
+            if isinstance(item, str) and (k := shard_of(item)) is not None:
+                return k
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    dataset = getattr(args, "dataset", None)
+    log.configure(args.command, dataset if isinstance(dataset, str) else None, _shard(args))
     try:
         return args.func(args)
     except BreastcurateError as exc:
-        print(f"breastcurate {args.command}: error: {exc}", file=sys.stderr)
+        logging.getLogger("breastcurate").error("%s", exc)
+        return 1
+    except BrokenPipeError:  # the reader of our output went away: nothing left to say to it
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
 
 

@@ -8,6 +8,7 @@ the same `Layout` where a job writes more files than a command line holds (a dat
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -20,6 +21,14 @@ SCHEMAS = PACKAGE_ROOT / "schemas"
 IDC_INDEX_NAME = "idc_index.parquet"
 
 Key = str | int
+#: How every per-shard path names its shard (`shard-<k>`, `part-<k>`, `rejects-<k>`).
+_SHARD_NAME = re.compile(r"(?:^|/)(?:shard|part|rejects|radiomics)-(\d+)(?:\.parquet|\.json|/|$)")
+
+
+def shard_of(path: str) -> int | None:
+    """The shard a per-shard path of a Layout belongs to, or None for a path of no one shard."""
+    match = _SHARD_NAME.search(str(path))
+    return int(match.group(1)) if match else None
 
 
 class Layout:

@@ -22,8 +22,19 @@ def _scan_phi(args: argparse.Namespace) -> int:
     from ..atomic import write_bytes
     from . import phi_scan
 
+    for folder in [*args.raw, args.curated]:
+        if not Path(folder).is_dir():
+            raise BreastcurateError(
+                f"{folder} is not a folder: scan-phi compares a folder of raw DICOM with a curated one"
+            )
     terms = phi_scan.terms_from_raw([Path(r) for r in args.raw], args.workers)
+    if not terms:  # a scan for nothing would pass whatever CURATED holds
+        raise BreastcurateError(
+            f"no PHI values found in the DICOM headers under {', '.join(args.raw)}: nothing to scan for"
+        )
     hits, paths = phi_scan.scan([Path(args.curated)], Path(args.curated), terms, args.workers)
+    if not paths:
+        raise BreastcurateError(f"{args.curated} holds no files to scan")
     _print_hits(hits)
     print(f"scan-phi: {len(hits)} hit(s) for {len(terms)} PHI values in {paths} paths under {args.curated}")
     if args.report and not hits:
