@@ -2,9 +2,8 @@
 # Rules are thin: each calls one `breastcurate` subcommand (the same function a user calls) with paths from the
 # package's Layout, the one place that knows where every file lives.
 import os
-from pathlib import Path
-
 import sys
+from pathlib import Path
 
 from snakemake.utils import min_version
 
@@ -23,8 +22,9 @@ report: "workflow/report/workflow.rst"
 
 # Validation fills in every default (defaults live only in the schema) and checks offline what the run will need;
 # a problem is a few lines naming the key, the value, the rule and the valid choices, and the run stops.
-from breastcurate.errors import BreastcurateError
+from breastcurate.checks.run import failure_lines, reject_counts
 from breastcurate.config import validate_config
+from breastcurate.errors import BreastcurateError
 from breastcurate.preflight import check_run
 
 try:
@@ -38,6 +38,17 @@ include: "rules/common.smk"
 
 onstart:
     LAYOUT.prepare(config["restricted_group"])
+
+
+# Every run ends with the rejects per dataset and stage; a failed one also with the failed data checks, if any.
+onsuccess:
+    print(reject_counts(LAYOUT.root, DATASETS, SHARDS), file=sys.stderr)
+
+
+onerror:
+    print(reject_counts(LAYOUT.root, DATASETS, SHARDS), file=sys.stderr)
+    if failed := failure_lines(LAYOUT.root):
+        print(failed, file=sys.stderr)
 
 
 wildcard_constraints:

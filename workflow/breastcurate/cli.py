@@ -17,7 +17,7 @@ import sys
 from . import __version__, log
 from .commands import Registry
 from .errors import BreastcurateError
-from .layout import shard_of
+from .layout import shard_in_path
 
 #: Stage packages whose `commands.register` adds subcommands, in the order of the pipeline.
 STAGES = (
@@ -99,7 +99,7 @@ def _shard(args: argparse.Namespace) -> int | None:
     """The shard a pipeline command works on, from the Layout paths it was given (None for other commands)."""
     for value in vars(args).values():
         for item in value if isinstance(value, list) else [value]:
-            if isinstance(item, str) and (k := shard_of(item)) is not None:
+            if isinstance(item, str) and (k := shard_in_path(item)) is not None:
                 return k
     return None
 

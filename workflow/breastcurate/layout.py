@@ -25,7 +25,7 @@ Key = str | int
 _SHARD_NAME = re.compile(r"(?:^|/)(?:shard|part|rejects|radiomics)-(\d+)(?:\.parquet|\.json|/|$)")
 
 
-def shard_of(path: str) -> int | None:
+def shard_in_path(path: str) -> int | None:
     """The shard a per-shard path of a Layout belongs to, or None for a path of no one shard."""
     match = _SHARD_NAME.search(str(path))
     return int(match.group(1)) if match else None

@@ -23,8 +23,9 @@ def load_secret(secret_file: str | Path | None = None, allow_demo: bool = False)
     if secret_file:
         path = Path(secret_file).expanduser()
         if not path.is_file():
+            found = "is not a file" if path.exists() else "does not exist"
             raise MissingSecret(
-                f"the secret file {secret_file} does not exist (generate one with `openssl rand -hex 32 > key`)"
+                f"the secret file {secret_file} {found} (generate one with `openssl rand -hex 32 > key`)"
             )
         try:
             key = path.read_bytes().strip()
