@@ -168,8 +168,9 @@ def _raw_dicom(tmp: Path) -> str:
     ds = Dataset()
     ds.file_meta = FileMetaDataset()
     ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds.file_meta.MediaStorageSOPInstanceUID = generate_uid()
-    ds.PatientName, ds.PatientID, ds.SOPInstanceUID = "Doe^Janet", "MRN-12345678", generate_uid()
+    ds.file_meta.MediaStorageSOPClassUID = ds.SOPClassUID = "1.2.840.10008.5.1.4.1.1.1.2"  # digital mammography
+    ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID = generate_uid()
+    ds.PatientName, ds.PatientID = "Doe^Janet", "MRN-12345678"
     folder = tmp / "rawdcm"
     folder.mkdir()
     ds.save_as(folder / "a.dcm", enforce_file_format=True)

@@ -27,14 +27,14 @@ def _scan_phi(args: argparse.Namespace) -> int:
             raise BreastcurateError(
                 f"{folder} is not a folder: scan-phi compares a folder of raw DICOM with a curated one"
             )
+    if not any(p.is_file() for p in Path(args.curated).rglob("*")):
+        raise BreastcurateError(f"{args.curated} holds no files to scan")
     terms = phi_scan.terms_from_raw([Path(r) for r in args.raw], args.workers)
     if not terms:  # a scan for nothing would pass whatever CURATED holds
         raise BreastcurateError(
             f"no PHI values found in the DICOM headers under {', '.join(args.raw)}: nothing to scan for"
         )
     hits, paths = phi_scan.scan([Path(args.curated)], Path(args.curated), terms, args.workers)
-    if not paths:
-        raise BreastcurateError(f"{args.curated} holds no files to scan")
     _print_hits(hits)
     print(f"scan-phi: {len(hits)} hit(s) for {len(terms)} PHI values in {paths} paths under {args.curated}")
     if args.report and not hits:
