@@ -96,12 +96,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _shard(args: argparse.Namespace) -> int | None:
-    """The shard a pipeline command works on, from the Layout paths it was given (None for other commands)."""
-    for value in vars(args).values():
-        for item in value if isinstance(value, list) else [value]:
-            if isinstance(item, str) and (k := shard_in_path(item)) is not None:
-                return k
-    return None
+    """The shard a pipeline command works on: the one shard its Layout paths name (None for none or several)."""
+    values = [v for value in vars(args).values() for v in (value if isinstance(value, list) else [value])]
+    shards = {k for v in values if isinstance(v, str) and (k := shard_in_path(v)) is not None}
+    return shards.pop() if len(shards) == 1 else None
 
 
 def main(argv: list[str] | None = None) -> int:
