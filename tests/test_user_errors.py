@@ -136,7 +136,11 @@ CLI_MISTAKES: list[tuple[str, Callable[[Path], list[str]], list[str]]] = [
     ),
     ("to-png of a missing file", lambda t: ["to-png", f"{t}/a.dcm", "--out", str(t)], ["a.dcm"]),
     ("to-nifti of a missing folder", lambda t: ["to-nifti", f"{t}/study", "--out", str(t)], ["study"]),
-    ("inventory of a missing mirror", lambda t: ["inventory", "duke", f"{t}/m", "--n-shards", "2"], ["/m", "breastcurate inventory duke: error:"]),
+    (
+        "inventory of a missing mirror",
+        lambda t: ["inventory", "duke", f"{t}/m", "--n-shards", "2"],
+        ["/m", "breastcurate inventory duke: error:"],
+    ),
     (
         "radiomics of a missing image",
         lambda t: ["radiomics", f"{t}/i.nii", f"{t}/m.nii", "--params", "p", "--out", "o"],
