@@ -2,8 +2,10 @@
 # Rules are thin: each calls one `breastcurate` subcommand (the same function a user calls) with paths from the
 # package's Layout, the one place that knows where every file lives.
 import os
+import sys
+from pathlib import Path
 
-from snakemake.utils import min_version, validate
+from snakemake.utils import min_version
 
 min_version("9.0")
 
@@ -18,12 +20,17 @@ if not workflow.overwrite_configfiles:
 report: "workflow/report/workflow.rst"
 
 
-# Also fills in every default: defaults live only in the schema.
-validate(config, os.path.join(workflow.basedir, "schemas", "config.schema.yaml"))
+# Validation fills in every default (defaults live only in the schema) and checks offline what the run will need;
+# a problem is a few lines naming the key, the value, the rule and the valid choices, and the run stops.
+from breastcurate.checks.run import failure_lines, reject_counts
+from breastcurate.config import validate_config
+from breastcurate.errors import BreastcurateError
+from breastcurate.preflight import check_run
 
-from breastcurate.config import check_datasets
-
-check_datasets(config)
+try:
+    check_run(validate_config(config), Path(workflow.basedir))
+except BreastcurateError as exc:
+    sys.exit(f"breastcurate: config error: {exc}")
 
 
 include: "rules/common.smk"
@@ -36,6 +43,17 @@ onstart:
     # shards beyond n_shards or of split versions no longer defined belong to no output, and go.
     for path in LAYOUT.prune(SCOPE):
         print(f"breastcurate: removed {path} (not in the config's datasets, shards or split versions)")
+
+
+# Every run ends with the rejects per dataset and stage; a failed one also with the failed data checks, if any.
+onsuccess:
+    print(reject_counts(LAYOUT.root, DATASETS, SHARDS), file=sys.stderr)
+
+
+onerror:
+    print(reject_counts(LAYOUT.root, DATASETS, SHARDS), file=sys.stderr)
+    if failed := failure_lines(LAYOUT.root):
+        print(failed, file=sys.stderr)
 
 
 wildcard_constraints:

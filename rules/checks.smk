@@ -1,7 +1,8 @@
 # Data checks that gate the run. Per shard: the shard's curated files are verified against the files table and
 # scanned for the PHI values of its own patients plus the dataset-wide ones (a hit fails the job; its masked report
 # is in the restricted log). Once: the files no shard owns are scanned for every shard's values, then every Great
-# Expectations suite runs over the tables (one job, so GX is imported once). QC for the report, per dataset.
+# Expectations suite runs over the tables (one job, so GX is imported once) and a gate step stops the run on a
+# failed one. QC for the report, per dataset.
 rule check_shard:
     input:
         unpack(check_shard_inputs),
@@ -61,7 +62,6 @@ rule checks:
         shards=[str(LAYOUT.shard_check(d, k)) for d in DATASETS for k in SHARDS],
         scan=LAYOUT.global_scan,
     output:
-        passed=LAYOUT.checks_passed,
         summary=LAYOUT.checks_summary,
         docs=directory(LAYOUT.data_docs),
     log:
@@ -79,7 +79,24 @@ rule checks:
         options=as_json(config["checks"]),
     shell:
         "python -m breastcurate checks --results {params.results:q} {params.scope} --manifest {input.manifests} --shard {input.shards}"
-        " --scan {input.scan} --out {output.passed} --options {params.options:q} > {log} 2>&1"
+        " --scan {input.scan} --options {params.options:q} > {log} 2>&1"
+
+
+# The checks job writes its verdict with the details (summary, Data Docs); this step fails the run on it, so that
+# the details of a failed check stay (Snakemake removes a failed job's outputs).
+rule checks_gate:
+    input:
+        LAYOUT.checks_summary,
+    output:
+        LAYOUT.checks_passed,
+    log:
+        LAYOUT.log("checks", "gate"),
+    conda:
+        "../environment.yml"
+    params:
+        results=results_param,
+    shell:
+        "python -m breastcurate checks-gate --results {params.results:q} > {log} 2>&1"
 
 
 rule qc:
@@ -161,6 +178,7 @@ rule qc_summary:
 
 
 localrules:
+    checks_gate,
     merge_phi_terms,
     link_people,
     qc_summary,

@@ -15,6 +15,7 @@ import pandas as pd
 import pytest
 import torch
 from breastcurate.data import DCEDataset, MammogramDataset, collate, items
+from breastcurate.errors import BreastcurateError
 from conftest import REPO, run_cli
 from scipy import ndimage
 
@@ -121,3 +122,60 @@ def test_documented_training_loop_runs(demo_run, page, heading):
     proc = subprocess.run([sys.executable, "-c", code], cwd=demo_run[0], capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr
     assert re.search(r"\d+ mammograms, last loss \d+\.\d+", proc.stdout)
+
+
+@pytest.mark.parametrize("where", ["results", "release"])
+def test_monai_items_load_in_the_datasets_order(roots, where):
+    """`load_transform` loads `items()` with the channels and axes of MammogramDataset and DCEDataset; mammogram
+    items take the README's LoadImaged keys with `with_mask` (their ROI masks as `label`)."""
+    from breastcurate.data import load_transform
+    from monai.data import Dataset
+    from monai.transforms import LoadImaged
+
+    root = roots[where]
+    mr = items(root, "v1", "train", "MR", phases=("post_1", "pre"))
+    dce = DCEDataset(root, "v1", "train", phases=("post_1", "pre"))
+    assert mr and len(mr) == len(dce)
+    loaded, item = Dataset(mr, transform=load_transform("MR"))[0], dce[0]
+    assert tuple(loaded["image"].shape) == tuple(item["image"].shape)
+    assert np.allclose(np.asarray(loaded["image"]), item["image"].numpy())  # the same phase in each channel
+    assert np.array_equal(np.asarray(loaded["label"]).max(axis=0) > 0, item["mask"][0].numpy() > 0)
+
+    mg = items(root, "v1", "train", "MG")
+    assert mg and all("label" not in m and m["image_type"] in ("2d", "synthetic2d") for m in mg)
+    data = MammogramDataset(root, "v1", "train")
+    loaded = Dataset(mg, transform=load_transform("MG", keys=["image"]))[0]
+    assert tuple(loaded["image"].shape) == tuple(data[0]["image"].shape)
+    masked = items(root, "v1", "train", "MG", with_mask=True)
+    assert masked and all(m["label"] and m["dataset"] == "cbis_ddsm" for m in masked)
+    readme = Dataset(masked, transform=LoadImaged(keys=["image", "label"], image_only=True))[0]
+    assert readme["image"].shape[-2:] == readme["label"].shape[-2:]
+
+
+def test_cbis_ddsm_masks_and_image_types_from_the_mammogram_dataset(roots):
+    data = MammogramDataset(roots["results"], "v1", "train", with_mask=True)
+    assert len(data) > 0
+    for item in data:
+        assert item["ids"]["dataset"] == "cbis_ddsm" and item["ids"]["image_type"] == "2d"
+        mask = item["mask"]
+        assert mask.dtype == torch.uint8 and mask.shape == item["image"].shape and mask.sum() > 0
+    assert all(item["ids"]["image_type"] for item in MammogramDataset(roots["results"], "v1", "test"))
+    with pytest.raises(BreastcurateError, match="canonical grid"):
+        MammogramDataset(roots["results"], "v1", "train", variant="voi8_1024", with_mask=True)
+
+
+@pytest.mark.parametrize(
+    "make, name",
+    [
+        (lambda r: MammogramDataset(r, "v1", "train", variant="voi8"), "'voi8'"),
+        (lambda r: DCEDataset(r, "v1", "train", phases=("pre", "post_9")), "'post_9'"),
+        (lambda r: items(r, "v1", "trian", "MG"), "'trian'"),
+        (lambda r: items(r, "v1", "train", "MR", phases=("pre", "post1")), "'post1'"),
+        (lambda r: items(r, "v7", "train", "MG"), "'v7'"),
+    ],
+    ids=["variant", "phase", "split", "phase in items", "version"],
+)
+def test_unknown_names_are_errors_not_empty_splits(roots, make, name):
+    with pytest.raises(BreastcurateError) as err:
+        make(roots["results"])
+    assert name in str(err.value)

@@ -2,18 +2,22 @@
 call the same functions a user does.
 
 Expected failures (bad config or input, refused credentials, failed checks) raise `BreastcurateError`: the message
-is printed and the exit code is 1. Anything else is a bug and keeps its traceback.
+is logged in one line and the exit code is 1. Anything else is a bug and keeps its traceback. A reader that stops
+early (`| head`) ends the command quietly.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import logging
+import os
 import sys
 
-from . import __version__
+from . import __version__, log
 from .commands import Registry
 from .errors import BreastcurateError
+from .layout import shard_in_path
 
 #: Stage packages whose `commands.register` adds subcommands, in the order of the pipeline.
 STAGES = (
@@ -51,10 +55,13 @@ def _config_reference(args: argparse.Namespace) -> int:
 
 
 def _check_config(args: argparse.Namespace) -> int:
-    from .config import load_config
+    from pathlib import Path
 
-    load_config(args.config)
-    print(f"{args.config}: valid")
+    from .config import load_config
+    from .preflight import check_run
+
+    versions = check_run(load_config(args.config), Path(args.workflow_dir))
+    print(f"{args.config}: valid; key, mirrors and parameter files found; split versions {', '.join(versions)}")
     return 0
 
 
@@ -67,8 +74,14 @@ def _register_tools(registry: Registry) -> None:
     p.add_argument("--out", default="docs/configuration.md")
     p.set_defaults(func=_config_reference)
 
-    p = registry.add("check-config", "validate a config file against schemas/config.schema.yaml")
+    p = registry.add(
+        "check-config",
+        "validate a config file and check offline what a run of it needs (key, mirrors, split versions, parameters)",
+    )
     p.add_argument("config")
+    p.add_argument(
+        "--workflow-dir", default=".", help="the checkout the config's relative files are in (default: here)"
+    )
     p.set_defaults(func=_check_config)
 
 
@@ -96,12 +109,24 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _shard(args: argparse.Namespace) -> int | None:
+    """The shard a pipeline command works on: the one shard its Layout paths name (None for none or several)."""
+    values = [v for value in vars(args).values() for v in (value if isinstance(value, list) else [value])]
+    shards = {k for v in values if isinstance(v, str) and (k := shard_in_path(v)) is not None}
+    return shards.pop() if len(shards) == 1 else None
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    dataset = getattr(args, "dataset", None)
+    log.configure(args.command, dataset if isinstance(dataset, str) else None, _shard(args))
     try:
         return args.func(args)
     except BreastcurateError as exc:
-        print(f"breastcurate {args.command}: error: {exc}", file=sys.stderr)
+        logging.getLogger("breastcurate").error("%s", exc)
+        return 1
+    except BrokenPipeError:  # the reader of our output went away: nothing left to say to it
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import difflib
 from pathlib import Path
 from typing import Any
 
@@ -36,15 +37,52 @@ def _with_defaults(validator_class):
     return jsonschema.validators.extend(validator_class, {"properties": set_defaults})
 
 
-def validate_config(config: dict[str, Any]) -> dict[str, Any]:
-    """Validate `config` in place (filling defaults) and return it; raise ConfigError naming the key."""
+#: Most config errors one message names (each on its own line).
+MAX_ERRORS = 3
+
+
+def _choices(error: jsonschema.ValidationError) -> list[str]:
+    """The values or keys the broken rule allows, where it names them."""
+    if error.validator == "enum":
+        return [str(v) for v in error.validator_value]
+    if error.validator == "additionalProperties":
+        return sorted(error.schema.get("properties", {}))
+    if error.validator == "type":
+        types = error.validator_value
+        return [str(t) for t in (types if isinstance(types, list) else [types])]
+    return []
+
+
+def describe(error: jsonschema.ValidationError) -> str:
+    """One line: the key, the value, the rule it breaks and the valid choices (never the schema)."""
+    key = ".".join(str(p) for p in error.absolute_path) or "<top level>"
+    line = f"invalid config at '{key}': {error.message[:200]} (rule: {error.validator}"
+    choices = _choices(error)
+    if choices:
+        line += f"; valid: {', '.join(choices)}"
+    if error.validator == "additionalProperties" and isinstance(error.instance, dict):
+        unknown = [k for k in error.instance if k not in choices]
+        close = [m for k in unknown for m in difflib.get_close_matches(str(k), choices, n=1)]
+        if close:
+            line += f"; did you mean {', '.join(repr(c) for c in close)}?"
+    return line + ")"
+
+
+def _validate(config: dict[str, Any]) -> None:
+    """Validate `config` in place, filling defaults; raise ConfigError with a few one-line descriptions."""
     schema = yaml.safe_load(CONFIG_SCHEMA.read_text())
     validator = _with_defaults(jsonschema.Draft202012Validator)(schema)
-    errors = sorted(validator.iter_errors(config), key=lambda e: list(e.absolute_path))
+    errors = sorted(validator.iter_errors(config), key=lambda e: (list(map(str, e.absolute_path)), e.validator))
     if errors:
-        first = errors[0]
-        key = ".".join(str(p) for p in first.absolute_path) or "<top level>"
-        raise ConfigError(f"invalid config at '{key}': {first.message}")
+        lines = [describe(e) for e in errors[:MAX_ERRORS]]
+        if len(errors) > MAX_ERRORS:
+            lines.append(f"… and {len(errors) - MAX_ERRORS} more")
+        raise ConfigError("\n".join(lines))
+
+
+def validate_config(config: dict[str, Any]) -> dict[str, Any]:
+    """Validate `config` in place (filling defaults) and return it; raise ConfigError naming the key."""
+    _validate(config)
     check_datasets(config)
     return config
 
@@ -59,11 +97,29 @@ def check_datasets(config: dict[str, Any]) -> None:
             )
 
 
+def read_yaml(path: str | Path, what: str) -> Any:
+    """A YAML file a user names, or ConfigError naming the file and what is wrong with it."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{what} {path} does not exist" + (" (it is a folder)" if path.is_dir() else ""))
+    try:
+        return yaml.safe_load(path.read_text())
+    except OSError as exc:
+        raise ConfigError(f"{what} {path} cannot be read: {exc.strerror}") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise ConfigError(f"{what} {path} is not valid YAML{where}: {getattr(exc, 'problem', None) or exc}") from None
+
+
 def load_config(path: str | Path | None = None) -> dict[str, Any]:
     """Read a YAML config (the default demo config when `path` is None) and validate it."""
     path = Path(path) if path else DEFAULT_CONFIG
-    with open(path) as fh:
-        config = yaml.safe_load(fh) or {}
+    config = read_yaml(path, "config file")
+    if config is None:
+        config = {}
+    if not isinstance(config, dict):
+        raise ConfigError(f"config file {path} holds a {type(config).__name__}, not a mapping of keys")
     return validate_config(config)
 
 
@@ -75,10 +131,5 @@ def section(name: str, block: dict[str, Any] | None = None, dataset: str | None 
     config: dict[str, Any] = {"results_dir": "results", "n_shards": 1, "datasets": datasets}
     if not dataset:
         config[name] = block
-    schema = yaml.safe_load(CONFIG_SCHEMA.read_text())
-    validator = _with_defaults(jsonschema.Draft202012Validator)(schema)
-    errors = sorted(validator.iter_errors(config), key=lambda e: list(e.absolute_path))
-    if errors:
-        key = ".".join(str(p) for p in errors[0].absolute_path)
-        raise ConfigError(f"invalid config at '{key}': {errors[0].message}")
+    _validate(config)
     return config["datasets"][dataset][name] if dataset else config[name]

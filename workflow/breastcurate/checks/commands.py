@@ -22,7 +22,18 @@ def _scan_phi(args: argparse.Namespace) -> int:
     from ..atomic import write_bytes
     from . import phi_scan
 
+    for folder in [*args.raw, args.curated]:
+        if not Path(folder).is_dir():
+            raise BreastcurateError(
+                f"{folder} is not a folder: scan-phi compares a folder of raw DICOM with a curated one"
+            )
+    if not any(p.is_file() for p in Path(args.curated).rglob("*")):
+        raise BreastcurateError(f"{args.curated} holds no files to scan")
     terms = phi_scan.terms_from_raw([Path(r) for r in args.raw], args.workers)
+    if not terms:  # a scan for nothing would pass whatever CURATED holds
+        raise BreastcurateError(
+            f"no PHI values found in the DICOM headers under {', '.join(args.raw)}: nothing to scan for"
+        )
     hits, paths = phi_scan.scan([Path(args.curated)], Path(args.curated), terms, args.workers)
     _print_hits(hits)
     print(f"scan-phi: {len(hits)} hit(s) for {len(terms)} PHI values in {paths} paths under {args.curated}")
@@ -71,18 +82,28 @@ def _scan_global(args: argparse.Namespace) -> int:
 
 
 def _checks(args: argparse.Namespace) -> int:
-    from .run import run_checks
+    from .run import failure_text, run_checks
     from .semantic import CheckOptions, Evidence
 
     evidence = Evidence.read(
         [Path(p) for p in args.manifest], [Path(p) for p in args.shard], [Path(p) for p in args.scan]
     )
     options = CheckOptions.from_config(json_arg(args.options))
-    summary = run_checks(Path(args.results), scope_arg(args), options, evidence, Path(args.out))
+    summary = run_checks(Path(args.results), scope_arg(args), options, evidence)
+    failed = sum(v["failed"] > 0 for v in summary["validations"])
     print(
-        f"checks: {len(summary['validations'])} validations passed; Data Docs at "
+        f"checks: {len(summary['validations'])} validations, {failed} failed; Data Docs at "
         f"{Path(args.results) / summary['data_docs']}"
     )
+    if failed:
+        print(failure_text(summary))
+    return 0
+
+
+def _checks_gate(args: argparse.Namespace) -> int:
+    from .run import gate
+
+    print(f"checks-gate: {gate(Path(args.results))} validations passed")
     return 0
 
 
@@ -130,7 +151,7 @@ def register(registry: Registry) -> None:
 
     p = registry.add(
         "checks",
-        "run the Great Expectations data checks over the tables; exit 1 with a summary on failure",
+        "run the Great Expectations data checks over the tables into a summary (its verdict) and Data Docs",
         pipeline=True,
     )
     p.add_argument("--results", default="results")
@@ -138,9 +159,14 @@ def register(registry: Registry) -> None:
     p.add_argument("--manifest", nargs="*", default=[], help="every dataset's inventory manifest")
     p.add_argument("--shard", nargs="*", default=[], help="every shard's check summary")
     p.add_argument("--scan", nargs="*", default=[], help="the global PHI scan's summary")
-    p.add_argument("--out", required=True, help="JSON written when every check passes")
     p.add_argument("--options", help="the config's checks block as JSON")
     p.set_defaults(func=_checks)
+
+    p = registry.add(
+        "checks-gate", "exit 1 naming each failed check of the checks' summary; else write the pass mark", pipeline=True
+    )
+    p.add_argument("--results", required=True, help="results folder (its layout names the summary and the mark)")
+    p.set_defaults(func=_checks_gate)
 
     p = registry.add("qc", "one dataset's figures and tables for `snakemake --report`", pipeline=True)
     p.add_argument("dataset")

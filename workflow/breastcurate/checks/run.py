@@ -137,8 +137,9 @@ def _examples(value) -> str:
     return json.dumps(value[:EXAMPLES], default=str) if isinstance(value, list) else json.dumps(value, default=str)
 
 
-def run_checks(results: Path, scope: Scope, options: CheckOptions, evidence: Evidence, out: Path) -> dict:
-    """Validate every table and semantic check; write Data Docs, the summary and `out`; raise on failure."""
+def run_checks(results: Path, scope: Scope, options: CheckOptions, evidence: Evidence) -> dict:
+    """Validate every table and semantic check over the tables of `scope`; write Data Docs and the summary (its
+    verdict in `passed`: the `checks-gate` step fails the run on it, so that a failed run keeps the details)."""
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
     logging.getLogger("great_expectations").setLevel(logging.ERROR)
     results = Path(results)
@@ -164,10 +165,38 @@ def run_checks(results: Path, scope: Scope, options: CheckOptions, evidence: Evi
     publish_tree(layout.data_docs)  # Great Expectations wrote it under the pipeline's private umask
     summary["data_docs"] = (site / "index.html").relative_to(results).as_posix()
     write_bytes(layout.checks_summary, json.dumps(summary, indent=2, sort_keys=True, default=str).encode())
-    if not summary["passed"]:
-        raise ChecksFailed(failure_text(summary))
-    write_bytes(out, json.dumps({"passed": True, "validations": len(summary["validations"])}, indent=2).encode())
     return summary
+
+
+def gate(results: Path) -> int:
+    """Write the pass mark if every check of the results' summary passed (return the validations); else raise
+    ChecksFailed with one line per failure: the check, the datasets, the count, and where the details are."""
+    layout = Layout(results)
+    summary = json.loads(layout.checks_summary.read_text())
+    if not summary["passed"]:
+        raise ChecksFailed(failure_lines(results))
+    write_bytes(
+        layout.checks_passed,
+        json.dumps({"passed": True, "validations": len(summary["validations"])}, indent=2).encode(),
+    )
+    return len(summary["validations"])
+
+
+def failure_lines(results: Path) -> str:
+    """The console's account of the results' failed checks: one line each, then where the details are ("" when
+    every check passed or none ran)."""
+    layout = Layout(results)
+    if not layout.checks_summary.is_file():
+        return ""
+    summary = json.loads(layout.checks_summary.read_text())
+    if summary["passed"]:
+        return ""
+    lines = [f"{len(summary['failures'])} data check(s) failed:"]
+    for f in summary["failures"]:
+        datasets = ", ".join(f.get("datasets") or []) or "all datasets"
+        lines.append(f"- {f['where'].split(' (')[0]}: {datasets}: {f.get('count', '?')} failing row(s)")
+    lines.append(f"details: {layout.checks_summary} and the Data Docs at {Path(results) / summary['data_docs']}")
+    return "\n".join(lines)
 
 
 def _collect(summary: dict, label: str, result, violations: pd.DataFrame | None) -> None:
@@ -180,8 +209,21 @@ def _collect(summary: dict, label: str, result, violations: pd.DataFrame | None)
             else r.result.get("partial_unexpected_list", r.result.get("observed_value"))
         )
         kwargs = {k: v for k, v in r.expectation_config.kwargs.items() if k != "batch_id"}
+        if violations is not None:
+            count = len(violations)
+            datasets = sorted(map(str, violations.dataset.dropna().unique())) if "dataset" in violations else []
+        else:
+            count = int(r.result.get("unexpected_count") or 1)
+            datasets = []
         summary["failures"].append(
-            {"where": label, "expectation": r.expectation_config.type, "kwargs": kwargs, "examples": examples}
+            {
+                "where": label,
+                "expectation": r.expectation_config.type,
+                "kwargs": kwargs,
+                "examples": examples,
+                "count": count,
+                "datasets": datasets,
+            }
         )
         summary["passed"] = False
 
@@ -195,3 +237,20 @@ def failure_text(summary: dict) -> str:
         )
     lines.append(f"Data Docs: {summary['data_docs']}")
     return "\n".join(lines)
+
+
+def reject_counts(results: Path, datasets: list[str], shards: list[int]) -> str:
+    """Rejected items per dataset and stage, from the rejects table parts the run has written so far."""
+    layout = Layout(results)
+    parts = [
+        p
+        for d in datasets
+        for k in shards
+        for p in (layout.table_part("rejects", d, k), layout.radiomics_rejects(d, k))
+        if p.is_file()
+    ]
+    frames = [pd.read_parquet(p, columns=["dataset", "stage"]) for p in parts]
+    counts = pd.concat(frames).value_counts(["dataset", "stage"]).sort_index() if frames else pd.Series()
+    lines = [f"rejects per dataset and stage ({len(parts)} table parts read):"]
+    lines += [f"  {d:<12} {stage:<10} {n:>8}" for (d, stage), n in counts.items()]
+    return "\n".join(lines if len(counts) else [lines[0], "  none"])

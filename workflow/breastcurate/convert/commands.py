@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import os
-import sys
 from pathlib import Path
 
 from ..commands import Registry, json_arg
-from ..errors import BreastcurateError
+from ..errors import BreastcurateError, require
 
 
 def _options(args: argparse.Namespace):
@@ -32,17 +32,18 @@ def _options(args: argparse.Namespace):
 
 
 def _report_rejects(out) -> int:
+    log = logging.getLogger(__name__)
     for line in out.skipped:
-        print(f"skipped {line}", file=sys.stderr)
+        log.warning("skipped %s", line)
     for row in out.rows["rejects"]:
-        print(f"rejected {row['path']}: {row['reason']}", file=sys.stderr)
+        log.warning("rejected %s: %s", row["path"], row["reason"])
     return 1 if out.rows["rejects"] else 0
 
 
 def _to_png(args: argparse.Namespace) -> int:
     from .run import to_png
 
-    out = to_png([Path(f) for f in args.files], Path(args.out), _options(args))
+    out = to_png([require(f, "each FILE") for f in args.files], Path(args.out), _options(args))
     print(f"to-png: {len(out.rows['images'])} PNG written to {args.out}, {len(out.rows['rejects'])} rejected")
     return _report_rejects(out)
 
@@ -50,7 +51,9 @@ def _to_png(args: argparse.Namespace) -> int:
 def _to_nifti(args: argparse.Namespace) -> int:
     from .run import to_nifti
 
-    out = to_nifti(Path(args.input), Path(args.out), _options(args))
+    out = to_nifti(require(args.input, "DIR", folder=True), Path(args.out), _options(args))
+    if not out.rows["volumes"] and not out.rows["rejects"]:
+        raise BreastcurateError(f"{args.input} holds no DICOM series to convert")
     print(
         f"to-nifti: {len(out.rows['volumes'])} volumes and {len(out.rows['findings'])} masks written to "
         f"{args.out}, {len(out.rows['rejects'])} files rejected"

@@ -7,7 +7,7 @@ from typing import Any
 
 from .records import dce_records, items, mammogram_records
 
-__all__ = ["DCEDataset", "MammogramDataset", "collate", "dce_records", "items", "mammogram_records"]
+__all__ = ["DCEDataset", "MammogramDataset", "collate", "dce_records", "items", "load_transform", "mammogram_records"]
 
 
 def __getattr__(name: str) -> Any:
@@ -16,4 +16,8 @@ def __getattr__(name: str) -> Any:
         from . import torch_datasets
 
         return getattr(torch_datasets, name)
+    if name == "load_transform":
+        from .monai_load import load_transform
+
+        return load_transform
     raise AttributeError(name)

@@ -43,20 +43,30 @@ def _rows(con: duckdb.DuckDBPyConnection, sql: str, params: Sequence[Any] = ()) 
     return [dict(zip(names, row)) for row in cursor.fetchall()]
 
 
+def _known(con: duckdb.DuckDBPyConnection, what: str, sql: str, asked: Sequence[str]) -> None:
+    """Every name `asked` is one the catalog has (`sql` lists them); else an error naming the others."""
+    known = [r[0] for r in con.execute(sql).fetchall()]
+    unknown = [a for a in asked if a not in known]
+    if unknown:
+        raise BreastcurateError(
+            f"{what} {', '.join(map(repr, unknown))} not in this catalog (it has {', '.join(known)})"
+        )
+
+
 def mammogram_records(root: str | Path, version: str, split: str, variant: str = "canonical") -> list[dict[str, Any]]:
-    """One record per mammogram of the split in `variant`: path, size, bit depth, ids, BI-RADS, density, and its
-    boxes (x0, y0, x1, y1 in this variant's pixel grid, x1/y1 exclusive) with each box's category and pathology."""
+    """One record per mammogram of the split in `variant`: path, size, bit depth, ids, image type, BI-RADS,
+    density, its boxes (x0, y0, x1, y1 in this variant's pixel grid, x1/y1 exclusive) with each box's category and
+    pathology, and its ROI masks (`masks`: PNG paths in the canonical grid, CBIS-DDSM; empty for other variants)."""
     root = Path(root)
     con = _connect(root)
     try:
         _split_patients(con, version, split)
-        if not _rows(con, "SELECT 1 FROM images WHERE variant = ? LIMIT 1", [variant]):
-            known = [r[0] for r in con.execute("SELECT DISTINCT variant FROM images ORDER BY 1").fetchall()]
-            raise BreastcurateError(f"image variant {variant!r} is not in this catalog (it has {', '.join(known)})")
+        _known(con, "image variant", "SELECT DISTINCT variant FROM images ORDER BY 1", [variant])
         images = _rows(
             con,
             "SELECT i.dataset, i.patient_id, i.study_uid, i.image_uid, i.variant, i.path, i.rows, i.columns, "
-            "i.bit_depth, i.bits_stored, i.value_offset, i.laterality, i.view, i.birads, i.density FROM images i JOIN chosen USING (dataset, patient_id) "
+            "i.bit_depth, i.bits_stored, i.value_offset, i.laterality, i.view, i.image_type, i.birads, i.density "
+            "FROM images i JOIN chosen USING (dataset, patient_id) "
             "WHERE i.variant = ? ORDER BY i.dataset, i.patient_id, i.study_uid, i.image_uid",
             [variant],
         )
@@ -67,15 +77,25 @@ def mammogram_records(root: str | Path, version: str, split: str, variant: str =
             "WHERE f.variant = ? AND f.xmin IS NOT NULL ORDER BY f.image_uid, f.roi",
             [variant],
         )
+        masks = _rows(
+            con,
+            "SELECT f.image_uid, f.mask_path FROM findings f JOIN chosen USING (dataset, patient_id) "
+            "WHERE f.variant = ? AND f.image_uid IS NOT NULL AND f.mask_path IS NOT NULL ORDER BY f.image_uid, f.roi",
+            [variant],
+        )
     finally:
         con.close()
     by_image: dict[str, list[dict[str, Any]]] = {}
     for box in boxes:
         by_image.setdefault(box["image_uid"], []).append(box)
+    mask_paths: dict[str, list[str]] = {}
+    for m in masks:
+        mask_paths.setdefault(m["image_uid"], []).append(str(root / m["mask_path"]))
     for image in images:
         image["path"] = str(root / image["path"])
         image["boxes"] = by_image.get(image["image_uid"], [])
-    return _present(images, lambda r: [r["path"]])
+        image["masks"] = mask_paths.get(image["image_uid"], [])
+    return _present(images, lambda r: [r["path"], *r["masks"]])
 
 
 def dce_records(root: str | Path, version: str, split: str, phases: Sequence[str]) -> list[dict[str, Any]]:
@@ -85,6 +105,7 @@ def dce_records(root: str | Path, version: str, split: str, phases: Sequence[str
     con = _connect(root)
     try:
         _split_patients(con, version, split)
+        _known(con, "phase", "SELECT DISTINCT phase FROM volumes ORDER BY 1", phases)
         studies = _rows(
             con,
             "SELECT s.dataset, s.patient_id, s.study_uid, c.pcr, c.hr, c.her2, c.subtype, c.er, c.pr "
@@ -135,30 +156,44 @@ def _present(records: list[dict[str, Any]], files: Callable[[dict[str, Any]], li
     return kept
 
 
+MG_IDS = ("dataset", "patient_id", "study_uid", "image_uid", "laterality", "view", "image_type")
+
+
 def items(
-    root: str | Path, version: str, split: str, modality: str, phases: Sequence[str] = ("pre", "post_1", "post_2")
+    root: str | Path,
+    version: str,
+    split: str,
+    modality: str,
+    phases: Sequence[str] = ("pre", "post_1", "post_2"),
+    with_mask: bool | None = None,
 ) -> list[dict[str, Any]]:
-    """The split as MONAI-style dicts of file paths and labels, for `LoadImaged`. MG: `image` (the canonical PNG),
-    `boxes`, `birads`, `density`; MR: `image` (the phase files, which `LoadImaged` stacks as channels), `label`
-    (the lesion masks, stacked the same way; studies without one are left out), `pcr`, `hr`, `her2`, `subtype`.
-    Each dict also carries the ids."""
+    """The split as MONAI-style dicts of file paths and labels, for `LoadImaged` (`load_transform` loads them in
+    the order of MammogramDataset and DCEDataset). MG: `image` (the canonical PNG), `boxes`, `birads`, `density`,
+    and with `with_mask` `label` (its ROI masks; images without one are left out); MR: `image` (the phase files,
+    which `LoadImaged` stacks as channels in `phases` order), `label` (the lesion masks, stacked the same way; with
+    `with_mask`, the default for MR, studies without one are left out), `pcr`, `hr`, `her2`, `subtype`. Each dict
+    also carries the ids."""
     if modality == "MG":
+        records = mammogram_records(root, version, split)
         return [
             {
                 "image": r["path"],
+                **({"label": r["masks"]} if with_mask else {}),
                 "boxes": [[b["xmin"], b["ymin"], b["xmax"], b["ymax"]] for b in r["boxes"]],
-                **{k: r[k] for k in ("birads", "density", "dataset", "patient_id", "study_uid", "image_uid")},
+                **{k: r[k] for k in ("birads", "density", *MG_IDS)},
             }
-            for r in mammogram_records(root, version, split)
+            for r in records
+            if r["masks"] or not with_mask
         ]
     if modality == "MR":
+        with_mask = True if with_mask is None else with_mask
         return [
             {
                 "image": r["phases"],
-                "label": r["masks"],
+                **({"label": r["masks"]} if with_mask else {}),
                 **{k: r[k] for k in ("pcr", "hr", "her2", "subtype", "dataset", "patient_id", "study_uid")},
             }
             for r in dce_records(root, version, split, phases)
-            if r["masks"]
+            if r["masks"] or not with_mask
         ]
     raise BreastcurateError(f"modality {modality!r}: MG or MR")

@@ -13,7 +13,8 @@ import SimpleITK as sitk
 import torch
 from PIL import Image
 
-from .records import dce_records, mammogram_records
+from ..errors import BreastcurateError
+from .records import MG_IDS, dce_records, mammogram_records
 
 Transform = Callable[[dict[str, Any]], dict[str, Any]]
 
@@ -22,7 +23,9 @@ class MammogramDataset(torch.utils.data.Dataset):
     """Mammograms of one split. An item: `image` (float32 [1, H, W] in [0, 1]: a 16-bit PNG's values over the
     source's stored range, 2^BitsStored − 1 plus the offset that made them non-negative; an 8-bit variant's over 255),
     `boxes` (float32 [N, 4]: x0, y0, x1, y1 in this image's pixels, x1/y1 exclusive), `labels` (BI-RADS,
-    density, each box's category, pathology and BI-RADS; None where unknown) and `ids`."""
+    density, each box's category, pathology and BI-RADS; None where unknown), `ids` (with the image type) and, with
+    `with_mask`, `mask` (uint8 [1, H, W]: the union of the image's ROI masks, CBIS-DDSM; images without one are left
+    out; canonical variant only, the grid the masks are drawn in)."""
 
     def __init__(
         self,
@@ -31,8 +34,13 @@ class MammogramDataset(torch.utils.data.Dataset):
         split: str,
         variant: str = "canonical",
         transform: Transform | None = None,
+        with_mask: bool = False,
     ):
-        self.records = mammogram_records(root, version, split, variant)
+        if with_mask and variant != "canonical":
+            raise BreastcurateError(f"with_mask: the ROI masks are in the canonical grid, not variant {variant!r}")
+        records = mammogram_records(root, version, split, variant)
+        self.records = [r for r in records if r["masks"]] if with_mask else records
+        self.with_mask = with_mask
         self.transform = transform
 
     def __len__(self) -> int:
@@ -57,8 +65,13 @@ class MammogramDataset(torch.utils.data.Dataset):
                 "pathology": [b["pathology"] for b in r["boxes"]],
                 "finding_birads": [b["birads"] for b in r["boxes"]],
             },
-            "ids": {k: r[k] for k in ("dataset", "patient_id", "study_uid", "image_uid", "laterality", "view")},
+            "ids": {k: r[k] for k in MG_IDS},
         }
+        if self.with_mask:
+            union = np.zeros(pixels.shape, np.uint8)
+            for path in r["masks"]:
+                union |= (np.asarray(Image.open(path)) > 0).astype(np.uint8)
+            item["mask"] = torch.from_numpy(union)[None]
         return self.transform(item) if self.transform else item
 
 

@@ -4,10 +4,11 @@ harmonization shares."""
 from __future__ import annotations
 
 import argparse
-import sys
+import logging
 from pathlib import Path
 
 from ..commands import Registry
+from ..errors import BreastcurateError
 
 
 def add_key_options(p: argparse.ArgumentParser) -> None:
@@ -21,9 +22,7 @@ def secret(args: argparse.Namespace) -> bytes:
 
     key = load_secret(args.secret_file, allow_demo=args.demo_key)
     if args.demo_key and not args.secret_file:
-        print(
-            "note: using the public demo key; pseudonyms are not secret (fine for the demo data only)", file=sys.stderr
-        )
+        logging.getLogger(__name__).warning("using the public demo key; pseudonyms are not secret (demo data only)")
     return key
 
 
@@ -51,6 +50,8 @@ def _deidentify(args: argparse.Namespace) -> int:
         f"de-identified {written} files into {args.out}; {len(result.quarantine)} quarantined, "
         f"{len(result.rejects)} rejected; audit and linkage in {restricted}"
     )
+    if not written:
+        raise BreastcurateError(f"no file under {args.input} could be de-identified: the reasons are in {restricted}")
     return 0
 
 

@@ -21,7 +21,16 @@ class MissingSecret(BreastcurateError):
 def load_secret(secret_file: str | Path | None = None, allow_demo: bool = False) -> bytes:
     """Key from `secret_file`, else $BREASTCURATE_SECRET, else the demo key when allowed; never logged."""
     if secret_file:
-        key = Path(secret_file).expanduser().read_bytes().strip()
+        path = Path(secret_file).expanduser()
+        if not path.is_file():
+            found = "is not a file" if path.exists() else "does not exist"
+            raise MissingSecret(
+                f"the secret file {secret_file} {found} (generate one with `openssl rand -hex 32 > key`)"
+            )
+        try:
+            key = path.read_bytes().strip()
+        except OSError as exc:
+            raise MissingSecret(f"the secret file {secret_file} cannot be read: {exc.strerror}") from None
         if len(key) < 16:
             raise MissingSecret(f"the secret file {secret_file} holds fewer than 16 bytes")
         return key

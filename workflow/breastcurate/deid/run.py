@@ -153,9 +153,14 @@ def deidentify_folder(
     in_dir, out_dir, restricted = Path(in_dir), Path(out_dir), Path(restricted)
     if restricted.resolve().is_relative_to(out_dir.resolve()):
         raise BreastcurateError("the restricted folder must not be inside OUT (OUT is meant to be shared)")
+    if not in_dir.is_dir():
+        raise BreastcurateError(f"{in_dir} is not a folder: IN is the folder of DICOM files to de-identify")
+    paths = sorted(p for p in in_dir.rglob("*") if p.is_file())
+    if not paths:
+        raise BreastcurateError(f"{in_dir} holds no files to de-identify")
     deid = make_deidentifier(key, source, options)
     collector = Collector(source)
-    for path in sorted((p for p in in_dir.rglob("*") if p.is_file()), key=lambda p: copy_order(p.as_posix())):
+    for path in sorted(paths, key=lambda p: copy_order(p.as_posix())):
         _process(deid, path, None, path.relative_to(in_dir).as_posix(), out_dir, collector)
     collector.write(restricted)
     return collector

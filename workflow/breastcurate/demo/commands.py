@@ -9,10 +9,13 @@ from ..commands import Registry
 
 
 def _demo_data(args: argparse.Namespace) -> int:
-    from ..sources import adapters
+    from ..sources import adapters, get_adapter
     from .mirror import write_mirror
 
-    for dataset in args.dataset or sorted(adapters()):
+    datasets = args.dataset or sorted(adapters())
+    for dataset in datasets:
+        get_adapter(dataset)  # every name known before anything is written
+    for dataset in datasets:
         target = write_mirror(Path(args.out), dataset, args.patients, args.seed, args.full_size)
         print(f"{dataset}: demo mirror with {args.patients} patients at {target}")
     return 0

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from ..commands import Registry, json_arg
 from ..config import section
+from ..errors import require
 from ..layout import Layout
 
 
@@ -19,7 +20,7 @@ def _inventory(args: argparse.Namespace) -> int:
     select = section("select", json_arg(args.select), d)
     manifest = list_files(
         d,
-        Path(args.root),
+        require(args.root, "the mirror ROOT", folder=True),
         [layout.listing(d, k) for k in range(args.n_shards)],
         layout.listing_rejects(d),
         layout.manifest(d),

@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import logging
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from pathlib import Path, PurePosixPath
@@ -135,7 +136,9 @@ def list_files(
                 "patients": int(part["native_patient_id"].nunique()),
             }
         )
-        print(f"{dataset} shard {k}: {len(part)} files listed, {'rewritten' if written else 'unchanged'}")
+        logging.getLogger(__name__).info(
+            "%s shard %d: %d files listed, %s", dataset, k, len(part), "rewritten" if written else "unchanged"
+        )
     write_table(Path(rejects), "native_rejects", out)
     summary = {
         "dataset": dataset,

@@ -6,12 +6,15 @@ import argparse
 from pathlib import Path
 
 from ..commands import Registry
+from ..errors import require
 
 
 def _radiomics(args: argparse.Namespace) -> int:
     from .run import radiomics_files
 
-    n = radiomics_files(Path(args.image), Path(args.mask), Path(args.params), Path(args.out))
+    n = radiomics_files(
+        require(args.image, "IMAGE"), require(args.mask, "MASK"), require(args.params, "--params"), Path(args.out)
+    )
     print(f"radiomics: {n} features written to {args.out}")
     return 0
 

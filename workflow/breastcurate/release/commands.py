@@ -5,17 +5,16 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import yaml
-
 from ..commands import Registry
 
 
 def _release(args: argparse.Namespace) -> int:
+    from ..config import load_config
     from .build import release
 
-    config = yaml.safe_load(Path(args.config).read_text()) or {}
-    include = bool((config.get("release") or {}).get("include_restricted_images", False))
-    versions = Path(args.versions or config.get("splits_file") or "config/splits.yaml")
+    config = load_config(args.config)
+    include = config["release"]["include_restricted_images"]
+    versions = Path(args.versions or config["splits_file"])
     folder, written = release(args.version, Path(args.results), Path(args.config), versions, include)
     print(f"release {args.version}: {'written to' if written else 'already released, identical, at'} {folder}")
     return 0

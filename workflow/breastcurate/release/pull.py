@@ -31,9 +31,18 @@ class Source:
 class LocalSource(Source):
     def __init__(self, root: str):
         self.root = Path(root)
+        if not self.root.is_dir():
+            raise BreastcurateError(f"{root} is not a folder: name a releases root or a release folder")
 
     def read(self, rel: str) -> bytes:
-        return (self.root / rel).read_bytes()
+        path = self.root / rel
+        if not path.is_file():
+            raise BreastcurateError(f"{path} does not exist: {self.root} holds no release there")
+        return path.read_bytes()
+
+    def versions(self) -> list[str]:
+        """The releases below this root."""
+        return sorted(p.parent.name for p in self.root.glob("*/manifest.json"))
 
     def fetch(self, rel: str, target: Path, progress) -> None:
         with open(self.root / rel, "rb") as src, open(target, "ab") as dst:
@@ -95,14 +104,22 @@ def pull(
     """Fetch the selected files of release `version`; return counts of fetched, skipped (already verified) files."""
     source = source_for(location)
     safe_path(version)
+    if isinstance(source, LocalSource) and version not in source.versions():
+        there = ", ".join(source.versions()) or "none"
+        raise BreastcurateError(f"no release {version!r} in {location} (releases there: {there})")
     manifest = json.loads(source.read(f"{version}/manifest.json"))
     files = [f for f in manifest["files"] if f["included"]]
     for f in manifest["files"]:
         safe_path(f["path"])
+    if dataset:
+        known = sorted({f["dataset"] for f in manifest["files"] if f["dataset"]})
+        if dataset not in known:
+            raise BreastcurateError(f"release {version} has no dataset {dataset!r} (datasets: {', '.join(known)})")
+        files = [f for f in files if f["dataset"] in (None, dataset)]
     if split:
         files = [f for f in files if f["split"] in (None, split)]
-    if dataset:
-        files = [f for f in files if f["dataset"] in (None, dataset)]
+    if not files:
+        raise BreastcurateError(f"release {version} has no files to pull for this selection")
     to = Path(to)
     to.mkdir(parents=True, exist_ok=True)
     counts = {"fetched": 0, "verified": 0, "bytes": 0}

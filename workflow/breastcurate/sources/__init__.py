@@ -6,7 +6,15 @@ import importlib
 import pkgutil
 from functools import cache
 
+from ..errors import BreastcurateError
 from .base import DatasetAdapter
+
+
+class UnknownDataset(BreastcurateError, KeyError):
+    """A dataset key no adapter module answers to."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0])
 
 
 @cache
@@ -22,8 +30,8 @@ def adapters() -> dict[str, DatasetAdapter]:
 
 
 def get_adapter(key: str) -> DatasetAdapter:
-    """The adapter for `key`, or a KeyError listing the known datasets."""
+    """The adapter for `key`, or an UnknownDataset error listing the known datasets."""
     try:
         return adapters()[key]
     except KeyError:
-        raise KeyError(f"unknown dataset {key!r}; known: {', '.join(sorted(adapters()))}") from None
+        raise UnknownDataset(f"unknown dataset {key!r}; known: {', '.join(sorted(adapters()))}") from None

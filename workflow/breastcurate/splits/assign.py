@@ -23,6 +23,7 @@ import pandas as pd
 import yaml
 
 from ..atomic import write_bytes, write_parquet_if_changed
+from ..config import read_yaml
 from ..errors import BreastcurateError
 from ..layout import SCHEMAS, Layout, Scope
 from ..tables import empty_frame, read_table, table_schema
@@ -38,7 +39,7 @@ class FrozenSplitError(BreastcurateError):
 
 def load_versions(path: Path) -> dict[str, dict]:
     """config/splits.yaml, validated, with defaults filled in."""
-    data = yaml.safe_load(Path(path).read_text())
+    data = read_yaml(path, "split versions file")
     try:
         jsonschema.validate(data, yaml.safe_load((SCHEMAS / "splits.schema.yaml").read_text()))
     except jsonschema.ValidationError as exc:
@@ -55,7 +56,7 @@ def load_versions(path: Path) -> dict[str, dict]:
 
 def load_external(path: Path) -> dict[str, str | None]:
     """config/splits.yaml's `external_splits`: each set's split file, relative paths taken from the file's folder."""
-    data = yaml.safe_load(Path(path).read_text()) or {}
+    data = read_yaml(path, "split versions file") or {}
     given = data.get("external_splits") or {}
     return {k: (str(Path(path).parent / v) if v and not Path(v).is_absolute() else v) for k, v in given.items()}
 
