@@ -18,6 +18,7 @@ import numpy as np
 import pydicom
 from breastcurate.config import section
 from breastcurate.convert import mammo
+from breastcurate.data.records import MG_IDS
 from breastcurate.data.torch_datasets import MammogramDataset
 from convert_mammo import median_time
 from mammograms import FULL_FIELD, SMOKE, make_files
@@ -47,7 +48,7 @@ def main(files: int, smoke: bool) -> None:
             pngs.append(Path(tmp) / f"{k}.png")
             pngs[-1].write_bytes(mammo.encode_png(image, section("convert")["png_compression"]))
         dataset = MammogramDataset.__new__(MammogramDataset)  # the records a catalog would give, without one
-        dataset.transform = None
+        dataset.transform, dataset.with_mask = None, False
         dataset.records = [
             {
                 "path": str(p),
@@ -57,7 +58,8 @@ def main(files: int, smoke: bool) -> None:
                 "boxes": [],
                 "birads": None,
                 "density": None,
-                **dict.fromkeys(("dataset", "patient_id", "study_uid", "image_uid", "laterality", "view")),
+                "masks": [],
+                **dict.fromkeys(MG_IDS),
             }
             for p in pngs
         ]

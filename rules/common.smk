@@ -39,13 +39,8 @@ SPLIT_VERSIONS = sorted(load_versions(SPLITS_FILE))
 EXTERNAL_SPLIT_FILES = sorted(v for v in load_external(SPLITS_FILE).values() if v)
 #: What this run declares: the global jobs read exactly the parts LAYOUT.parts names for it, and nothing else.
 SCOPE = Scope(tuple(DATASETS), len(SHARDS), tuple(SPLIT_VERSIONS))
-SCOPE_ARGS = " ".join(
-    [
-        *(f"--dataset {d}" for d in DATASETS),
-        f"--n-shards {len(SHARDS)}",
-        *(f"--split-version {v}" for v in SPLIT_VERSIONS),
-    ]
-)
+SHARD_ARGS = " ".join([*(f"--dataset {d}" for d in DATASETS), f"--n-shards {len(SHARDS)}"])
+SCOPE_ARGS = " ".join([SHARD_ARGS, *(f"--split-version {v}" for v in SPLIT_VERSIONS)])
 
 # The restricted zone is private by default: everything Snakemake and the jobs create (folders, logs, benchmark
 # files) starts owner-only, or group-readable with config `restricted_group`; the package opens up what it writes

@@ -91,7 +91,7 @@ rule splits:
     params:
         # Releases of these versions are read by name as the freeze guard, not as inputs: a release re-runs nothing.
         results=results_param,
-        scope=SCOPE_ARGS,
+        scope=SHARD_ARGS,
     shell:
         "python -m breastcurate splits --results {params.results:q} {params.scope} --versions {input.versions:q}"
         " --external {input.external:q} > {log} 2>&1"

@@ -22,6 +22,13 @@ DEMO_SEED = 7
 DEMO_SHARDS = 2
 
 
+def demo_scope() -> list[str]:
+    """The scope arguments of the demo run's global jobs (`splits`, `catalog`, `checks`): its datasets and shards."""
+    from breastcurate.sources import adapters
+
+    return [*(a for d in sorted(adapters()) for a in ("--dataset", d)), "--n-shards", str(DEMO_SHARDS)]
+
+
 def shared(tmp_path_factory, name: str, build: Callable[[Path], dict]) -> tuple[Path, dict]:
     """`build(folder)` once per test session, whatever the number of xdist workers: the first worker to ask builds it
     in a folder all workers see, the others wait for it and reuse it. Returns the folder and what `build` returned

@@ -33,7 +33,7 @@ def rows_of(catalog: Path, dataset: str) -> dict[str, int]:
                 "AND table_name IN (SELECT table_name FROM information_schema.tables WHERE table_type = 'BASE TABLE')"
             ).fetchall()
         ]
-        return {t: con.sql(f"SELECT count(*) FROM {t} WHERE dataset = '{dataset}'").fetchone()[0] for t in tables}
+        return {t: con.execute(f"SELECT count(*) FROM {t} WHERE dataset = '{dataset}'").fetchone()[0] for t in tables}
 
 
 @pytest.fixture(scope="module")

@@ -233,9 +233,9 @@ def test_removed_patient_disappears_and_only_its_shard_reruns(faulted_run, tmp_p
             "SELECT DISTINCT table_name FROM information_schema.columns WHERE column_name = 'patient_id' "
             "AND table_name IN (SELECT table_name FROM information_schema.tables WHERE table_type = 'BASE TABLE')"
         ).fetchall():
-            assert con.sql(f"SELECT count(*) FROM {table} WHERE patient_id = ?", params=[pseudonym]).fetchone() == (
-                0,
-            ), table
+            assert con.execute(f"SELECT count(*) FROM {table} WHERE patient_id = ?", [pseudonym]).fetchone() == (0,), (
+                table
+            )
     assert [p for p in layout.curated.rglob("*") if pseudonym in p.as_posix()] == []
 
 

@@ -208,20 +208,22 @@ def test_lesion_mask_check_counts_the_files(tmp_path):
 def test_demo_run_publishes_decoded_masks_and_numeric_receptors(demo_run):
     """Through Snakemake (the shared demo run): every I-SPY2 mask was decoded from its flags, holds a lesion of
     plausible size and counts in the masks coverage; harmonize read the numeric receptor columns."""
+    from breastcurate.layout import Layout, Scope
     from breastcurate.tables import read_table
+    from conftest import DEMO_SHARDS
 
-    results = demo_run[0] / "results"
-    findings = read_table(results, "findings", "ispy2")
-    volumes = read_table(results, "volumes", "ispy2").set_index(["study_uid", "phase"])
+    layout, scope = Layout(demo_run[0] / "results"), Scope(("ispy2",), DEMO_SHARDS)
+    findings = read_table(layout, scope, "findings")
+    volumes = read_table(layout, scope, "volumes").set_index(["study_uid", "phase"])
     assert len(findings) and set(findings.mask_encoding) == {"bit_flags"}
     assert set(findings.mask_rule) == {ispy2.ANALYSIS_MASK.rule}
     assert findings.mask_legend.str.startswith("00000001 ( 1) : PE threshold | 00000010 ( 2) : other SER filter").all()
     for r in findings.itertuples():
         grid = volumes.loc[(r.study_uid, r.phase)]
         assert 0 < r.voxels <= 0.2 * grid.size_x * grid.size_y * grid.size_z
-    coverage = read_table(results, "coverage", "ispy2").set_index("join")
+    coverage = read_table(layout, scope, "coverage").set_index("join")
     assert coverage.loc["masks"].matched == coverage.loc["masks"].total > 0
-    clinical = read_table(results, "clinical", "ispy2")
+    clinical = read_table(layout, scope, "clinical")
     assert len(clinical) and clinical.subtype_native.str.fullmatch(r"HR=[01];HER2=[01]").all()
-    rejects = read_table(results, "rejects", "ispy2")
+    rejects = read_table(layout, scope, "rejects")
     assert not rejects.reason.str.contains("mask|legend|flag").any()

@@ -10,7 +10,7 @@ import sys
 import pandas as pd
 import pytest
 import yaml
-from conftest import REPO, run_cli
+from conftest import REPO, demo_scope, run_cli
 from servers import http_server, s3_server, sent
 
 
@@ -63,7 +63,7 @@ def test_adding_patients_never_moves_anyone(results, tmp_path):
     for part in (results / "curated/tables/patients").rglob("*.parquet"):
         frame = pd.read_parquet(part)
         frame.iloc[1:].to_parquet(part, index=False) if len(frame) else None
-    run_cli("splits", "--results", str(results), "--versions", str(REPO / "config/splits.yaml"))
+    run_cli("splits", "--results", str(results), *demo_scope(), "--versions", str(REPO / "config/splits.yaml"))
     fewer = pd.read_parquet(results / "curated/splits/v1.parquet")
     assert 0 < len(fewer) < len(full)
     merged = fewer.merge(full, on=["dataset", "patient_id"], suffixes=("", "_full"))
@@ -73,10 +73,16 @@ def test_adding_patients_never_moves_anyone(results, tmp_path):
 def test_released_version_is_frozen(results, tmp_path):
     release(results, tmp_path)
     moved = run_cli(
-        "splits", "--results", str(results), "--versions", versions_file(tmp_path, salt="other"), check=False
+        "splits",
+        "--results",
+        str(results),
+        *demo_scope(),
+        "--versions",
+        versions_file(tmp_path, salt="other"),
+        check=False,
     )
     assert moved.returncode != 0 and "v1 is frozen" in moved.stderr and "new version name" in moved.stderr
-    same = run_cli("splits", "--results", str(results), "--versions", str(REPO / "config/splits.yaml"))
+    same = run_cli("splits", "--results", str(results), *demo_scope(), "--versions", str(REPO / "config/splits.yaml"))
     assert "split v1" in same.stdout
 
 
@@ -91,7 +97,7 @@ def test_frozen_version_without_additions_keeps_its_patients(results, tmp_path):
     frame = pd.read_parquet(part)
     extra = frame.iloc[:1].assign(patient_id="P-00000000000000ff", person_id="P-00000000000000ff")
     pd.concat([frame, extra]).to_parquet(part, index=False)
-    run_cli("splits", "--results", str(results), "--versions", closed)
+    run_cli("splits", "--results", str(results), *demo_scope(), "--versions", closed)
     after = pd.read_parquet(results / "curated/splits/v1.parquet")
     assert "P-00000000000000ff" not in set(after.patient_id) and len(after) == len(released)
 
@@ -219,7 +225,7 @@ def _lineage(results, tmp_path):
     data = yaml.safe_load((REPO / "config/splits.yaml").read_text())
     one = tmp_path / "one.yaml"
     one.write_text(yaml.safe_dump(data))
-    run_cli("splits", "--results", str(results), "--versions", str(one))
+    run_cli("splits", "--results", str(results), *demo_scope(), "--versions", str(one))
     config = str(REPO / "config/config.yaml")
     run_cli("release", "v1", "--results", str(results), "--config", config, "--versions", str(one))
     for part, original in patients.items():
@@ -227,7 +233,7 @@ def _lineage(results, tmp_path):
     data["versions"]["v2"] = dict(data["versions"]["v1"])
     two = tmp_path / "two.yaml"
     two.write_text(yaml.safe_dump(data))
-    run_cli("splits", "--results", str(results), "--versions", str(two))
+    run_cli("splits", "--results", str(results), *demo_scope(), "--versions", str(two))
     run_cli("release", "v2", "--results", str(results), "--config", config, "--versions", str(two))
     return results / "releases"
 

@@ -14,7 +14,7 @@ import pytest
 import yaml
 from breastcurate.errors import BreastcurateError
 from breastcurate.splits.interop import PUBLISHED, read_breastdcedl, read_mama_mia, source_files
-from conftest import REPO, run_cli
+from conftest import REPO, demo_scope, run_cli
 
 FIXTURES = REPO / "tests/data/published_splits"
 #: native ids of the demo's MRI patients (and the id schemes of the two sets): none may reach the curated zone
@@ -100,7 +100,7 @@ def test_fixture_splits_of_both_sets_are_aligned_and_reported(copied, tmp_path):
     assert mapped.status[("breastdcedl", "Breast_MRI_004")] == "not_in_catalog"
     assert ("breastdcedl", "ISPY2-100101") not in mapped.index  # empty test code: in no split
 
-    run_cli("splits", "--results", str(copied), "--versions", versions, "--external", str(external))
+    run_cli("splits", "--results", str(copied), *demo_scope(), "--versions", versions, "--external", str(external))
     splits = pd.read_parquet(copied / "curated/splits/both.parquet")
     natives = _natives(copied)
     side = {natives[(d, p)]: s for d, p, s in zip(splits.dataset, splits.patient_id, splits.split)}
@@ -134,7 +134,7 @@ def test_a_version_aligned_with_a_set_whose_file_is_missing_stops_with_a_clear_e
     versions = _versions(tmp_path)  # no MAMA-MIA file: only BreastDCEDL's shipped copy is at hand
     external = copied / "restricted/external_splits.parquet"
     run_cli("align-splits", "--versions", versions, "--out", str(external), *_linkage(copied))
-    failed = run_cli("splits", "--results", str(copied), "--versions", versions, "--external", str(external),
+    failed = run_cli("splits", "--results", str(copied), *demo_scope(), "--versions", versions, "--external", str(external),
                      check=False)  # fmt: skip
     assert failed.returncode == 1
     assert "aligns with mama_mia" in failed.stderr and "syn60868042" in failed.stderr

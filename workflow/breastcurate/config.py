@@ -127,9 +127,10 @@ def section(name: str, block: dict[str, Any] | None = None, dataset: str | None 
     """A config section (e.g. `checks`, or a dataset's `select` with `dataset`) with the schema's defaults filled
     in: the one place defaults live, for stage commands that get a block, or none, instead of a whole config."""
     block = copy.deepcopy(block) if block else {}
-    datasets = {dataset: {"source": "demo", name: block}} if dataset else {"duke": {"source": "demo"}}
+    stand_in = dataset or min(adapters())  # a global section is validated inside a config of any one dataset
+    datasets = {stand_in: {"source": "demo", **({name: block} if dataset else {})}}
     config: dict[str, Any] = {"results_dir": "results", "n_shards": 1, "datasets": datasets}
     if not dataset:
         config[name] = block
     _validate(config)
-    return config["datasets"][dataset][name] if dataset else config[name]
+    return config["datasets"][stand_in][name] if dataset else config[name]

@@ -22,11 +22,11 @@ def _scan_phi(args: argparse.Namespace) -> int:
     from ..atomic import write_bytes
     from . import phi_scan
 
-    for folder in [*args.raw, args.curated]:
-        if not Path(folder).is_dir():
-            raise BreastcurateError(
-                f"{folder} is not a folder: scan-phi compares a folder of raw DICOM with a curated one"
-            )
+    for raw in args.raw:
+        if not Path(raw).exists():
+            raise BreastcurateError(f"{raw} does not exist: --raw names the raw DICOM (a file or a folder)")
+    if not Path(args.curated).is_dir():
+        raise BreastcurateError(f"{args.curated} is not a folder: scan-phi scans a folder of curated files")
     if not any(p.is_file() for p in Path(args.curated).rglob("*")):
         raise BreastcurateError(f"{args.curated} holds no files to scan")
     terms = phi_scan.terms_from_raw([Path(r) for r in args.raw], args.workers)

@@ -7,7 +7,6 @@ checks job then works on tables and these summaries only.
 from __future__ import annotations
 
 import json
-import logging
 import os
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -71,8 +70,8 @@ def check_shard(
     problems, verified = verify_files(Path(files_part), results, folders, sha256, workers)
     terms = phi_scan.terms_from_tables(term_files)
     hits, scanned = phi_scan.scan([*folders, *tables], Layout(results).curated, terms, workers)
-    for hit in hits:
-        logging.getLogger(__name__).error("PHI (%s) %r in %s", hit.kind, hit.masked, hit.path)
+    for hit in hits:  # the scan's report, the command's output (masked values only)
+        print(f"PHI ({hit.kind}) {hit.masked!r} in {hit.path}")
     if hits:
         raise BreastcurateError(f"PHI scan: {len(hits)} hit(s) in {out.parent.name}/{out.stem} (masked values above)")
     summary = {"files_verified": verified, "problems": problems, "phi_scan": phi_scan.report(hits, len(terms), scanned)}

@@ -237,12 +237,10 @@ def read_external(path: Path | None, versions: dict[str, dict]) -> pd.DataFrame:
 def build_splits(
     layout: Layout, scope: Scope, versions_file: Path, external_file: Path | None = None
 ) -> dict[str, pd.DataFrame]:
-    """Write curated/splits/<version>.parquet and .json for every version over the patients of `scope`; stop if a
-    frozen one would change. `external_file`: the align-splits table (default: the restricted zone's, if any)."""
+    """Write curated/splits/<version>.parquet and .json for every version of `versions_file` over the patients of
+    `scope`; stop if a frozen one would change. `external_file`: the align-splits table (default: the restricted zone's, if any)."""
     built = {}
     versions = load_versions(versions_file)
-    if sorted(versions) != sorted(scope.versions):
-        raise BreastcurateError(f"{versions_file} defines {sorted(versions)}, the rule declared {list(scope.versions)}")
     external = read_external(external_file or layout.external_splits(), versions)
     for version, settings in versions.items():
         assigned = assign(settings, patient_strata(layout, scope, settings["stratify"]), external)

@@ -46,7 +46,7 @@ def register(registry: Registry) -> None:
 
     p = registry.add("splits", "assign patients to train/val/test for every split version", pipeline=True)
     p.add_argument("--results", default="results", help="where the parts of the scope and the releases are")
-    add_scope(p, versions=True)
+    add_scope(p)
     p.add_argument("--versions", default="config/splits.yaml")
     p.add_argument("--external", help="the align-splits table (default: results/restricted/external_splits.parquet)")
     p.set_defaults(func=_splits)
