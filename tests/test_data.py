@@ -124,6 +124,77 @@ def test_documented_training_loop_runs(demo_run, page, heading):
     assert re.search(r"\d+ mammograms, last loss \d+\.\d+", proc.stdout)
 
 
+@pytest.mark.parametrize("size", [None, (300, 240)])
+def test_exam_batches_stack_the_views_with_present_flags_labels_and_boxes_on_their_lesions(roots, size):
+    from breastcurate.data import ExamDataset
+
+    root = roots["results"]
+    views = ("L-CC", "L-MLO", "R-CC", "R-MLO")
+    data = ExamDataset(root, "v1", "train", views=views, size=size)
+    records = {r["exam_id"]: r for r in data.records}
+    assert data.records and {r["dataset"] for r in data.records} >= {"vindr_mammo"}
+    loader = torch.utils.data.DataLoader(data, batch_size=len(data), collate_fn=collate)
+    batch = next(iter(loader))
+    assert batch["image"].shape[:2] == (len(data), 4) and batch["present"].dtype == torch.bool
+    if size:
+        assert tuple(batch["image"].shape[2:]) == size
+    on_lesion = 0
+    for k, exam_id in enumerate(batch["ids"]["exam_id"]):
+        record = records[exam_id]
+        for v, view in enumerate(views):
+            shown = record["views"][view]
+            assert bool(batch["present"][k, v]) == (shown is not None)
+            if shown is None:
+                assert float(batch["image"][k, v].abs().sum()) == 0.0
+                continue
+            assert batch["ids"]["image_uids"][k][v] == shown["image_uid"]
+            for box in batch["boxes"][k][v].tolist():
+                inside, mirrored = _on_lesion(batch["image"][k, v].numpy(), box)
+                assert inside > mirrored, (exam_id, view, box)
+                assert inside > 1.0 or record["dataset"] == "cbis_ddsm", (exam_id, view, box)  # faint calcifications
+                on_lesion += 1
+        for side in "LR":  # labels are the breasts table's, per side
+            assert batch["labels"][side]["outcome"][k] == record["breasts"][side]["outcome"]
+    assert on_lesion > 0
+    complete = ExamDataset(root, "v1", "train", views=views, complete_only=True)
+    assert all(r["complete_screening_views"] for r in complete.records) and len(complete) <= len(data)
+
+
+def test_exam_priors_and_dce_visits(roots):
+    from breastcurate.data import ExamDataset
+
+    root = roots["results"]
+    with_priors, visited = [], 0
+    for split in ("train", "val", "test"):
+        data = ExamDataset(root, "v1", split, priors=1, size=(128, 104))
+        for k in range(len(data)):
+            item = data[k]
+            assert item["prior"]["image"].shape == item["image"].shape
+            if data.records[k]["prior_exam_id"]:
+                with_priors.append(item["prior"]["ids"]["days_since_prior"])
+                assert item["prior"]["present"].any()
+            else:
+                assert not item["prior"]["present"].any()
+        visits = DCEDataset(root, "v1", split, phases=("pre", "post_1"), with_mask=False, visits=("T0", "T1"))
+        visited += len(visits)
+        for k in range(len(visits)):
+            item = visits[k]
+            assert item["ids"]["visit_label"] == "T0" and set(item["visits"]) == {"T0", "T1"}
+            assert item["visits"]["T1"]["ids"]["patient_id"] == item["ids"]["patient_id"]
+            assert item["visits"]["T1"]["ids"]["exam_id"] != item["ids"]["exam_id"]
+    assert with_priors and all(d >= 1 for d in with_priors) and visited > 0
+
+
+@pytest.mark.parametrize("page", ["README.md", "docs/training.md"])
+def test_documented_multi_view_loop_runs(demo_run, page):
+    """The multi-view training loop (ExamDataset with priors) of the README and the training page runs on the demo."""
+    text = (REPO / page).read_text()
+    code = re.search(r"```python\n(.*?)```", text[text.index("Multi-view and longitudinal") :], re.S).group(1)
+    proc = subprocess.run([sys.executable, "-c", code], cwd=demo_run[0], capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    assert re.search(r"[1-9]\d* exams, last loss \d+\.\d+", proc.stdout)
+
+
 @pytest.mark.parametrize("where", ["results", "release"])
 def test_monai_items_load_in_the_datasets_order(roots, where):
     """`load_transform` loads `items()` with the channels and axes of MammogramDataset and DCEDataset; mammogram

@@ -16,40 +16,53 @@ from ..tables import table_names, table_schema
 
 JOINED_VIEWS = {
     "mammograms": """
-        SELECT i.dataset, i.patient_id, p.person_id, i.study_uid, s.study_date, s.age_years, i.image_uid, i.variant,
-               i.path, i.laterality, i.view, i.image_type, i.birads, i.density, i.official_split, i.rows, i.columns,
+        SELECT i.dataset, i.patient_id, p.person_id, i.exam_id, i.breast_id, i.study_uid, s.study_date, s.age_years,
+               i.image_uid, i.variant, i.path, i.laterality, i.view, i.image_type, i.birads, i.density,
+               b.outcome AS breast_outcome, b.outcome_evidence, i.official_split, i.rows, i.columns,
                i.pixel_spacing_mm, i.manufacturer, i.model, f.finding_id, f.roi, f.xmin, f.ymin, f.xmax, f.ymax, f.mask_path,
                f.category AS finding_category, f.birads AS finding_birads, f.pathology, i.license
         FROM images i
         JOIN patients p USING (dataset, patient_id)
         JOIN studies s USING (dataset, study_uid)
+        LEFT JOIN breasts b ON b.breast_id = i.breast_id
         LEFT JOIN findings f ON f.image_uid = i.image_uid AND f.variant = i.variant""",
     "mri_cases": """
-        SELECT s.dataset, s.patient_id, p.person_id, s.study_uid, s.study_date, s.n_phases, s.manufacturer, s.model,
-               s.field_strength_t,
+        SELECT s.dataset, s.patient_id, p.person_id, e.exam_id, s.study_uid, s.study_date, e.visit, e.visit_label,
+               e.exam_day, e.prior_exam_id, s.n_phases, s.manufacturer, s.model, s.field_strength_t,
                (SELECT list(v.phase ORDER BY v.acquisition_offset_s, v.phase) FROM volumes v
                  WHERE v.study_uid = s.study_uid) AS phases,
                (SELECT list(v.path ORDER BY v.acquisition_offset_s, v.phase) FROM volumes v
                  WHERE v.study_uid = s.study_uid) AS phase_paths,
                (SELECT list(f.mask_path ORDER BY f.roi) FROM findings f
                  WHERE f.study_uid = s.study_uid AND f.mask_path IS NOT NULL) AS mask_paths,
-               c.er, c.pr, c.hr, c.her2, c.subtype, c.pcr, c.menopause, c.age_years, s.license
+               c.er, c.pr, c.hr, c.her2, c.subtype, c.pcr, c.menopause, c.tumor_side, c.age_years, s.license
         FROM studies s
         JOIN patients p USING (dataset, patient_id)
         LEFT JOIN clinical c USING (dataset, patient_id)
+        LEFT JOIN (SELECT DISTINCT study_uid, exam_id FROM volumes) ve ON ve.study_uid = s.study_uid
+        LEFT JOIN exams e ON e.exam_id = ve.exam_id
         WHERE s.modality = 'MR'""",
 }
 
 #: What each joined view is, for the data dictionary.
 VIEW_DESCRIPTIONS = {
-    "mammograms": "One row per mammogram (every variant) and box, with the patient, the study and the breast- and "
-    "finding-level labels; an image without findings has one row with null finding columns. Datasets: VinDr-Mammo, "
+    "mammograms": "One row per mammogram (every variant) and box, with the patient, the exam, the study, the breast- and "
+    "finding-level labels and the breast's outcome (breasts); an image without findings has one row with null finding columns. Datasets: VinDr-Mammo, "
     "EMBED, CBIS-DDSM.",
     "mri_cases": "One row per MRI study with its phases and their files in acquisition order, its lesion masks and "
     "the patient's clinical labels. Datasets: Duke, I-SPY1, I-SPY2.",
 }
 #: Table aliases of the views' SQL.
-_ALIASES = {"i": "images", "p": "patients", "s": "studies", "f": "findings", "c": "clinical", "v": "volumes"}
+_ALIASES = {
+    "i": "images",
+    "p": "patients",
+    "s": "studies",
+    "f": "findings",
+    "c": "clinical",
+    "v": "volumes",
+    "e": "exams",
+    "b": "breasts",
+}
 
 
 def _select_items(sql: str) -> list[str]:

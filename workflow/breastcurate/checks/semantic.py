@@ -107,6 +107,40 @@ def references(t: dict[str, pd.DataFrame]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["table", "key", "missing"])
 
 
+def exams_and_breasts(t: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """Images outside exactly one exam and one breast, volumes outside an exam, and priors that are 0 days old,
+    more recent than their exam, or another patient's or modality's."""
+    rows = []
+    exams, breasts = t["exams"], t["breasts"]
+    known_exams, known_breasts = set(exams.exam_id), set(breasts.breast_id)
+    for name, key in (("images", "image_uid"), ("volumes", "path")):
+        frame = t[name]
+        for r in frame[~frame.exam_id.isin(known_exams)].itertuples():
+            rows.append({"table": name, "key": getattr(r, key), "problem": f"exam {r.exam_id} is not in exams"})
+    images = t["images"]
+    for r in images[~images.breast_id.isin(known_breasts)].itertuples():
+        rows.append({"table": "images", "key": r.image_uid, "problem": f"breast {r.breast_id} is not in breasts"})
+    per_image = images.groupby("image_uid")[["exam_id", "breast_id"]].nunique(dropna=False)
+    for uid in per_image[(per_image > 1).any(axis=1)].index:
+        rows.append({"table": "images", "key": uid, "problem": "the image's variants name different exams or breasts"})
+    priors = exams[exams.prior_exam_id.notna()].merge(
+        exams[["exam_id", "patient_id", "modality", "exam_day"]],
+        left_on="prior_exam_id",
+        right_on="exam_id",
+        how="left",
+        suffixes=("", "_prior"),
+    )
+    for r in priors.itertuples():
+        if r.patient_id_prior != r.patient_id or r.modality_prior != r.modality:
+            problem = f"prior {r.prior_exam_id} is not an exam of this patient and modality"
+        elif not (r.days_since_prior >= 1 and r.exam_day_prior < r.exam_day):
+            problem = f"prior {r.prior_exam_id} is {r.days_since_prior} days old, not before its exam"
+        else:
+            continue
+        rows.append({"table": "exams", "key": r.exam_id, "problem": problem})
+    return pd.DataFrame(rows, columns=["table", "key", "problem"])
+
+
 def curated_files(summaries: dict[str, dict], t: dict[str, pd.DataFrame]) -> pd.DataFrame:
     """What the shards' file checks found (missing files, other sizes or SHA-256, unlisted files), and referenced
     files that `files` does not list."""
@@ -319,6 +353,11 @@ def semantic_checks(
             "every image, volume, finding, clinical and split row refers to an existing study and "
             "patient; every radiomics row to a finding",
             lambda: references(t),
+        ),
+        "exams_and_breasts": (
+            "every image belongs to exactly one exam and one breast, every volume to an exam; no prior is 0 days "
+            "old or more recent than its exam",
+            lambda: exams_and_breasts(t),
         ),
         "curated_files": (
             "every curated file exists with the size and sha256 in files, no unlisted file is in a "

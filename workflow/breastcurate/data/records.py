@@ -64,7 +64,8 @@ def mammogram_records(root: str | Path, version: str, split: str, variant: str =
         _known(con, "image variant", "SELECT DISTINCT variant FROM images ORDER BY 1", [variant])
         images = _rows(
             con,
-            "SELECT i.dataset, i.patient_id, i.study_uid, i.image_uid, i.variant, i.path, i.rows, i.columns, "
+            "SELECT i.dataset, i.patient_id, i.exam_id, i.breast_id, i.study_uid, i.image_uid, i.variant, i.path, "
+            "i.rows, i.columns, "
             "i.bit_depth, i.bits_stored, i.value_offset, i.laterality, i.view, i.image_type, i.birads, i.density "
             "FROM images i JOIN chosen USING (dataset, patient_id) "
             "WHERE i.variant = ? ORDER BY i.dataset, i.patient_id, i.study_uid, i.image_uid",
@@ -98,9 +99,71 @@ def mammogram_records(root: str | Path, version: str, split: str, variant: str =
     return _present(images, lambda r: [r["path"], *r["masks"]])
 
 
+SCREENING_VIEWS = ("L-CC", "L-MLO", "R-CC", "R-MLO")
+BREAST_LABELS = ("birads", "density", "outcome", "outcome_evidence")
+
+
+def exam_records(
+    root: str | Path,
+    version: str,
+    split: str,
+    views: Sequence[str] = SCREENING_VIEWS,
+    variant: str = "canonical",
+    complete_only: bool = False,
+) -> list[dict[str, Any]]:
+    """One record per mammography exam of the split: its `views` (`<laterality>-<view>` → the mammogram record of
+    `mammogram_records`, None when absent; of several 2-D images of one view, the first by image_uid), its breasts'
+    labels per side (BI-RADS, density, outcome, outcome_evidence; all None for a breast the exam lacks), the exam's ids, `prior_exam_id` and
+    `days_since_prior`. With `complete_only`, only exams with all four screening views."""
+    root = Path(root)
+    con = _connect(root)
+    try:
+        _split_patients(con, version, split)
+        exams = _rows(
+            con,
+            "SELECT e.dataset, e.patient_id, e.exam_id, e.exam_day, e.visit, e.prior_exam_id, e.days_since_prior, "
+            "e.complete_screening_views FROM exams e JOIN chosen USING (dataset, patient_id) "
+            "WHERE e.modality = 'MG' ORDER BY e.dataset, e.patient_id, e.visit",
+        )
+        breasts = _rows(
+            con,
+            "SELECT b.exam_id, b.laterality, b.birads, b.density, b.outcome, b.outcome_evidence "
+            "FROM breasts b JOIN chosen USING (dataset, patient_id)",
+        )
+        images = _rows(
+            con,
+            "SELECT i.image_uid, i.exam_id FROM images i JOIN chosen USING (dataset, patient_id) "
+            "WHERE i.variant = ? AND i.image_type = '2d'",
+            [variant],
+        )
+    finally:
+        con.close()
+    exam_of = {i["image_uid"]: i["exam_id"] for i in images}
+    shown: dict[str, dict[str, dict[str, Any]]] = {}
+    for image in sorted(mammogram_records(root, version, split, variant), key=lambda r: r["image_uid"]):
+        if image["image_uid"] in exam_of:
+            shown.setdefault(exam_of[image["image_uid"]], {}).setdefault(
+                f"{image['laterality']}-{image['view']}", image
+            )
+    sides: dict[str, dict[str, dict[str, Any]]] = {}
+    for b in breasts:
+        sides.setdefault(b["exam_id"], {})[b.pop("laterality")] = {k: v for k, v in b.items() if k != "exam_id"}
+    records = []
+    for exam in exams:
+        if complete_only and not exam["complete_screening_views"]:
+            continue
+        found = shown.get(exam["exam_id"], {})
+        exam["views"] = {v: found.get(v) for v in views}
+        exam["breasts"] = {s: sides.get(exam["exam_id"], {}).get(s) or dict.fromkeys(BREAST_LABELS) for s in "LR"}
+        if any(exam["views"].values()):
+            records.append(exam)
+    return records
+
+
 def dce_records(root: str | Path, version: str, split: str, phases: Sequence[str]) -> list[dict[str, Any]]:
     """One record per DCE study of the split that has every phase in `phases`: the phase paths (in that order),
-    the lesion mask paths (in the pre grid), the clinical labels and ids."""
+    the lesion mask paths (in the pre grid), the clinical labels and ids (with the visit: `exam_id`, `visit`,
+    `visit_label`)."""
     root = Path(root)
     con = _connect(root)
     try:
@@ -108,9 +171,12 @@ def dce_records(root: str | Path, version: str, split: str, phases: Sequence[str
         _known(con, "phase", "SELECT DISTINCT phase FROM volumes ORDER BY 1", phases)
         studies = _rows(
             con,
-            "SELECT s.dataset, s.patient_id, s.study_uid, c.pcr, c.hr, c.her2, c.subtype, c.er, c.pr "
+            "SELECT s.dataset, s.patient_id, s.study_uid, e.exam_id, e.visit, e.visit_label, "
+            "c.pcr, c.hr, c.her2, c.subtype, c.er, c.pr "
             "FROM studies s JOIN chosen USING (dataset, patient_id) LEFT JOIN clinical c USING (dataset, patient_id) "
-            "WHERE s.modality = 'MR' ORDER BY s.dataset, s.patient_id, s.study_uid",
+            "LEFT JOIN (SELECT DISTINCT study_uid, exam_id FROM volumes) ve ON ve.study_uid = s.study_uid "
+            "LEFT JOIN exams e ON e.exam_id = ve.exam_id "
+            "WHERE s.modality = 'MR' ORDER BY s.dataset, s.patient_id, e.visit, s.study_uid",
         )
         volumes = _rows(
             con,
@@ -156,7 +222,8 @@ def _present(records: list[dict[str, Any]], files: Callable[[dict[str, Any]], li
     return kept
 
 
-MG_IDS = ("dataset", "patient_id", "study_uid", "image_uid", "laterality", "view", "image_type")
+MG_IDS = ("dataset", "patient_id", "exam_id", "breast_id", "study_uid", "image_uid", "laterality", "view", "image_type")
+MR_IDS = ("dataset", "patient_id", "exam_id", "visit", "visit_label", "study_uid")
 
 
 def items(
@@ -191,7 +258,7 @@ def items(
             {
                 "image": r["phases"],
                 **({"label": r["masks"]} if with_mask else {}),
-                **{k: r[k] for k in ("pcr", "hr", "her2", "subtype", "dataset", "patient_id", "study_uid")},
+                **{k: r[k] for k in ("pcr", "hr", "her2", "subtype", *MR_IDS)},
             }
             for r in dce_records(root, version, split, phases)
             if r["masks"] or not with_mask

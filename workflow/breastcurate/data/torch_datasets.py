@@ -14,7 +14,7 @@ import torch
 from PIL import Image
 
 from ..errors import BreastcurateError
-from .records import MG_IDS, dce_records, mammogram_records
+from .records import MG_IDS, MR_IDS, SCREENING_VIEWS, dce_records, exam_records, mammogram_records
 
 Transform = Callable[[dict[str, Any]], dict[str, Any]]
 
@@ -48,13 +48,8 @@ class MammogramDataset(torch.utils.data.Dataset):
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         r = self.records[index]
-        pixels = np.asarray(Image.open(r["path"])).astype(np.float32)  # a writable copy: scaled in place below
-        top = 255.0 if r["bit_depth"] == 8 else float(2 ** r["bits_stored"] - 1 + r["value_offset"])
-        pixels *= np.float32(1.0 / top)
-        image = torch.from_numpy(np.clip(pixels, 0.0, 1.0, out=pixels))[None]
-        boxes = torch.tensor(
-            [[b["xmin"], b["ymin"], b["xmax"], b["ymax"]] for b in r["boxes"]], dtype=torch.float32
-        ).reshape(-1, 4)
+        image, boxes = _mammogram(r), _boxes(r)
+        pixels = image[0].numpy()
         item = {
             "image": image,
             "boxes": boxes,
@@ -72,6 +67,96 @@ class MammogramDataset(torch.utils.data.Dataset):
             for path in r["masks"]:
                 union |= (np.asarray(Image.open(path)) > 0).astype(np.uint8)
             item["mask"] = torch.from_numpy(union)[None]
+        return self.transform(item) if self.transform else item
+
+
+def _mammogram(r: dict[str, Any]) -> torch.Tensor:
+    """A mammogram record's PNG as float32 [1, H, W] in [0, 1] over the source's stored range (8-bit: over 255)."""
+    pixels = np.asarray(Image.open(r["path"])).astype(np.float32)  # a writable copy: scaled in place below
+    top = 255.0 if r["bit_depth"] == 8 else float(2 ** r["bits_stored"] - 1 + r["value_offset"])
+    pixels *= np.float32(1.0 / top)
+    return torch.from_numpy(np.clip(pixels, 0.0, 1.0, out=pixels))[None]
+
+
+def _boxes(r: dict[str, Any]) -> torch.Tensor:
+    return torch.tensor(
+        [[b["xmin"], b["ymin"], b["xmax"], b["ymax"]] for b in r["boxes"]], dtype=torch.float32
+    ).reshape(-1, 4)
+
+
+class ExamDataset(torch.utils.data.Dataset):
+    """Mammography exams of one split, their views stacked. An item: `image` (float32 [V, H, W], one channel per
+    view of `views` in that order, on one grid: each view resized to `size` (H, W), or, without `size`, padded at the
+    bottom and right to the largest view), `present` (bool [V]: the exam has that view; absent views are zeros),
+    `boxes` (a list of V float32 [N, 4] in the stacked grid), `labels` (per side L and R: BI-RADS, density, outcome,
+    outcome_evidence; all None for a breast the exam lacks) and `ids` (dataset, patient_id, exam_id, image_uids per
+    view). With `priors=1`, `prior` holds the previous exam's views on the same grid (`image`, `present`, `boxes`,
+    `ids` with `exam_id` and `days_since_prior`; nothing present when there is none). `complete_only` keeps the
+    exams with all four screening views."""
+
+    def __init__(
+        self,
+        root: str | Path,
+        version: str,
+        split: str,
+        views: Sequence[str] = SCREENING_VIEWS,
+        variant: str = "canonical",
+        priors: int = 0,
+        complete_only: bool = False,
+        size: tuple[int, int] | None = None,
+        transform: Transform | None = None,
+    ):
+        if priors not in (0, 1):
+            raise BreastcurateError(f"priors={priors}: 0 or 1 (the previous exam)")
+        self.views, self.priors, self.size, self.transform = tuple(views), priors, size, transform
+        every = exam_records(root, version, split, self.views, variant)
+        self.by_id = {r["exam_id"]: r for r in every}
+        self.records = [r for r in every if r["complete_screening_views"] or not complete_only]
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def _shown(self, exam: dict[str, Any] | None) -> list[dict[str, Any] | None]:
+        return [exam["views"].get(v) if exam else None for v in self.views]
+
+    def _stack(self, shown: list[dict[str, Any] | None], grid: tuple[int, int]) -> dict[str, Any]:
+        h, w = grid
+        image = torch.zeros((len(shown), h, w), dtype=torch.float32)
+        boxes = []
+        for k, r in enumerate(shown):
+            if r is None:
+                boxes.append(torch.zeros((0, 4), dtype=torch.float32))
+                continue
+            view, box = _mammogram(r), _boxes(r)
+            if self.size:
+                scale = torch.tensor([w / view.shape[2], h / view.shape[1]] * 2)
+                view = torch.nn.functional.interpolate(view[None], size=(h, w), mode="bilinear")[0]
+                box = box * scale
+            image[k, : view.shape[1], : view.shape[2]] = view[0]
+            boxes.append(box)
+        return {"image": image, "present": torch.tensor([r is not None for r in shown]), "boxes": boxes}
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        exam = self.records[index]
+        shown = self._shown(exam)
+        prior = self.by_id.get(exam["prior_exam_id"]) if self.priors and exam["prior_exam_id"] else None
+        prior_shown = self._shown(prior) if self.priors else []
+        grid = self.size or (
+            max(r["rows"] for r in [*shown, *prior_shown] if r),
+            max(r["columns"] for r in [*shown, *prior_shown] if r),
+        )
+        item = self._stack(shown, grid)
+        item["labels"] = exam["breasts"]
+        item["ids"] = {
+            **{k: exam[k] for k in ("dataset", "patient_id", "exam_id")},
+            "image_uids": [r["image_uid"] if r else None for r in shown],
+        }
+        if self.priors:
+            item["prior"] = self._stack(prior_shown, grid)
+            item["prior"]["ids"] = {
+                "exam_id": prior["exam_id"] if prior else None,
+                "days_since_prior": (exam["days_since_prior"] if prior else None),
+            }
         return self.transform(item) if self.transform else item
 
 
@@ -100,20 +185,41 @@ class DCEDataset(torch.utils.data.Dataset):
         phases: Sequence[str] = ("pre", "post_1", "post_2"),
         with_mask: bool = True,
         transform: Transform | None = None,
+        visits: Sequence[str] | None = None,
     ):
         if "pre" not in phases:
             raise ValueError("phases must include 'pre' (the grid the others and the masks are stacked on)")
         self.phases = tuple(phases)
         records = dce_records(root, version, split, ["pre", *[p for p in phases if p != "pre"]])
-        self.records = [r for r in records if r["masks"]] if with_mask else records
+        records = [r for r in records if r["masks"]] if with_mask else records
         self.with_mask = with_mask
         self.transform = transform
+        self.visits = tuple(visits) if visits else None
+        if self.visits:  # one item per patient with every visit asked for, the first visit's study in front
+            per_patient: dict[tuple[str, str], dict[str, dict[str, Any]]] = {}
+            for r in records:
+                per_patient.setdefault((r["dataset"], r["patient_id"]), {})[r["visit_label"] or str(r["visit"])] = r
+            self.records = [
+                {**found[self.visits[0]], "others": {v: found[v] for v in self.visits[1:]}}
+                for _, found in sorted(per_patient.items())
+                if all(v in found for v in self.visits)
+            ]
+        else:
+            self.records = records
 
     def __len__(self) -> int:
         return len(self.records)
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         r = self.records[index]
+        item = self._study(r)
+        if self.visits:
+            item["visits"] = {self.visits[0]: {k: item[k] for k in ("image", "mask", "ids") if k in item}}
+            item["visits"].update({v: self._study(o) for v, o in r["others"].items()})
+        return self.transform(item) if self.transform else item
+
+    def _study(self, r: dict[str, Any]) -> dict[str, Any]:
+        """One study's phases stacked on its `pre` grid, its mask, labels and ids."""
         order = ["pre", *[p for p in self.phases if p != "pre"]]
         images = dict(zip(order, (sitk.ReadImage(p) for p in r["phases"])))
         pre = images["pre"]
@@ -123,7 +229,7 @@ class DCEDataset(torch.utils.data.Dataset):
         item: dict[str, Any] = {
             "image": torch.from_numpy(stacked),
             "labels": {k: r[k] for k in ("pcr", "hr", "her2", "subtype", "er", "pr")},
-            "ids": {k: r[k] for k in ("dataset", "patient_id", "study_uid")},
+            "ids": {k: r[k] for k in MR_IDS},
         }
         if self.with_mask:
             union = np.zeros(stacked.shape[1:], np.uint8)
@@ -131,7 +237,7 @@ class DCEDataset(torch.utils.data.Dataset):
                 mask = _on_grid(sitk.ReadImage(path), pre, sitk.sitkNearestNeighbor)
                 union |= (sitk.GetArrayFromImage(mask) > 0).astype(np.uint8)
             item["mask"] = torch.from_numpy(union)[None]
-        return self.transform(item) if self.transform else item
+        return item
 
 
 def collate(batch: list[dict[str, Any]]) -> dict[str, Any]:

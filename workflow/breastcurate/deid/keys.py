@@ -57,6 +57,10 @@ class Keyed:
         """Pseudonymous patient id, e.g. P-3f9c0a1b2d4e5f60 (dataset-scoped)."""
         return "P-" + self._mac("patient", dataset, native_id)[:8].hex()
 
+    def exam(self, dataset: str, patient_id: str, key: str) -> str:
+        """Pseudonymous exam id, e.g. E-3f9c0a1b2d4e5f60, of the patient's exam with the source's key `key`."""
+        return "E-" + self._mac("exam", dataset, patient_id, key)[:8].hex()
+
     def accession(self, dataset: str, native: str) -> str:
         """Pseudonymous accession number, 16 characters at most (VR SH)."""
         return "A" + self._mac("accession", dataset, native)[:6].hex()

@@ -23,7 +23,7 @@ CLINICAL_GROUPS = [
     ("Patient Information", ["Patient ID"]),
     ("Demographics", ["Date of Birth (Days)", "Menopause (at diagnosis)", "Race and Ethnicity"]),
     ("MRI Technical Information", ["Manufacturer", "Manufacturer Model Name", "Field Strength (Tesla)"]),
-    ("Tumor Characteristics", ["ER", "PR", "HER2", "Mol Subtype", "Tumor Location"]),
+    ("Tumor Characteristics", ["ER", "PR", "HER2", "Mol Subtype", "Tumor Location", "Position"]),
     ("Treatment", ["Neoadjuvant Chemotherapy"]),
     ("Near Complete Response", ["Pathologic Response to Neoadjuvant Therapy"]),
     ("Recurrence", ["Recurrence event(s)", "Days to local recurrence (from the date of diagnosis) "]),
@@ -37,7 +37,8 @@ CLINICAL_LEGEND = {
     "PR": "0 = neg, 1 = pos",
     "HER2": "0 = neg, 1 = pos, 2 = borderline",
     "Mol Subtype": "0 = luminal-like, 1 = ER/PR pos, HER2 pos, 2 = her2, 3 = trip neg",
-    "Tumor Location": "L = left, R = right",
+    "Tumor Location": "Side of cancer L=left R=right",
+    "Position": "Position (every bx positive for invasive cancer)(used during annotation)",
     "Neoadjuvant Chemotherapy": "0 = no, 1 = yes",
     "Pathologic Response to Neoadjuvant Therapy": "1 = pCR, 2 = non-pCR, 3 = DCIS only, 4 = LCIS only, 5 = unavailable",
     "Recurrence event(s)": "0 = no, 1 = yes",
@@ -87,6 +88,12 @@ def write(out: Path, patients: int, seed: int) -> None:
         out / "Breast-Cancer-MRI-filepath_filename-mapping.xlsx",
         {"Sheet1": pd.DataFrame(mapping, columns=MAPPING_COLUMNS)},
     )
+
+
+def _side(side: str, k: int, dob_days: int) -> tuple[str | None, str]:
+    """Tumor Location and the biopsy Position ("L 12": left breast, 12 o'clock); as in 271 real rows, every third
+    patient from the second on leaves Tumor Location blank and only Position names the side (duke.md)."""
+    return (None if k % 3 == 1 else side), f"{side} {1 + abs(dob_days) % 12}"
 
 
 def _patient(out: Path, k: int, rng: np.random.Generator):
@@ -195,7 +202,7 @@ def _patient(out: Path, k: int, rng: np.random.Generator):
         pr,
         her2,
         subtype,
-        str(rng.choice(["L", "R"])),
+        *_side(str(rng.choice(["L", "R"])), k, dob_days),
         nac,
         response,
         int(rng.random() < 0.1),

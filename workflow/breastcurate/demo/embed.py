@@ -117,8 +117,12 @@ def _patient(out: Path, k: int, rng: np.random.Generator):
     exams = [("screen", who.first_study)]
     if k % 3 == 0 and lesion_side is not None:
         exams.append(("diag", who.first_study + dt.timedelta(days=int(rng.integers(20, 60)))))
+    if k % 3 == 1:  # women screened yearly (embed.md): a negative screening about a year before this one
+        exams.append(("prior", who.first_study - dt.timedelta(days=int(rng.integers(340, 400)))))
     clinical, metadata = [], []
     for e, (kind, day) in enumerate(exams):
+        seen = None if kind == "prior" else lesion_side  # the prior screening was negative
+        kind = "screen" if kind == "prior" else kind
         acc = int(rng.integers(10**15, 10**16))
         description = "MG Screening Bilateral w/ Tomo" if kind == "screen" else "MG Diagnostic Left w/Tomo"
         if kind == "diag" and lesion_side == "R":
@@ -168,7 +172,7 @@ def _patient(out: Path, k: int, rng: np.random.Generator):
                 1,
                 laterality,
                 view,
-                laterality == lesion_side,
+                laterality == seen,
                 dicom_type,
                 series_description,
                 modifier,
@@ -219,7 +223,7 @@ def _patient(out: Path, k: int, rng: np.random.Generator):
                     shot,
                 )
             )
-        clinical += _findings(rng, empi, acc, shifted, description, kind, lesion_side, who, day, race, ethnic)
+        clinical += _findings(rng, empi, acc, shifted, description, kind, seen, who, day, race, ethnic)
     return clinical, metadata
 
 

@@ -16,6 +16,7 @@ from ..deid.keys import Keyed
 from ..layout import Layout
 from ..sources import get_adapter
 from ..tables import harmonized_tables, path_item, table_schema, write_table
+from . import exams as exam_tables
 
 VIEWS = set(next(c.allowed for c in table_schema("images").columns if c.name == "view" and c.allowed))
 PLANE = {"S": "axial", "I": "axial", "L": "sagittal", "R": "sagittal", "A": "coronal", "P": "coronal"}
@@ -75,7 +76,9 @@ def harmonize_dataset(
         "studies": [],
         "series": [],
         "phases": [],
+        "breasts": [],
     }
+    keyed = Keyed(key)
     for shard in range(n_shards):
         convert, deid = layout.convert_tables(dataset, shard), layout.deid(dataset, shard)
         linkage = pd.read_parquet(deid / "linkage.parquet").drop_duplicates("patient_id")
@@ -83,10 +86,21 @@ def harmonize_dataset(
         phases = _read(convert / "phases.parquet")
         findings = _findings(_read(convert / "findings.parquet"), images, finding_labels)
         studies = _studies(images, volumes)
+        grouped = exam_tables.build(
+            dataset,
+            keyed,
+            _images(images, image_labels),
+            _volumes(volumes, phases),
+            studies,
+            _tumor_sides(linkage, clinical),
+            adapter.visit_label,
+        )
         tables = {
-            "images": _images(images, image_labels),
+            "images": grouped.images,
             "findings": findings,
-            "volumes": _volumes(volumes, phases),
+            "volumes": grouped.volumes,
+            "exams": grouped.exams,
+            "breasts": grouped.breasts,
             "series": _series(_read(deid / "series.parquet"), volumes, findings, sources),
             "files": _read(convert / "files.parquet"),
             "clinical": linkage[["patient_id", "native_patient_id"]].merge(clinical, on="native_patient_id"),
@@ -106,13 +120,14 @@ def harmonize_dataset(
         seen["studies"].append(studies)
         seen["series"].append(tables["series"])
         seen["phases"].append(phases)
+        seen["breasts"].append(grouped.breasts)
         for name, frame in tables.items():
             counts[name] += _write(layout, dataset, adapter.license, name, shard, frame)
     coverage = _coverage(
         dataset,
         adapter,
         raw_root,
-        Keyed(key),
+        keyed,
         clinical,
         demographics,
         image_labels,
@@ -124,6 +139,17 @@ def harmonize_dataset(
             layout, dataset, adapter.license, "coverage", shard, coverage if shard == 0 else pd.DataFrame()
         )
     return counts
+
+
+def _tumor_sides(linkage: pd.DataFrame, clinical: pd.DataFrame) -> dict[str, tuple[str | None, str | None]]:
+    """patient_id → the side of the cancer (L, R or B) and its native value, for sources that publish it."""
+    if clinical.empty or "tumor_side" not in clinical:
+        return {}
+    sides = linkage[["patient_id", "native_patient_id"]].merge(clinical, on="native_patient_id")
+    return {
+        p: (s if isinstance(s, str) else None, n if isinstance(n, str) else None)
+        for p, s, n in zip(sides.patient_id, sides.tumor_side, sides.tumor_side_native)
+    }
 
 
 def _write(layout: Layout, dataset: str, license: str, name: str, shard: int, frame: pd.DataFrame) -> int:
@@ -350,6 +376,10 @@ def _coverage(
         lost = phases[~phases.converted.astype(bool)]
         here = [f"{s}/{p}" for s, p in zip(lost.study_uid, lost.phase)]
         rows.append(_row("phases", int(phases.converted.astype(bool).sum()), len(phases), here, []))
+    breasts = seen["breasts"]
+    if len(breasts):
+        known = breasts.outcome.notna()
+        rows.append(_row("breast_outcome", int(known.sum()), len(breasts), breasts[~known].breast_id.tolist(), []))
     series = seen["series"]
     if adapter.idc_collections and len(series):
         listed = series.crdc_series_uuid.notna()

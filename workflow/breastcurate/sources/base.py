@@ -33,6 +33,24 @@ MASK_COLUMN = "mask_path"
 #: Columns of `volume_boxes`: one row per 3-D box, 0-based half-open: x = DICOM column, y = DICOM row, z = slice in
 #: `z_order` (`instance`: InstanceNumber order of the series' files; `position`: sorted along the slice normal).
 VOLUME_BOX_COLUMNS = ["native_patient_id", "roi", "x0", "x1", "y0", "y1", "z0", "z1", "z_order", "labels"]
+#: A BI-RADS assessment alone as a breast outcome (ACR BI-RADS Atlas, 5th ed.: 1 negative, 2 benign, 6 known
+#: biopsy-proven malignancy); 0 (incomplete), 3, 4 and 5 decide none (docs/sources/README.md, "Exams and outcomes").
+ASSESSMENT_OUTCOME = {1: "normal", 2: "benign", 6: "malignant"}
+
+
+def assessment_outcomes(out: pd.DataFrame, name: str) -> None:
+    """Set `out`'s outcome columns from its `birads` (and `birads_native`, named `name` in outcome_native) where no
+    stronger evidence set them already."""
+    for column in ("outcome", "outcome_evidence", "outcome_native"):
+        if column not in out:
+            out[column] = None
+    for i, (birads, native) in enumerate(zip(out.birads, out.birads_native)):
+        outcome = ASSESSMENT_OUTCOME.get(int(birads)) if pd.notna(birads) else None
+        if outcome and pd.isna(out.outcome.iat[i]):
+            out.iat[i, out.columns.get_loc("outcome")] = outcome
+            out.iat[i, out.columns.get_loc("outcome_evidence")] = "assessment"
+            out.iat[i, out.columns.get_loc("outcome_native")] = f"{name}={native}"
+
 
 #: How a native column is typed in the published file: `int` (whole numbers, nullable Int64), `float` (Float64),
 #: `text` (str; a number a spreadsheet stored is written without a spurious `.0`).
@@ -147,6 +165,8 @@ class DatasetAdapter:
     #: (regex of their id, matched in full; the native PatientID as a format string of the match's groups: `{0}` the
     #: first group as written, `{n}` it as a number), tried in order.
     published_ids: ClassVar[Mapping[str, tuple[tuple[str, str], ...]]] = {}
+    #: How the source names its visits, from their 0-based order (I-SPY: "T{visit}"); None: no names.
+    visit_label: ClassVar[str | None] = None
 
     def box_mirrored(self, frame: str, ds: Dataset) -> bool:
         """Whether a box published in pixel frame `frame` (image_boxes' `frame`) is mirrored left-right against the

@@ -84,6 +84,18 @@ def read_descriptions(root: Path) -> pd.DataFrame:
     return table.sort_values(["image", "roi"], kind="stable").reset_index(drop=True)
 
 
+def _outcome(pathologies: list[str]) -> tuple[str | None, str | None]:
+    """A breast's outcome from its abnormalities' pathology: any MALIGNANT is malignant, else BENIGN (biopsied) is
+    benign by pathology, else BENIGN_WITHOUT_CALLBACK is benign by assessment (the reader saw no need to recall)."""
+    if "MALIGNANT" in pathologies:
+        return "malignant", "pathology"
+    if "BENIGN" in pathologies:
+        return "benign", "pathology"
+    if "BENIGN_WITHOUT_CALLBACK" in pathologies:
+        return "benign", "assessment"
+    return None, None
+
+
 class CbisDdsm(DatasetAdapter):
     key = "cbis_ddsm"
     title = "CBIS-DDSM"
@@ -167,6 +179,14 @@ class CbisDdsm(DatasetAdapter):
         codes.map(out, "birads", per_image.assessment.reset_index(drop=True), BIRADS)
         codes.map(out, "density", per_image.density.reset_index(drop=True), DENSITY)
         out["official_split"] = per_image.split.to_numpy()
+        # The DDSM case is the exam: its CC and MLO views, which TCIA filed as separate studies (cbis_ddsm.md).
+        cases = [_folder(PurePosixPath(p)) for p in out.path]
+        out["exam_native"] = [case.group(1) if case else None for case in cases]
+        pathology = table.groupby("image", sort=True).pathology.agg(lambda s: sorted({str(v).strip() for v in s}))
+        decided = [_outcome(values) for values in pathology.reindex(out.path)]
+        out["outcome"] = [d[0] for d in decided]
+        out["outcome_evidence"] = [d[1] for d in decided]
+        out["outcome_native"] = ["pathology=" + ",".join(values) for values in pathology.reindex(out.path)]
         return out
 
     def finding_labels(self, root: Path, codes: Codes) -> pd.DataFrame:

@@ -25,6 +25,7 @@ SUBTYPE = {"0": "hr+her2-", "1": "her2+", "2": "her2+", "3": "tn"}
 # 3 (DCIS only) and 4 (LCIS only): no residual invasive disease, pCR under the ypT0/is definition.
 PCR = {"1": 1, "2": 0, "3": 1, "4": 1, "5": None}
 MENOPAUSE = {"0": "pre", "1": "post", "2": None}
+TUMOR_SIDE = {"L": "L", "R": "R"}  # Tumor Location: the sheet's legend "L = left, R = right" (duke.md)
 RACE = {
     "0": None,
     "1": "white",
@@ -120,6 +121,14 @@ class Duke(DatasetAdapter):
         treated = _column(table, "Neoadjuvant Chemotherapy").map(native_text) == "1"
         out["pcr"] = out.pcr.where(treated.values, None)  # no NAC: response is not defined
         codes.map(out, "menopause", _column(table, "Menopause (at diagnosis)"), MENOPAUSE)
+        codes.map(out, "tumor_side", _column(table, "Tumor Location"), TUMOR_SIDE)
+        # 271 rows leave Tumor Location blank (Bilateral Information NC); their biopsy Position ("L 12": left breast,
+        # 12 o'clock) names the side, and agrees with Tumor Location in 648 of the 651 rows that have both (duke.md).
+        position = _column(table, "Position").map(native_text)
+        side = position.map(lambda v: v[0].upper() if isinstance(v, str) and v[:1].upper() in "LR" else None)
+        blank = out.tumor_side.isna().to_numpy() & side.notna().to_numpy()
+        out.loc[blank, "tumor_side"] = side[blank].to_numpy()
+        out.loc[blank, "tumor_side_native"] = ("Position=" + position[blank]).to_numpy()
         return out
 
     def demographics(self, root: Path, codes: Codes) -> pd.DataFrame:

@@ -15,7 +15,7 @@ from pydicom.dataset import Dataset
 
 from ..codes import Codes, native_text
 from ..errors import NativeTableError
-from .base import IMAGE_BOX_COLUMNS, DatasetAdapter
+from .base import IMAGE_BOX_COLUMNS, DatasetAdapter, assessment_outcomes
 
 CLINICAL = "tables/EMBED_OpenData_clinical.csv"
 METADATA = "tables/EMBED_OpenData_metadata.csv"
@@ -254,6 +254,18 @@ class Embed(DatasetAdapter):
         )
         out["birads"] = keyed.birads.astype(object).where(keyed.birads.notna(), None).values
         out["birads_native"] = keyed.birads_native.values
+        out["exam_native"] = meta.acc_anon.values  # the exam: one accession (docs/sources/embed.md)
+        sides = meta[["acc_anon", "ImageLateralityFinal"]].reset_index(drop=True)
+        pathology = sides.merge(
+            _pathology_per_side(clinical),
+            how="left",
+            left_on=["acc_anon", "ImageLateralityFinal"],
+            right_on=["acc_anon", "side"],
+        )
+        out["outcome"] = pathology.outcome.astype(object).where(pathology.outcome.notna(), None).values
+        out["outcome_evidence"] = ["pathology" if isinstance(o, str) else None for o in out.outcome]
+        out["outcome_native"] = pathology.outcome_native.astype(object).where(pathology.outcome.notna(), None).values
+        assessment_outcomes(out, "asses")  # no pathology on this side: the assessment decides N → normal, B → benign
         return out
 
     def finding_labels(self, root: Path, codes: Codes) -> pd.DataFrame:
@@ -321,6 +333,30 @@ class Embed(DatasetAdapter):
 def _truthy(value: Any) -> bool:
     text = native_text(value)
     return text is not None and text not in ("0", "False", "false", "N", "No")
+
+
+#: path_severity → the breast's outcome: cancer (0 invasive, 1 non-invasive) is malignant; high-risk (2),
+#: borderline (3), benign (4) and negative (5) findings are not; 6 (a cancer not of the breast) decides nothing.
+SEVERITY_OUTCOME = {0: "malignant", 1: "malignant", 2: "benign", 3: "benign", 4: "benign", 5: "benign"}
+
+
+def _pathology_per_side(clinical: pd.DataFrame) -> pd.DataFrame:
+    """Per (acc_anon, side L/R): the outcome of the most severe pathology of the exam's findings on that side (side B
+    or none counts for both), with the severities seen as outcome_native."""
+    rows = clinical[clinical.path_severity.notna()] if "path_severity" in clinical else clinical.iloc[:0]
+    rows = rows.assign(severity=pd.to_numeric(rows.get("path_severity"), errors="coerce")).dropna(subset=["severity"])
+    both = rows[~rows.side.isin(["L", "R"])]
+    rows = pd.concat([rows[rows.side.isin(["L", "R"])], both.assign(side="L"), both.assign(side="R")])
+    rows = rows[rows.severity.isin(list(SEVERITY_OUTCOME))]
+    if rows.empty:
+        return pd.DataFrame(columns=["acc_anon", "side", "outcome", "outcome_native"])
+    grouped = rows.groupby(["acc_anon", "side"]).severity
+    frame = pd.DataFrame(
+        {"worst": grouped.min(), "seen": grouped.agg(lambda s: ",".join(sorted({str(int(v)) for v in s})))}
+    )
+    frame["outcome"] = frame.worst.map(SEVERITY_OUTCOME)
+    frame["outcome_native"] = "path_severity=" + frame.seen
+    return frame.reset_index()[["acc_anon", "side", "outcome", "outcome_native"]]
 
 
 def _worst_per_side(clinical: pd.DataFrame, codes: Codes) -> pd.DataFrame:

@@ -56,6 +56,8 @@ TYPES: dict[str, NativeType] = {
 OUTCOME_COLUMNS = ["SUBJECTID", "DataExtractDt", "sstat", "survDtD2 (tx)", "RFS", "rfs_ind", "PCR", "RCBClass"]
 
 BINARY = {"0": 0, "1": 1}
+#: Laterality of the cancer (1 left, 2 right; docs/sources/ispy1.md); BilateralCa 1 makes it both (B).
+LATERALITY = {"1": "L", "2": "R"}
 SUBTYPE = {"1": "hr+her2-", "2": "her2+", "3": "tn"}
 RACE = {
     "1": "white",
@@ -78,6 +80,7 @@ class ISPY1(DatasetAdapter):
     key = "ispy1"
     title = "I-SPY1 (ACRIN 6657)"
     modality = "MR"
+    visit_label = "T{visit}"  # the collection's T0 (baseline) … T3 (before surgery)
     license = "CC BY 3.0"
     #: MAMA-MIA writes ISPY1_1001, as TCIA does; so does BreastDCEDL (docs/sources/split_interop.md).
     published_ids = {
@@ -142,6 +145,12 @@ class ISPY1(DatasetAdapter):
         ]
         codes.map(out, "subtype", pd.Series(category, dtype=object), SUBTYPE)
         codes.map(out, "pcr", table["PCR"], BINARY)
+        codes.map(out, "tumor_side", table["Laterality"], LATERALITY)
+        bilateral = [native_text(v) == "1" for v in table["BilateralCa"]]
+        out["tumor_side"] = ["B" if b else s for b, s in zip(bilateral, out.tumor_side)]
+        out["tumor_side_native"] = [
+            f"Laterality={s};BilateralCa={native_text(b)}" for s, b in zip(out.tumor_side_native, table["BilateralCa"])
+        ]
         return out
 
     def demographics(self, root: Path, codes: Codes) -> pd.DataFrame:

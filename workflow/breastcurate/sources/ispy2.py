@@ -74,6 +74,7 @@ class ISPY2(DatasetAdapter):
     key = "ispy2"
     title = "I-SPY2 (ISPY2 and ACRIN-6698)"
     modality = "MR"
+    visit_label = "T{visit}"  # the collection's T0 (baseline) … T3 (before surgery)
     license = "CC BY 4.0"
     #: MAMA-MIA writes ISPY2_<n> over one numbering space that TCIA files under two collections (ISPY2-<n> and
     #: ACRIN-6698-<n>; the linkage decides); BreastDCEDL keeps TCIA's ids (docs/sources/split_interop.md).

@@ -13,7 +13,7 @@ import pandas as pd
 
 from ..codes import Codes
 from ..errors import NativeTableError
-from .base import IMAGE_BOX_COLUMNS, DatasetAdapter
+from .base import IMAGE_BOX_COLUMNS, DatasetAdapter, assessment_outcomes
 
 BREAST_LEVEL = "breast-level_annotations.csv"
 FINDINGS = "finding_annotations.csv"
@@ -124,6 +124,7 @@ class VinDrMammo(DatasetAdapter):
         codes.map(out, "birads", table.breast_birads, BIRADS)
         codes.map(out, "density", table.breast_density, DENSITY)
         codes.map(out, "official_split", table.split, SPLIT)
+        assessment_outcomes(out, "breast_birads")  # VinDr publishes BI-RADS only, no pathology
         return out.drop(columns="official_split_native")
 
     def finding_labels(self, root: Path, codes: Codes) -> pd.DataFrame:
