@@ -13,7 +13,8 @@ independent) and that storage keeps up; downloading is not included.
 
     python benchmarks/pipeline.py [PATIENTS]     # default 1 (two shards: one of each dataset stays empty)
 
-`--smoke` runs the same on the demo's small images (`demo.full_size: false`): it proves the run and the projection
+`--smoke --from-run DIR` projects a finished demo run instead (DIR: its config.yaml, results/ and the run's output in
+snakemake.log; the tests pass their shared demo run). `--smoke` runs the same on the demo's small images (`demo.full_size: false`): it proves the run and the projection
 still work; its hours mean nothing.
 
 Last line: {"projected_hours_32_cores": {dataset: h, "total": h}, "peak_rss_mb": {stage: {...}}, ...}
@@ -153,37 +154,51 @@ def project(records: list[dict], units: dict, real: dict) -> tuple[dict, dict]:
     return dict(model), hours
 
 
-def main(patients: int, smoke: bool) -> None:
-    shards = 2  # with one patient per dataset, one shard of each dataset is empty: it shows a job's fixed cost
+def _run(work: Path, patients: int, smoke: bool, shards: int) -> tuple[float, str]:
+    """The real Snakefile on a demo of `patients` per dataset in `work`: wall seconds and its output."""
+    config = yaml.safe_load((REPO / "config/config.yaml").read_text())
+    config.update(n_shards=shards, demo={"patients": patients, "seed": 11, "full_size": not smoke})
+    (work / "config.yaml").write_text(yaml.safe_dump(config))
+    start = time.perf_counter()
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "snakemake",
+            "-s",
+            str(REPO / "Snakefile"),
+            "--directory",
+            str(work),
+            "--configfile",
+            str(work / "config.yaml"),
+            "--cores",
+            str(os.cpu_count() or 1),
+        ],
+        capture_output=True,
+        text=True,
+    )
+    wall = time.perf_counter() - start
+    if proc.returncode != 0:
+        raise SystemExit(proc.stdout[-3000:] + proc.stderr[-3000:])
+    return wall, proc.stdout + proc.stderr
+
+
+def main(patients: int, smoke: bool, from_run: Path | None = None) -> None:
+    """Run the demo (or, with `from_run`, read a finished run: a folder holding its config.yaml, results/ and the
+    run's output in snakemake.log) and project it."""
     with tempfile.TemporaryDirectory() as tmp:
-        work = Path(tmp)
-        config = yaml.safe_load((REPO / "config/config.yaml").read_text())
-        config.update(n_shards=shards, demo={"patients": patients, "seed": 11, "full_size": not smoke})
-        (work / "config.yaml").write_text(yaml.safe_dump(config))
-        start = time.perf_counter()
-        proc = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "snakemake",
-                "-s",
-                str(REPO / "Snakefile"),
-                "--directory",
-                str(work),
-                "--configfile",
-                str(work / "config.yaml"),
-                "--cores",
-                str(os.cpu_count() or 1),
-            ],
-            capture_output=True,
-            text=True,
-        )
-        wall = time.perf_counter() - start
-        if proc.returncode != 0:
-            raise SystemExit(proc.stdout[-3000:] + proc.stderr[-3000:])
+        if from_run:
+            work, wall = from_run, None
+            shards = int(yaml.safe_load((work / "config.yaml").read_text())["n_shards"])
+            log = (work / "snakemake.log").read_text()
+            patients = int(yaml.safe_load((work / "config.yaml").read_text())["demo"]["patients"])
+        else:
+            # with one patient per dataset, one shard of each dataset is empty: it shows a job's fixed cost
+            work, shards = Path(tmp), 2
+            wall, log = _run(work, patients, smoke, shards)
         records = benchmark_records(work / "results")
         units = shard_units(work / "results", shards)
-        memory = declared_memory(proc.stdout + proc.stderr)
+        memory = declared_memory(log)
     real = real_counts()
     model, hours = project(records, units, real)
     peaks: dict[str, float] = defaultdict(float)
@@ -206,7 +221,7 @@ def main(patients: int, smoke: bool) -> None:
                 "machine_cores": os.cpu_count(),
                 "smoke": smoke,
                 "demo_patients_per_dataset": patients,
-                "demo_wall_s": round(wall, 1),
+                "demo_wall_s": None if wall is None else round(wall, 1),
                 "real_units": real,
                 "real_shards": REAL_SHARDS,
                 "cpu_model": model,
@@ -221,5 +236,10 @@ def main(patients: int, smoke: bool) -> None:
 
 
 if __name__ == "__main__":
+    from_run = None
+    if "--from-run" in sys.argv:  # a smoke check of the projection over a run the caller already made
+        at = sys.argv.index("--from-run")
+        from_run = Path(sys.argv[at + 1])
+        del sys.argv[at : at + 2]
     sizes, smoke = parse(__doc__, {"patients": 1}, {"patients": 1})
-    main(**sizes, smoke=smoke)
+    main(**sizes, smoke=smoke, from_run=from_run)

@@ -4,6 +4,7 @@
     python benchmarks/run.py --smoke     # a few small inputs each (part of `make test`): times nothing, fails unless
                                          # every benchmark runs and prints the fields the README quotes
     python benchmarks/run.py --only NAME # one benchmark (repeatable); a full run adds it to that day's file
+    python benchmarks/run.py --smoke --pipeline-run DIR  # the pipeline's projection over a finished demo run
 
 Each benchmark script prints one JSON line last. A full run's file names the commit it measured; the README's
 Performance table cites the file for each figure. Uncommitted changes make the file `…-dirty.json`: its numbers
@@ -125,9 +126,12 @@ def missing_fields(result: dict[str, Any], fields: tuple[str, ...]) -> list[str]
     return missing
 
 
-def run_one(script: Path, args: list[str], fields: tuple[str, ...], smoke: bool) -> dict[str, Any]:
-    """Run one benchmark script; its JSON line, or {"error": …} saying why there is none (or what it lacks)."""
-    argv = [sys.executable, str(script), *(["--smoke"] if smoke else args)]
+def run_one(
+    script: Path, args: list[str], fields: tuple[str, ...], smoke: bool, extra: list[str] | None = None
+) -> dict[str, Any]:
+    """Run one benchmark script (with `extra` arguments); its JSON line, or {"error": …} saying why there is none (or
+    what it lacks)."""
+    argv = [sys.executable, str(script), *(["--smoke"] if smoke else args), *(extra or [])]
     load = os.getloadavg()[0]
     start = time.perf_counter()
     proc = subprocess.run(argv, capture_output=True, text=True, cwd=REPO)
@@ -181,7 +185,15 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--smoke", action="store_true", help="a few small inputs each: check they run, time nothing")
     parser.add_argument("--only", action="append", choices=sorted(BENCHMARKS), help="run only this one (repeatable)")
+    parser.add_argument(
+        "--pipeline-run",
+        type=Path,
+        help="with --smoke: project a finished demo run (its folder: config.yaml, results/, snakemake.log) instead of "
+        "making one (the tests pass their own demo run)",
+    )
     args = parser.parse_args()
+    if args.pipeline_run and not args.smoke:
+        parser.error("--pipeline-run is for --smoke: a full run measures its own demo at real sizes")
     chosen = args.only or list(BENCHMARKS)
     machine = {
         "cpu": platform.processor() or platform.machine(),
@@ -195,8 +207,9 @@ def main() -> int:
     results = {}
     for name in chosen:
         bench = BENCHMARKS[name]
+        extra = ["--from-run", str(args.pipeline_run)] if name == "pipeline" and args.pipeline_run else []
         results[name] = {"target": bench.target} | run_one(
-            HERE / bench.script, list(bench.args), bench.fields, args.smoke
+            HERE / bench.script, list(bench.args), bench.fields, args.smoke, extra
         )
         print(f"{name}: {results[name].get('error') or 'ok'} ({results[name]['wall_s']} s)", file=sys.stderr)
         if not args.smoke:  # after each benchmark: a long run cut short keeps what it measured
