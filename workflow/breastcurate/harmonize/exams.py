@@ -96,7 +96,7 @@ def _exams(members: list, images: pd.DataFrame, dates: dict, n_phases: dict, vis
                     earlier = [(d, e) for d, e in dated if d < row.date]
                     prior = max(earlier) if earlier else None
                     dated.append((row.date, row.exam_id))
-                listed = views.get(row.exam_id)
+                listed: list[str] = views.get(row.exam_id) or []
                 rows.append(
                     {
                         "patient_id": patient,
