@@ -118,6 +118,11 @@ def _mutate(check: str, results, t: dict, evidence: Evidence, tmp_path) -> Evide
             ]
         )
         t["rejects"] = pd.concat([t["rejects"], extra], ignore_index=True)
+    elif check == "exams_and_breasts":  # a prior 0 days old: views of one exam taken for two
+        exams = t["exams"]
+        row = exams.index[exams.prior_exam_id.notna()][0]
+        t["exams"].loc[row, "days_since_prior"] = 0
+        t["exams"].loc[row, "exam_day"] = exams.set_index("exam_id").exam_day[exams.loc[row, "prior_exam_id"]]
     elif check == "coverage":  # a join that covers too little
         t["coverage"].loc[t["coverage"].index[0], "coverage"] = 0.0
     elif check == "phi_scan":  # a shard with no clean scan on record
@@ -134,6 +139,7 @@ CHECKS = [
     "references",
     "curated_files",
     "boxes_inside_images",
+    "exams_and_breasts",
     "mask_grids",
     "lesion_masks",
     "one_split_per_person",

@@ -258,7 +258,7 @@ def items(
             {
                 "image": r["phases"],
                 **({"label": r["masks"]} if with_mask else {}),
-                **{k: r[k] for k in ("pcr", "hr", "her2", "subtype", *MR_IDS)},
+                **{k: r[k] for k in ("pcr", "hr", "her2", "subtype", *MR_IDS) if k != "visit_label"},
             }
             for r in dce_records(root, version, split, phases)
             if r["masks"] or not with_mask
