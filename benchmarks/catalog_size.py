@@ -37,6 +37,8 @@ def image_rows(n: int, rng: np.random.Generator) -> pd.DataFrame:
             "patient_id": [patient[i // 8] for i in k],
             "study_uid": [study[i // 4] for i in k],
             "image_uid": uid,
+            "exam_id": [f"E-{i // 4:016x}" for i in k],
+            "breast_id": [f"E-{i // 4:016x}-{'L' if i % 4 < 2 else 'R'}" for i in k],
             "variant": "canonical",
             "laterality": np.where(k % 4 < 2, "L", "R"),
             "view": np.where(k % 2 == 0, "CC", "MLO"),
