@@ -1,5 +1,5 @@
 """Exams and breasts of one shard: the views of one exam grouped by the source's own notion of an exam, each exam's
-prior, and one row per exam and breast with a uniform outcome (docs/sources/README.md, "Exams and outcomes")."""
+prior, and one row per exam and breast with a uniform outcome (docs/sources/exams.md)."""
 
 from __future__ import annotations
 
@@ -26,10 +26,6 @@ class ShardExams:
     volumes: pd.DataFrame
 
 
-def _days(dates: pd.Series) -> pd.Series:
-    return pd.to_datetime(dates, errors="coerce")
-
-
 def build(
     dataset: str,
     keyed: Keyed,
@@ -42,7 +38,7 @@ def build(
     """Group the shard's canonical mammograms by their exam key (`exam_native` from the adapter's labels, else the
     study) and its MRI studies one visit each; then number each patient's exams, find their priors and make the
     breasts. `tumor_sides`: patient_id → (L, R or B, the native value) of the MRI cohorts' cancer."""
-    dates = dict(zip(studies.study_uid, _days(studies.study_date))) if len(studies) else {}
+    dates = dict(zip(studies.study_uid, pd.to_datetime(studies.study_date, errors="coerce"))) if len(studies) else {}
     n_phases = dict(zip(studies.study_uid, studies.n_phases)) if len(studies) else {}
     members = []  # (exam_id, patient_id, modality, study_uid)
     if len(images):

@@ -34,7 +34,7 @@ MASK_COLUMN = "mask_path"
 #: `z_order` (`instance`: InstanceNumber order of the series' files; `position`: sorted along the slice normal).
 VOLUME_BOX_COLUMNS = ["native_patient_id", "roi", "x0", "x1", "y0", "y1", "z0", "z1", "z_order", "labels"]
 #: A BI-RADS assessment alone as a breast outcome (ACR BI-RADS Atlas, 5th ed.: 1 negative, 2 benign, 6 known
-#: biopsy-proven malignancy); 0 (incomplete), 3, 4 and 5 decide none (docs/sources/README.md, "Exams and outcomes").
+#: biopsy-proven malignancy); 0 (incomplete), 3, 4 and 5 decide none (docs/sources/exams.md).
 ASSESSMENT_OUTCOME = {1: "normal", 2: "benign", 6: "malignant"}
 
 
