@@ -275,7 +275,7 @@ def test_every_join_reports_its_coverage(demo_run):
         ("embed", "findings_images"),
         ("vindr_mammo", "image_labels"),
     } <= joins
-    assert (coverage.coverage == coverage.matched / coverage.total).all()
+    assert ((coverage.coverage - coverage.matched / coverage.total).abs() <= 5e-7).all()  # rounded to 6 places
 
 
 def test_a_copy_never_loses_a_phase_and_a_lost_phase_leaves_a_gap(tmp_path):
