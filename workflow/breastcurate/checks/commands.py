@@ -137,7 +137,7 @@ def register(registry: Registry) -> None:
     p.add_argument("--table", action="append", default=[], help="a table part of the shard to scan (repeatable)")
     p.add_argument("--files", required=True, help="the shard's part of the files table")
     p.add_argument("--terms", action="append", required=True, help="a PHI value table (repeatable)")
-    p.add_argument("--options", help="the config's checks block as JSON")
+    p.add_argument("--options", help="the checks keys it reads (verify_sha256) as JSON; the rest take their defaults")
     p.add_argument("--out", required=True)
     p.add_argument("--workers", type=int, default=1)
     p.set_defaults(func=_check_shard)
