@@ -285,3 +285,30 @@ def test_descriptors_cleaned(demo_root, demo_deid):
 def test_no_key_is_a_clear_error(tmp_path):
     proc = run_cli("deidentify", str(DATA / "already_deidentified"), str(tmp_path / "o"), check=False)
     assert proc.returncode == 1 and "no pseudonymization key" in proc.stderr
+
+
+def test_a_copy_is_dropped_and_a_conflicting_twin_leaves_neither(key_file, tmp_path):
+    """A byte-identical copy (`0032 (1).dcm`) is a `duplicate of` reject and the instance stays; two inputs with one
+    SOP Instance UID but other pixel data are both rejects and neither is written (which one is the instance cannot
+    be known). Real GE MR slices (tests/data/convert)."""
+    from conftest import call_cli
+
+    series = REPO / "tests/data/convert/dcm_qa_ge_subset/In/SliceTimingMPh/2_fMRI_Multiphase_Des"
+    src = tmp_path / "in"
+    src.mkdir()
+    shutil.copy(series / "0032.dcm", src / "0032.dcm")
+    shutil.copy(series / "0032.dcm", src / "0032 (1).dcm")
+    shutil.copy(series / "0039.dcm", src / "0039.dcm")
+    twin = pydicom.dcmread(series / "0039.dcm")
+    twin.PixelData = bytes(len(twin.PixelData))  # the same UIDs, other pixels
+    twin.save_as(src / "0039-other.dcm")
+    out, restricted = tmp_path / "out", tmp_path / "restricted"
+    call_cli("deidentify", str(src), str(out), "--secret-file", str(key_file), "--restricted", str(restricted))
+    rejects = pd.read_parquet(restricted / "rejects.parquet").set_index("path").reason
+    assert rejects["0032 (1).dcm"].startswith("duplicate of sha256:")
+    assert "0032.dcm" not in rejects
+    for name in ("0039.dcm", "0039-other.dcm"):
+        assert rejects[name].endswith("but other pixel data; neither is used"), rejects[name]
+    written = {str(pydicom.dcmread(p).SOPInstanceUID) for p in out.rglob("*.dcm")}
+    assert written == {Keyed(KEY).uid(str(pydicom.dcmread(series / "0032.dcm").SOPInstanceUID))}
+    assert list(pd.read_parquet(restricted / "files.parquet").path) == ["0032.dcm"]

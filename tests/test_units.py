@@ -144,3 +144,21 @@ def test_expected_failure_exits_1_with_one_line(capsys, tmp_path):
     assert cli.main(["query", "SELECT 1", "--catalog", str(tmp_path / "none.duckdb")]) == 1
     err = capsys.readouterr().err
     assert err.startswith("breastcurate query: error: no catalog at") and "Traceback" not in err
+
+
+def test_a_shard_job_logs_its_stage_dataset_and_shard(capsys):
+    """A pipeline command's log lines name the command, the dataset and the one shard its Layout paths name."""
+    import logging
+
+    from breastcurate import log
+
+    layout = Layout("results")
+    argv = ["convert-shard", "duke", "--deid", str(layout.deid("duke", 1)), "--raw", "raw", "--results", "results"]
+    argv += ["--tables", "t/shard-1", "--images", "i/shard-1", "--masks", "m/shard-1"]
+    args = cli.build_parser().parse_args(argv)
+    assert cli._shard(args) == 1
+    log.configure(args.command, args.dataset, cli._shard(args))
+    logging.getLogger("breastcurate.convert").warning("a note")
+    assert capsys.readouterr().err == "breastcurate convert-shard duke shard 1: warning: a note\n"
+    several = cli.build_parser().parse_args(["merge-phi-terms", "--out", "o", "a/shard-0.parquet", "a/shard-1.parquet"])
+    assert cli._shard(several) is None  # a job of every shard names none

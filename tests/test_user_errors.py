@@ -108,6 +108,16 @@ CLI_MISTAKES: list[tuple[str, Callable[[Path], list[str]], list[str]]] = [
         lambda t: ["pull", "--from", f"{t}/gone", "--version", "v1", "--to", str(t)],
         ["gone"],
     ),
+    (
+        "pull of an unknown split",
+        lambda t: ["pull", "--from", str(t), "--version", "v1", "--split", "trian", "--to", str(t)],
+        ["trian", "'train', 'val', 'test'"],
+    ),
+    (
+        "publish of a release never built",
+        lambda t: ["publish", "v7", "--results", str(t), "--to", f"{t}/pub"],
+        ["v7", "breastcurate release v7"],
+    ),
     ("diff-release of a missing release", lambda t: ["diff-release", f"{t}/a", f"{t}/b"], ["/a"]),
     ("release of unbuilt results", lambda t: ["release", "v1", "--results", f"{t}/gone"], ["gone"]),
     ("release with a missing config", lambda t: ["release", "v1", "--config", f"{t}/c.yaml"], ["c.yaml"]),

@@ -327,3 +327,18 @@ def test_a_copy_never_loses_a_phase_and_a_lost_phase_leaves_a_gap(tmp_path):
     row = coverage.loc["phases"]
     assert (row.matched, row.total) == (len(volumes), len(volumes) + 1)
     assert json.loads(row.unmatched_here) == [f"{gap.study_uid.iloc[0]}/post_2"]
+
+
+def test_a_run_ends_with_its_rejects_per_dataset_and_stage(demo_run):
+    """The last lines of a successful run count the rejects per dataset and stage, as the catalog holds them."""
+    import duckdb
+
+    work, _, built = demo_run
+    out = built["stdout"] + built["stderr"]
+    block = out[out.rindex("rejects per dataset and stage") :].splitlines()[1:]
+    printed = {(d, s): int(n) for d, s, n in (line.split() for line in block if re.match(r"  \w+ +\w+ +\d+$", line))}
+    with duckdb.connect(str(work / "results/catalog.duckdb"), read_only=True) as con:
+        held = {
+            (d, s): n for d, s, n in con.sql("SELECT dataset, stage, count(*) FROM rejects GROUP BY ALL").fetchall()
+        }
+    assert printed and printed == held

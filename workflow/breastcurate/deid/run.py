@@ -52,6 +52,7 @@ class Collector:
         self.filemap: list[dict] = []
         self.terms = TermLog()
         self.written: dict[str, str] = {}  # output name → the input written there
+        self.conflicts: set[str] = set()  # output names whose inputs disagree: none of them is used
 
     def add(
         self,
@@ -85,16 +86,24 @@ class Collector:
     def copy_of(self, rel_out: str, rel_in: str, ds: pydicom.Dataset, target: Path) -> bool:
         """Whether an earlier input of this run was written to `rel_out` (at `target`: same study, series and SOP
         Instance UID): then `ds` is a reject naming that input by its catalog item (its path may hold PHI). Same pixel
-        data: a copy (a re-download's `1-05 (1).dcm`; dcm2niix drops these too); other pixel data: never written
-        over it."""
+        data: a copy (a re-download's `1-05 (1).dcm`; dcm2niix drops these too). Other pixel data: which one is the
+        instance cannot be known, so neither is used (the first is taken back; a DCE phase then lacks that slice and
+        is lost alone, leaving a gap, as `to-nifti` rejects such a phase)."""
         if rel_out not in self.written:
             self.written[rel_out] = rel_in
             return False
         kept = self.written[rel_out]
-        if pydicom.dcmread(target, force=True).get("PixelData") == ds.get("PixelData"):
+        if rel_out in self.conflicts:
+            self.reject(rel_in, f"same SOP Instance UID as {path_item(kept)} but other pixel data; neither is used")
+        elif pydicom.dcmread(target, force=True).get("PixelData") == ds.get("PixelData"):
             self.reject(rel_in, f"duplicate of {path_item(kept)} (same SOP Instance UID and pixel data)")
         else:
-            self.reject(rel_in, f"same SOP Instance UID as {path_item(kept)} but other pixel data; the first is kept")
+            self.conflicts.add(rel_out)
+            target.unlink()
+            self.filemap = [row for row in self.filemap if row["deid_path"] != rel_out]
+            self.audit = [row for row in self.audit if row["file"] != rel_out]
+            for one, other in ((kept, rel_in), (rel_in, kept)):
+                self.reject(one, f"same SOP Instance UID as {path_item(other)} but other pixel data; neither is used")
         return True
 
     def write(self, restricted: Path, terms: Path | None = None) -> None:

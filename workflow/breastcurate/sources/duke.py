@@ -11,7 +11,7 @@ from ..codes import Codes, native_text
 from ..errors import NativeTableError
 from ..nbia_names import DEFAULT_URL
 from ..roles import RoleRule
-from .base import VOLUME_BOX_COLUMNS, DatasetAdapter
+from .base import VOLUME_BOX_COLUMNS, DatasetAdapter, NativeType, read_native
 
 COLLECTION = "Duke-Breast-Cancer-MRI"
 CLINICAL = "Clinical_and_Other_Features.xlsx"
@@ -141,8 +141,8 @@ class Duke(DatasetAdapter):
     def volume_boxes(self, root: Path) -> pd.DataFrame:
         """`Annotation_Boxes.xlsx`: 1-based inclusive rows, columns and slices; slices count the series' files in
         InstanceNumber order (the NBIA file order), which the converter maps to its position-sorted grid."""
-        table = pd.read_excel(self.table_path(root, "boxes"), sheet_name=0)
-        table.columns = [" ".join(str(c).split()) for c in table.columns]
+        types: dict[str, NativeType] = {"Patient ID": "text", **{c: "int" for c in BOX_COLUMNS[1:]}}
+        table = read_native(self.table_path(root, "boxes"), types)
         missing = [c for c in BOX_COLUMNS if c not in table]
         if missing:
             raise NativeTableError(f"{BOXES}: missing column(s) {', '.join(missing)}")
