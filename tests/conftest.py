@@ -168,19 +168,22 @@ E2E_FIXTURES = ("demo_run", "demo_root")
 
 
 def pytest_collection_modifyitems(session, config, items) -> None:
-    """Mark the tests that need a demo mirror or the demo run `e2e`. Then test files whose tests need the demo run
-    early go late, so that while a background thread builds it the workers run what does not need it: files by how
-    early their first test that needs it comes (never: first), otherwise in collected order; a file keeps its own
-    order. Every xdist worker sorts alike."""
+    """Mark the tests that need a demo mirror or the demo run `e2e`. Then order them so that while a background
+    thread builds the demo run the workers run what does not need it: within a file, its tests that need the demo
+    run go after the others (each keeps its order; no test here depends on running before a later one, and the
+    stateful files' demo-run tests only compare what their fixture recorded); files by the share of their tests that
+    need it (none: first). xdist must keep this order (`--no-loadscope-reorder` in pyproject.toml: by default it
+    sends the files with the most tests first). Every xdist worker sorts alike."""
     for item in items:
         if any(_uses(item, fixture) for fixture in E2E_FIXTURES):
             item.add_marker(pytest.mark.e2e)
     files: dict = {}
     for item in items:
         files.setdefault(item.path, []).append(_uses(item, "demo_run"))
-    first = {path: (needs + [True]).index(True) / len(needs) for path, needs in files.items()}
-    order = {path: (-first[path], n) for n, path in enumerate(files)}
-    items.sort(key=lambda item: order[item.path])
+    share = {path: sum(needs) / len(needs) for path, needs in files.items()}
+    order = {path: (share[path], n) for n, path in enumerate(files)}
+    position = {id(item): n for n, item in enumerate(items)}
+    items.sort(key=lambda item: (order[item.path], _uses(item, "demo_run"), position[id(item)]))
 
 
 def pytest_collection_finish(session) -> None:
