@@ -57,7 +57,7 @@ def test_every_column_description_names_each_dataset_it_varies_for():
 
 def test_readme_is_a_front_door():
     readme = (REPO / "README.md").read_text()
-    assert len(readme.splitlines()) <= 160
+    assert len(readme.splitlines()) <= 155  # "at most about 150"
     assert "make demo" in readme and "make test" in readme
     assert not re.search(r"#\d+", readme), "project history (issue numbers) belongs in the tracker"
     for cited in re.findall(r"`((?:docs|config|profiles|workflow|schemas|tests|benchmarks)/[^`\s]*)`", readme):
