@@ -16,6 +16,8 @@ import sys
 import time
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from breastcurate.layout import IDC_INDEX_NAME
 from conftest import DEMO_SHARDS, run_cli, snakemake, write_config
@@ -453,3 +455,31 @@ def test_idc_download_selects_resumes_refetches_and_reports_changes(mirrors, tmp
         assert changed.returncode == 1 and "changed in the bucket since it was fetched" in changed.stderr
         assert key.split("/")[0] in changed.stderr
         assert sha256(raw / next(k for k in expected if expected[k] == sha256(path))) == sha256(path)  # kept as fetched
+
+        # 4. a newer index names a revised series (a new crdc_series_uuid, one object's content changed): a rerun
+        # fetches that series alone, anew, and replaces its files in the mirror; every other series stays as fetched
+        s3.put_object(Bucket=bucket, Key=key, Body=path.read_bytes(), ACL="public-read")  # step 3's change undone
+        stored = pq.read_table(index)
+        table = stored.to_pandas()
+        first_key = objects[0][1].split("/")[0]
+        series_uuid = next(k.split("/")[0] for _, k, _ in objects if not k.startswith(first_key))
+        row = table.index[table.crdc_series_uuid == series_uuid][0]
+        new_uuid = "f" * 8 + series_uuid[8:]
+        revised = [(b, k, p) for b, k, p in objects if k.startswith(series_uuid)]
+        for n, (b, k, p) in enumerate(revised):
+            body = bytearray(p.read_bytes())
+            if n == 0:
+                body[-1] ^= 0xFF  # a corrected pixel
+            s3.put_object(Bucket=b, Key=new_uuid + k[len(series_uuid) :], Body=bytes(body), ACL="public-read")
+        table.loc[row, "crdc_series_uuid"] = new_uuid
+        table.loc[row, "series_aws_url"] = table.loc[row, "series_aws_url"].replace(series_uuid, new_uuid)
+        revision = pa.Table.from_pandas(table, schema=stored.schema, preserve_index=False)
+        pq.write_table(revision.replace_schema_metadata(stored.schema.metadata), index)  # the index's version kept
+        before = {p.relative_to(raw).as_posix(): sha256(p) for p in raw.rglob("*.dcm")}
+        rerun = download(tmp_path, "duke")
+        assert "1 fetched, 1 of them revised upstream" in rerun.stdout, rerun.stdout
+        after = {p.relative_to(raw).as_posix(): sha256(p) for p in raw.rglob("*.dcm")}
+        assert before.keys() == after.keys()
+        assert [k for k in after if after[k] != before[k]] == [k for k in before if before[k] == sha256(revised[0][2])]
+        ledger = {e["key"]: e for e in map(json.loads, (state / "ledger.jsonl").read_text().splitlines())}
+        assert ledger[table.loc[row, "SeriesInstanceUID"]]["crdc_series_uuid"] == new_uuid

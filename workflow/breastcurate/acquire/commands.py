@@ -29,7 +29,8 @@ def _download(args: argparse.Namespace) -> int:
     counts = download(args.dataset, block, results, args.quiet)
     print(
         f"{args.dataset}: {counts['items']} {counts['unit']} complete ({counts['fetched']} fetched, "
-        f"{counts['skipped']} already verified), {counts['files']} files; "
+        + (f"{counts['revised']} of them revised upstream, " if counts.get("revised") else "")
+        + f"{counts['skipped']} already verified), {counts['files']} files; "
         f"{counts['supplementary_fetched']} supplementary files fetched"
     )
     return 0

@@ -171,8 +171,11 @@ def _place(row: dict, incoming: Path, listed: dict[str, dict], top: str, mirror:
         objects[name] = {**listed[name], "sha256": sha256_file(incoming / name), "file": files[name]}
         os.replace(incoming / name, incoming / files[name])
     final = mirror / rel
-    if final.exists():  # placed by a run killed before it wrote the ledger
+    if final.exists():  # placed by a run killed before it wrote the ledger, or the series before IDC revised it
         shutil.rmtree(final)
+    earlier = ledger.get(row["SeriesInstanceUID"])
+    if earlier and earlier["path"] != rel and (mirror / earlier["path"]).is_dir():  # a revision moved its folder
+        shutil.rmtree(mirror / earlier["path"])
     final.parent.mkdir(parents=True, exist_ok=True)
     incoming.rename(final)
     ledger.add(
@@ -233,12 +236,14 @@ def download(settings: dict, mirror: Path, state: Path, quiet: bool = False) -> 
     log = state / "s5cmd.jsonl"
     listing = _listing(settings, rows, log)
     failures: list[str] = []
-    todo = []
+    todo, revised = [], []
     for row in rows:
         uid, uuid = row["SeriesInstanceUID"], row["crdc_series_uuid"]
         listed = listing.get(uuid, {})
         entry = ledger.get(uid)
-        if entry and entry["objects"]:
+        if entry and entry.get("crdc_series_uuid") not in (None, uuid):
+            revised.append(uid)  # a newer index names a revised series (a new crdc_series_uuid): fetched anew
+        elif entry and entry["objects"]:
             changed = _changed(entry, listed)
             if changed:
                 failures.append(f"series {uid} ({uuid}) changed in the bucket since it was fetched: {changed}")
@@ -267,7 +272,11 @@ def download(settings: dict, mirror: Path, state: Path, quiet: bool = False) -> 
             break
         if not quiet:
             logging.getLogger(__name__).info(
-                "%s %d objects of %d series", "refetching" if attempt else "fetching", len(commands), len(todo)
+                "%s %d objects of %d series (%d revised in IDC since fetched)",
+                "refetching" if attempt else "fetching",
+                len(commands),
+                len(todo),
+                len(revised),
             )
         _s5cmd(settings, commands, log)
     fetched = 0
@@ -294,6 +303,7 @@ def download(settings: dict, mirror: Path, state: Path, quiet: bool = False) -> 
         "unit": "series",
         "items": len(rows),
         "fetched": fetched,
+        "revised": len(revised),
         "skipped": len(rows) - fetched,
         "files": sum(ledger.entries[r["SeriesInstanceUID"]]["files"] for r in rows),
         "report": {
