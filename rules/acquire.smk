@@ -42,6 +42,7 @@ rule download:
     params:
         results=results_param,
         settings=download_settings,
+        upstream=download_upstream,  # unused by the command: a newer IDC index re-runs the download
     shell:
         "python -m breastcurate download {wildcards.dataset} --results {params.results:q} --settings {params.settings}"
         " > {log} 2>&1"

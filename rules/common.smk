@@ -137,6 +137,13 @@ def download_settings(wildcards):
     return shlex.quote(as_json(config["datasets"][wildcards.dataset]))
 
 
+def download_upstream(wildcards):
+    """The upstream version a download fetches (the IDC index's): a newer one re-runs it."""
+    from breastcurate.acquire.run import upstream_state  # only for datasets that download
+
+    return upstream_state(wildcards.dataset, config["datasets"][wildcards.dataset])
+
+
 def curated_folders(dataset, shard):
     """The curated folders the conversion of one shard writes."""
     modality = get_adapter(dataset).modality

@@ -16,11 +16,12 @@ import sys
 import time
 from pathlib import Path
 
+import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from breastcurate.layout import IDC_INDEX_NAME
-from conftest import DEMO_SHARDS, run_cli, snakemake, write_config
+from conftest import DEMO_SHARDS, executed_jobs, run_cli, snakemake, write_config
 from servers import FakeNBIA, http_server, s3_server, sent, zip_bytes
 
 PASSWORD = "correct-horse-battery"
@@ -291,20 +292,58 @@ def test_pipeline_runs_downloaded_datasets_like_the_demo(mirrors, demo_run, tmp_
     index = tmp_path / "index.parquet"
     shutil.copy(duke / IDC_INDEX_NAME, index)
     supplementary = {f"/supplementary/{p.name}": (lambda q, p=p: p.read_bytes()) for p in duke.glob("*.xlsx")}
-    with idc_buckets(duke) as (endpoint, _, _), http_server(routes=supplementary) as (_, url):
+    with idc_buckets(duke) as (endpoint, s3, objects), http_server(routes=supplementary) as (_, url):
         block = duke_block(url, duke, transport="idc", index=str(index), endpoint_url=endpoint)
         del block["download"]["url"]  # the NBIA API is not used
         config_for(tmp_path, {"duke": block}, demo={"patients": 2, "seed": 11})
         targets = [f"results/curated/radiomics/dataset=duke/part-{k}.parquet" for k in range(DEMO_SHARDS)]
         snakemake(tmp_path, "--cores", "2", *targets)  # needs every table part too
-    ours = sorted((tmp_path / "results/curated").rglob("dataset=duke/*.parquet"))
-    theirs = sorted((demo_work / "results/curated").rglob("dataset=duke/*.parquet"))
-    assert [p.relative_to(tmp_path) for p in ours] == [p.relative_to(demo_work) for p in theirs]
-    for a, b in zip(ours, theirs):
-        assert a.read_bytes() == b.read_bytes(), a
-    assert len(ours) >= 10
-    report = json.loads((tmp_path / "results/restricted/downloads/duke/complete.json").read_text())
-    assert report["transport"] == "idc" and report["idc_release"] == "v25"
+        ours = sorted((tmp_path / "results/curated").rglob("dataset=duke/*.parquet"))
+        theirs = sorted((demo_work / "results/curated").rglob("dataset=duke/*.parquet"))
+        assert [p.relative_to(tmp_path) for p in ours] == [p.relative_to(demo_work) for p in theirs]
+        for a, b in zip(ours, theirs):
+            assert a.read_bytes() == b.read_bytes(), a
+        assert len(ours) >= 10
+        report = json.loads((tmp_path / "results/restricted/downloads/duke/complete.json").read_text())
+        assert report["transport"] == "idc" and report["idc_release"] == "v25"
+
+        # a newer index that revised one series: the download re-runs by itself and fetches that series, and only
+        # the shard holding it is de-identified again
+        from breastcurate.layout import Layout
+
+        layout = Layout(tmp_path / "results")
+        uid, _, _ = revise_series(index, objects, s3, version="25.0.6")
+        ran = executed_jobs((lambda p: p.stdout + p.stderr)(snakemake(tmp_path, "--cores", "2", *targets)))
+        assert "download[duke]" in ran
+        shard = next(
+            k for k in range(DEMO_SHARDS) if uid in set(pd.read_parquet(layout.inventory_shard("duke", k)).series_uid)
+        )
+        assert [j for j in ran if j.startswith("deidentify[")] == [f"deidentify[duke,{shard}]"]
+
+
+def revise_series(index: Path, objects: list, s3, avoid: str = "", version: str | None = None) -> tuple[str, str, Path]:
+    """What IDC does when it revises a series: the index names it with a new crdc_series_uuid, whose objects hold the
+    corrected content (here one byte of its first file); `version` also bumps the index's idc-index-data version, as
+    a newer release would. Returns the SeriesInstanceUID, its new uuid and the demo file whose content changed."""
+    stored = pq.read_table(index)
+    table = stored.to_pandas()
+    series_uuid = next(k.split("/")[0] for _, k, _ in objects if not k.startswith(avoid or "-"))
+    row = table.index[table.crdc_series_uuid == series_uuid][0]
+    new_uuid = "f" * 8 + series_uuid[8:]
+    revised = [(b, k, p) for b, k, p in objects if k.startswith(series_uuid)]
+    for n, (b, k, p) in enumerate(revised):
+        body = bytearray(p.read_bytes())
+        if n == 0:
+            body[-1] ^= 0xFF  # a corrected pixel
+        s3.put_object(Bucket=b, Key=new_uuid + k[len(series_uuid) :], Body=bytes(body), ACL="public-read")
+    table.loc[row, "crdc_series_uuid"] = new_uuid
+    table.loc[row, "series_aws_url"] = table.loc[row, "series_aws_url"].replace(series_uuid, new_uuid)
+    metadata = dict(stored.schema.metadata)
+    if version:
+        metadata[b"idc_index_data_version"] = version.encode()
+    revision = pa.Table.from_pandas(table, schema=stored.schema, preserve_index=False)
+    pq.write_table(revision.replace_schema_metadata(metadata), index)
+    return str(table.loc[row, "SeriesInstanceUID"]), new_uuid, revised[0][2]
 
 
 @contextlib.contextmanager
@@ -459,27 +498,12 @@ def test_idc_download_selects_resumes_refetches_and_reports_changes(mirrors, tmp
         # 4. a newer index names a revised series (a new crdc_series_uuid, one object's content changed): a rerun
         # fetches that series alone, anew, and replaces its files in the mirror; every other series stays as fetched
         s3.put_object(Bucket=bucket, Key=key, Body=path.read_bytes(), ACL="public-read")  # step 3's change undone
-        stored = pq.read_table(index)
-        table = stored.to_pandas()
-        first_key = objects[0][1].split("/")[0]
-        series_uuid = next(k.split("/")[0] for _, k, _ in objects if not k.startswith(first_key))
-        row = table.index[table.crdc_series_uuid == series_uuid][0]
-        new_uuid = "f" * 8 + series_uuid[8:]
-        revised = [(b, k, p) for b, k, p in objects if k.startswith(series_uuid)]
-        for n, (b, k, p) in enumerate(revised):
-            body = bytearray(p.read_bytes())
-            if n == 0:
-                body[-1] ^= 0xFF  # a corrected pixel
-            s3.put_object(Bucket=b, Key=new_uuid + k[len(series_uuid) :], Body=bytes(body), ACL="public-read")
-        table.loc[row, "crdc_series_uuid"] = new_uuid
-        table.loc[row, "series_aws_url"] = table.loc[row, "series_aws_url"].replace(series_uuid, new_uuid)
-        revision = pa.Table.from_pandas(table, schema=stored.schema, preserve_index=False)
-        pq.write_table(revision.replace_schema_metadata(stored.schema.metadata), index)  # the index's version kept
+        uid, new_uuid, revised_file = revise_series(index, objects, s3, objects[0][1].split("/")[0])
         before = {p.relative_to(raw).as_posix(): sha256(p) for p in raw.rglob("*.dcm")}
         rerun = download(tmp_path, "duke")
         assert "1 fetched, 1 of them revised upstream" in rerun.stdout, rerun.stdout
         after = {p.relative_to(raw).as_posix(): sha256(p) for p in raw.rglob("*.dcm")}
         assert before.keys() == after.keys()
-        assert [k for k in after if after[k] != before[k]] == [k for k in before if before[k] == sha256(revised[0][2])]
+        assert [k for k in after if after[k] != before[k]] == [k for k in before if before[k] == sha256(revised_file)]
         ledger = {e["key"]: e for e in map(json.loads, (state / "ledger.jsonl").read_text().splitlines())}
-        assert ledger[table.loc[row, "SeriesInstanceUID"]]["crdc_series_uuid"] == new_uuid
+        assert ledger[uid]["crdc_series_uuid"] == new_uuid

@@ -121,10 +121,6 @@ def test_each_benchmark_is_recorded_as_it_finishes_and_runs_of_the_same_code_add
     assert sorted(p.name for p in path.parent.iterdir()) == [path.name]  # no lock or temporary file left
 
 
-#: What a Performance row says when its figure predates the results files; such a row quotes no new number.
-NOT_RECORDED = "not yet re-run into `benchmarks/results/`"
-
-
 def _performance_rows() -> dict[str, str]:
     text = (REPO / "docs" / "performance.md").read_text()
     section = text.split("\n## ", 1)[0]  # the page's first section: the table of benchmarks
@@ -137,7 +133,7 @@ def test_each_readme_figure_cites_the_results_file_of_its_run():
     assert set(rows) == set(RUN.BENCHMARKS)
     for name, row in rows.items():
         cited = re.findall(r"`(benchmarks/results/[\w.-]+\.json)`", row)
-        assert cited or NOT_RECORDED in row, f"{name}: the Performance row cites no results file"
+        assert cited, f"{name}: the Performance row cites no results file"
         for rel in cited:
             recorded = json.loads((REPO / rel).read_text())
             assert recorded["smoke"] is False and recorded["code"]["dirty"] is False, rel

@@ -88,6 +88,17 @@ def plan(dataset: str, block: dict, results: Path) -> dict:
     return counts
 
 
+def upstream_state(dataset: str, block: dict) -> str:
+    """What a download reads that says which upstream version it fetches, for the rule's params: the IDC index's
+    idc-index-data version and size (a newer index re-runs the download, which fetches the series it revised);
+    empty for the other transports, whose ledgers compare each file with the server's listing on every run."""
+    settings = settings_for(dataset, block, need_files=False)
+    if settings["transport"] != "idc":
+        return ""
+    index = idc_buckets.index_of(settings)
+    return f"{idc_buckets.index_version(settings)}:{index.stat().st_size}"
+
+
 def download(dataset: str, block: dict, results: Path, quiet: bool = False) -> dict:
     """Bring the dataset's native mirror up to date; write `complete.json` when every file is verified."""
     settings = settings_for(dataset, block)
