@@ -83,6 +83,18 @@ CLI_MISTAKES: list[tuple[str, Callable[[Path], list[str]], list[str]]] = [
         ["datasets.duke.path", "gone"],
     ),
     (
+        "a missing IDC index",
+        lambda t: [
+            "check-config",
+            _config(
+                t,
+                f"deid: {{secret_file: {_key(t)}}}\ndatasets:\n  duke: {{source: download, download: "
+                f"{{transport: idc, index: {t}/index.parquet}}}}\n",
+            ),
+        ],
+        ["datasets.duke.download.index", "index.parquet"],
+    ),
+    (
         "a missing radiomics parameter file",
         lambda t: ["check-config", _config(t, f"radiomics: {{params_mr: {t}/mr.yaml}}\n" + DEMO)],
         ["radiomics.params_mr", "mr.yaml"],

@@ -1,5 +1,5 @@
 """What a run will need that can be checked offline, before any job starts: the pseudonymization key, local mirrors,
-split versions and radiomics parameter files. `check-config` and the Snakefile call `check_run`."""
+a given IDC index, split versions and radiomics parameter files. `check-config` and the Snakefile call `check_run`."""
 
 from __future__ import annotations
 
@@ -32,6 +32,9 @@ def check_run(config: dict[str, Any], base: Path) -> list[str]:
     for name, block in sorted(datasets.items()):
         if block["source"] == "local" and not Path(block["path"]).is_dir():
             raise ConfigError(f"datasets.{name}.path: the local mirror {block['path']} is not a folder")
+        index = (block.get("download") or {}).get("index")
+        if block["source"] == "download" and index and not Path(index).is_file():
+            raise ConfigError(f"datasets.{name}.download.index: the IDC index {index} is not a file")
     splits_file = checkout_file(config["splits_file"], base)
     versions = sorted(load_versions(splits_file))
     for source, path in sorted(load_external(splits_file).items()):

@@ -96,6 +96,8 @@ def upstream_state(dataset: str, block: dict) -> str:
     if settings["transport"] != "idc":
         return ""
     index = idc_buckets.index_of(settings)
+    if not index.is_file():
+        raise BreastcurateError(f"{dataset}: download.index {index} is not a file (an IDC index Parquet)")
     return f"{idc_buckets.index_version(settings)}:{index.stat().st_size}"
 
 
