@@ -12,16 +12,34 @@ import numpy as np
 import pandas as pd
 import pydicom
 import pytest
+import yaml
 from breastcurate.demo import duke as duke_demo
 from breastcurate.demo import embed as embed_demo
 from breastcurate.demo import vindr_mammo as vindr_demo
 from breastcurate.demo.dicomgen import VINDR_KEPT
 from breastcurate.sources import adapters, duke, embed, ispy1, ispy2, vindr_mammo
-from conftest import DEMO_PATIENTS, DEMO_SEED, run_cli
+from conftest import DEMO_PATIENTS, DEMO_SEED, REPO, run_cli
+
+#: Header rows of published tables, from public evidence (tests/data/published/README.md).
+PUBLISHED = {
+    k: v["columns"] for k, v in yaml.safe_load((REPO / "tests/data/published/headers.yaml").read_text()).items()
+}
 
 MG_FOR_PRESENTATION = "1.2.840.10008.5.1.4.1.1.1.2"
 MR_IMAGE = "1.2.840.10008.5.1.4.1.1.4"
 SEG = "1.2.840.10008.5.1.4.1.1.66.4"
+
+
+def test_adapters_read_the_published_headers():
+    """The columns each adapter reads are the published ones (not the demo's: the demo is checked against them too)."""
+    assert {
+        "vindr_mammo/breast-level_annotations.csv": vindr_mammo.BREAST_LEVEL_COLUMNS,
+        "vindr_mammo/finding_annotations.csv": vindr_mammo.FINDING_COLUMNS,
+        "duke/Annotation_Boxes.xlsx": duke.BOX_COLUMNS,
+        "ispy2/ISPY2-Imaging-Cohort-1-Clinical-Data.xlsx": ispy2.CLINICAL_COLUMNS,
+    } == PUBLISHED
+    names = {vindr_mammo.BREAST_LEVEL, vindr_mammo.FINDINGS, duke.BOXES, ispy2.CLINICAL}
+    assert {table.split("/")[1] for table in PUBLISHED} == names  # and under the file names the adapters open
 
 
 def _dicoms(root: Path, pattern: str) -> list[pydicom.Dataset]:
@@ -33,8 +51,8 @@ def test_vindr_as_released(demo_root):
     root = demo_root / "vindr_mammo"
     breast = pd.read_csv(root / vindr_mammo.BREAST_LEVEL)
     findings = pd.read_csv(root / vindr_mammo.FINDINGS)
-    assert list(breast.columns) == vindr_mammo.BREAST_LEVEL_COLUMNS
-    assert list(findings.columns) == vindr_mammo.FINDING_COLUMNS
+    assert list(breast.columns) == PUBLISHED["vindr_mammo/breast-level_annotations.csv"]
+    assert list(findings.columns) == PUBLISHED["vindr_mammo/finding_annotations.csv"]
     assert list(pd.read_csv(root / "metadata.csv").columns) == vindr_demo.METADATA_COLUMNS
     assert set(breast["split"]) <= {"training", "test"}
     assert breast["breast_birads"].str.fullmatch(r"BI-RADS [1-5]").all()
@@ -83,7 +101,7 @@ def test_duke_sheets_and_series(demo_root):
     assert "pCR" in str(legend[list(names).index("Pathologic Response to Neoadjuvant Therapy")])
     assert list(names) == [c for _, cols in duke_demo.CLINICAL_GROUPS for c in cols]
     assert len(raw) == 3 + DEMO_PATIENTS
-    assert list(pd.read_excel(root / duke.BOXES).columns) == duke.BOX_COLUMNS
+    assert list(pd.read_excel(root / duke.BOXES).columns) == PUBLISHED["duke/Annotation_Boxes.xlsx"]
     descriptions = {str(d.SeriesDescription) for d in _dicoms(root, "Duke-Breast-Cancer-MRI/*/*/*/1-01.dcm")}
     assert "ax t1" in descriptions and {"ax dyn pre", "ax 3d dyn", "Ph1/ax 3d dyn"} <= descriptions
 
@@ -139,7 +157,7 @@ def test_ispy1_workbook_variant_formula_and_series(demo_root):
 def test_ispy2_both_collections_and_numeric_ids(demo_root):
     root = demo_root / "ispy2"
     clinical = pd.read_excel(root / ispy2.CLINICAL)
-    assert list(clinical.columns) == ispy2.CLINICAL_COLUMNS
+    assert list(clinical.columns) == PUBLISHED["ispy2/ISPY2-Imaging-Cohort-1-Clinical-Data.xlsx"]
     assert pd.api.types.is_integer_dtype(clinical.Patient_ID)  # the bare number, not ISPY2-<n>
     patients = {p.name for c in ispy2.COLLECTIONS for p in (root / c).glob("*")}
     assert any(p.startswith("ACRIN-6698-") for p in patients) and any(p.startswith("ISPY2-") for p in patients)
