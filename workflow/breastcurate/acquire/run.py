@@ -8,6 +8,7 @@ import json
 from pathlib import Path, PurePosixPath
 from urllib.parse import urlparse
 
+from .. import idc
 from ..atomic import sha256_file, write_bytes
 from ..errors import BreastcurateError
 from ..layout import Layout
@@ -95,10 +96,8 @@ def upstream_state(dataset: str, block: dict) -> str:
     settings = settings_for(dataset, block, need_files=False)
     if settings["transport"] != "idc":
         return ""
-    index = idc_buckets.index_of(settings)
-    if not index.is_file():
-        raise BreastcurateError(f"{dataset}: download.index {index} is not a file (an IDC index Parquet)")
-    return f"{idc_buckets.index_version(settings)}:{index.stat().st_size}"
+    index = idc_buckets.index_of(settings)  # a given one exists: the preflight checks it before any planning
+    return f"{idc.data_version(index)}:{index.stat().st_size}"
 
 
 def download(dataset: str, block: dict, results: Path, quiet: bool = False) -> dict:
