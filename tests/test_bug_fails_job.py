@@ -13,7 +13,7 @@ import pytest
 from breastcurate.convert import mammo
 from breastcurate.convert.run import ConvertOptions, to_png
 from breastcurate.deid.run import Collector, _process, make_deidentifier
-from breastcurate.errors import BAD_INPUT
+from breastcurate.dicomio import BAD_INPUT
 from breastcurate.layout import Layout
 from conftest import REPO, copy_checkout, write_config
 

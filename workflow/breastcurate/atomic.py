@@ -17,9 +17,10 @@ import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pyarrow as pa
-import pyarrow.parquet as pq
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 PUBLIC_FILE, PUBLIC_DIR = 0o644, 0o755
 GROUP_ENV = "BREASTCURATE_RESTRICTED_GROUP"
@@ -179,6 +180,9 @@ def write_bytes_if_changed(path: str | Path, data: bytes, private: bool | None =
 
 def parquet_bytes(table: pa.Table) -> bytes:
     """Serialize a table to Parquet deterministically (zstd, no timestamps in the footer)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
     sink = pa.BufferOutputStream()
     pq.write_table(table, sink, compression="zstd", write_statistics=True, store_schema=True)
     return sink.getvalue().to_pybytes()

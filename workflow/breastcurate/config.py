@@ -5,14 +5,15 @@ from __future__ import annotations
 import copy
 import difflib
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import jsonschema
 import yaml
 
 from .errors import BreastcurateError
 from .layout import SCHEMAS
-from .sources import adapters
+
+if TYPE_CHECKING:
+    import jsonschema
 
 CONFIG_SCHEMA = SCHEMAS / "config.schema.yaml"
 #: The pipeline config a command reads when none is named: the checkout's, relative to the working folder.
@@ -25,6 +26,8 @@ class ConfigError(BreastcurateError, ValueError):
 
 def _with_defaults(validator_class):
     """A validator that fills in `default` values, as snakemake.utils.validate(set_default=True) does."""
+    import jsonschema
+
     validate_props = validator_class.VALIDATORS["properties"]
 
     def set_defaults(validator, properties, instance, schema):
@@ -70,6 +73,8 @@ def describe(error: jsonschema.ValidationError) -> str:
 
 def _validate(config: dict[str, Any]) -> None:
     """Validate `config` in place, filling defaults; raise ConfigError with a few one-line descriptions."""
+    import jsonschema
+
     schema = yaml.safe_load(CONFIG_SCHEMA.read_text())
     validator = _with_defaults(jsonschema.Draft202012Validator)(schema)
     errors = sorted(validator.iter_errors(config), key=lambda e: (list(map(str, e.absolute_path)), e.validator))
@@ -89,6 +94,8 @@ def validate_config(config: dict[str, Any]) -> dict[str, Any]:
 
 def check_datasets(config: dict[str, Any]) -> None:
     """Every configured dataset must have an adapter module under breastcurate/sources."""
+    from .sources import adapters
+
     known = adapters()
     for name in config.get("datasets", {}):
         if name not in known:
@@ -126,6 +133,8 @@ def load_config(path: str | Path | None = None) -> dict[str, Any]:
 def section(name: str, block: dict[str, Any] | None = None, dataset: str | None = None) -> dict[str, Any]:
     """A config section (e.g. `checks`, or a dataset's `select` with `dataset`) with the schema's defaults filled
     in: the one place defaults live, for stage commands that get a block, or none, instead of a whole config."""
+    from .sources import adapters
+
     block = copy.deepcopy(block) if block else {}
     stand_in = dataset or min(adapters())  # a global section is validated inside a config of any one dataset
     datasets = {stand_in: {"source": "demo", **({name: block} if dataset else {})}}

@@ -17,11 +17,11 @@ from collections.abc import Iterable
 from importlib.metadata import PackageNotFoundError, distribution
 from pathlib import Path
 
-from pydicom import dcmread
 from pydicom.errors import InvalidDicomError
 
 from .. import idc
 from ..atomic import sha256_file
+from ..dicomio import dcmread
 from ..errors import BreastcurateError
 from .nbia import folder_for
 from .s3 import etag_problem

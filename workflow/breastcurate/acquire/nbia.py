@@ -13,8 +13,7 @@ import zipfile
 from pathlib import Path, PurePosixPath
 from urllib.parse import urlencode
 
-from pydicom import dcmread
-
+from ..dicomio import dcmread
 from ..nbia_names import series_dir, study_dir
 from .transfer import (
     Http,

@@ -35,10 +35,9 @@ from typing import BinaryIO
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
-import pydicom
 
 from ..deid.phi_terms import TermLog
-from ..errors import BAD_INPUT, parse_all
+from ..dicomio import BAD_INPUT, dcmread, parse_all
 
 MIN_LENGTH = 4
 #: Bytes of unknown format (and data appended after an image) hold short names by chance ("TRAN" in random bytes),
@@ -266,7 +265,7 @@ def _dicom_texts(path: Path) -> Iterator[tuple[str, int]]:
     element (binary and private ones included) and whatever follows the pixels. A file whose Pixel Data cannot be
     delimited is searched whole."""
     with open(path, "rb") as handle:
-        ds = parse_all(pydicom.dcmread(handle, stop_before_pixels=True, force=True))
+        ds = parse_all(dcmread(handle, stop_before_pixels=True, force=True))
         header_end = handle.tell()
         implicit_vr, little_endian = ds.original_encoding
         end = None

@@ -18,7 +18,7 @@ from pydicom.uid import (
 )
 from zlib_ng import zlib_ng
 
-from ..errors import DECODER_ERRORS
+from ..dicomio import DECODER_ERRORS
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 

@@ -23,7 +23,7 @@ import numpy as np
 from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
 
-from ..errors import DECODER_ERRORS
+from ..dicomio import DECODER_ERRORS
 from ..sources.base import BitFlagSeg
 from .mri import LPS_TO_RAS, ConversionError, Volume
 

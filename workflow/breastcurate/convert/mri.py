@@ -21,7 +21,6 @@ from pathlib import Path
 
 import nibabel as nib
 import numpy as np
-import pydicom
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
 from zlib_ng import gzip_ng
@@ -31,7 +30,8 @@ with warnings.catch_warnings():  # nibabel warns at import that its DICOM reader
     from nibabel.nicom import dicomwrappers
 
 from .. import __version__
-from ..errors import BAD_INPUT, DECODER_ERRORS, BreastcurateError, parse_all
+from ..dicomio import BAD_INPUT, DECODER_ERRORS, dcmread, parse_all
+from ..errors import BreastcurateError
 from ..layout import copy_order
 
 LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0, 1.0])
@@ -109,7 +109,7 @@ def read_headers(paths: list[Path]) -> tuple[list[tuple[Path, Dataset]], list[tu
     bad: list[tuple[str, str]] = []
     for path in paths:
         try:
-            ds = parse_all(pydicom.dcmread(path, stop_before_pixels=True, force=True))
+            ds = parse_all(dcmread(path, stop_before_pixels=True, force=True))
         except BAD_INPUT as exc:
             bad.append((str(path), f"{NOT_DICOM} (unreadable: {type(exc).__name__})"))
             continue
@@ -161,7 +161,7 @@ def _pixel_digest(path: Path) -> str | None:
     """SHA-256 of a file's Pixel Data bytes; None for a file that does not read whole (never taken for a copy: its
     time point's stacking rejects it with the reason)."""
     try:
-        ds = pydicom.dcmread(path, force=True)
+        ds = dcmread(path, force=True)
     except (OSError, EOFError, ValueError, InvalidDicomError):
         return None
     return hashlib.sha256(ds.get("PixelData") or b"").hexdigest()
@@ -207,7 +207,7 @@ def _check_geometry(items: list[tuple[Path, Dataset]]) -> None:
 def _pixels(path: Path) -> np.ndarray:
     """One file's decoded pixels, or a ConversionError saying why no decoder reads them."""
     try:
-        return parse_all(pydicom.dcmread(path, force=True)).pixel_array
+        return parse_all(dcmread(path, force=True)).pixel_array
     except DECODER_ERRORS as exc:  # around the decoder call only
         raise ConversionError(f"cannot decode the pixel data: {type(exc).__name__}: {str(exc)[:160]}") from exc
 
@@ -296,7 +296,7 @@ def _temporal_position(ds: Dataset) -> int | None:
 
 def _wrapped_volume(path: Path) -> Volume:
     """A mosaic or enhanced multi-frame file → one volume through nibabel's DICOM wrappers."""
-    ds = parse_all(pydicom.dcmread(path, force=True))
+    ds = parse_all(dcmread(path, force=True))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:  # nibabel's wrappers decode and read the geometry; all they raise here means a file they cannot read

@@ -21,7 +21,8 @@ import pydicom
 from .. import __version__
 from ..atomic import make_dirs, sha256_file, write_bytes
 from ..config import section
-from ..errors import BAD_INPUT, BreastcurateError, parse_all
+from ..dicomio import BAD_INPUT, dcmread, parse_all
+from ..errors import BreastcurateError
 from ..roles import SeriesInfo, assign_all
 from ..sources import adapters, get_adapter
 from ..sources.base import MASK_COLUMN, BitFlagSeg
@@ -257,7 +258,7 @@ def _roi_masks(
         if where is None:
             out.reject(source_path, f"{roi}: its ROI mask is not among the files of this shard")  # no native path
             continue
-        pixels = pydicom.dcmread(where, force=True).pixel_array
+        pixels = dcmread(where, force=True).pixel_array
         if pixels.shape != shape[:2]:
             out.reject(
                 mask_path,
@@ -282,7 +283,7 @@ def to_png(files: list[Path], out_dir: Path, options: ConvertOptions) -> Output:
     for path in files:
         path = Path(path)
         try:
-            ds = parse_all(pydicom.dcmread(path, force=True))
+            ds = parse_all(dcmread(path, force=True))
             before = len(out.rows["images"])
             convert_mammogram(path, ds, Path(out_dir) / path.stem, out, options)
             write_bytes(
@@ -370,7 +371,7 @@ def convert_study_files(
         if roles is not None and not roles.get(str(ds.SeriesInstanceUID), {}).get("lesion_mask"):
             continue
         try:
-            seg = parse_all(pydicom.dcmread(path, force=True))
+            seg = parse_all(dcmread(path, force=True))
             found += [
                 (m, shas[str(path)], _source(path, ids))
                 for m in masks.seg_masks(seg, volumes, layouts, seg_layout is not None)
@@ -551,7 +552,7 @@ def convert_shard(
                 continue
             source = dicom / row.deid_path
             try:
-                ds = parse_all(pydicom.dcmread(source, force=True))
+                ds = parse_all(dcmread(source, force=True))
                 target = Path(images_dir) / row.patient_id / str(ds.StudyInstanceUID) / str(ds.SOPInstanceUID)
                 convert_mammogram(
                     source,

@@ -13,10 +13,9 @@ import re
 from collections.abc import Iterable
 from pathlib import Path
 
-import pydicom
 from pydicom.dataset import Dataset
 
-from ..errors import BAD_INPUT, parse_all
+from ..dicomio import BAD_INPUT, dcmread, parse_all
 from ..tables import read_parts, write_table
 
 ID_KEYWORDS = {
@@ -120,7 +119,7 @@ class TermLog:
     def add_file(self, path: Path) -> None:
         """A raw file's header (a file that is not DICOM adds nothing: native tables hold the same ids)."""
         try:
-            self.add(parse_all(pydicom.dcmread(path, stop_before_pixels=True)))
+            self.add(parse_all(dcmread(path, stop_before_pixels=True)))
         except BAD_INPUT:
             pass
 

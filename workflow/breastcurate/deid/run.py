@@ -9,7 +9,8 @@ import pandas as pd
 import pydicom
 
 from ..atomic import atomic_path, make_dirs
-from ..errors import BAD_INPUT, BreastcurateError, parse_all, reason
+from ..dicomio import BAD_INPUT, dcmread, parse_all
+from ..errors import BreastcurateError, reason
 from ..idc import known_descriptions
 from ..inventory.run import inspect, write_inventory
 from ..layout import copy_order
@@ -95,7 +96,7 @@ class Collector:
         kept = self.written[rel_out]
         if rel_out in self.conflicts:
             self.reject(rel_in, f"same SOP Instance UID as {path_item(kept)} but other pixel data; neither is used")
-        elif pydicom.dcmread(target, force=True).get("PixelData") == ds.get("PixelData"):
+        elif dcmread(target, force=True).get("PixelData") == ds.get("PixelData"):
             self.reject(rel_in, f"duplicate of {path_item(kept)} (same SOP Instance UID and pixel data)")
         else:
             self.conflicts.add(rel_out)
@@ -135,7 +136,7 @@ def _process(
     """De-identify one file (a path, or a dataset already read) into `out_root`; every outcome goes to
     `collector`."""
     try:
-        ds = source if isinstance(source, pydicom.Dataset) else parse_all(pydicom.dcmread(source, force=True))
+        ds = source if isinstance(source, pydicom.Dataset) else parse_all(dcmread(source, force=True))
         missing = [k for k in ("SOPInstanceUID", "StudyInstanceUID", "SeriesInstanceUID") if not ds.get(k)]
         if missing:
             collector.reject(rel_in, f"not a DICOM instance (no {', '.join(missing)})")

@@ -12,9 +12,9 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
-from pydicom import dcmread
 
 from .. import idc
+from ..dicomio import dcmread
 from ..layout import IDC_INDEX_NAME
 from ..sources.base import DatasetAdapter
 

@@ -26,7 +26,8 @@ import pydicom
 from pydicom.errors import InvalidDicomError
 
 from ..atomic import write_bytes_if_changed
-from ..errors import BAD_INPUT, BreastcurateError, parse_all, reason
+from ..dicomio import BAD_INPUT, dcmread, parse_all
+from ..errors import BreastcurateError, reason
 from ..shards import shard_of
 from ..sources import get_adapter
 from ..tables import write_table
@@ -48,7 +49,7 @@ def _int(ds: pydicom.Dataset, keyword: str) -> int | None:
 def _header_patient(path: Path) -> str | None:
     """PatientID from the header alone (no pixel data read), or None."""
     try:
-        value = parse_all(pydicom.dcmread(path, stop_before_pixels=True, specific_tags=["PatientID"])).get("PatientID")
+        value = parse_all(dcmread(path, stop_before_pixels=True, specific_tags=["PatientID"])).get("PatientID")
     except BAD_INPUT:  # not DICOM or corrupt: the listing reports it
         return None
     return None if value in (None, "") else str(value)
@@ -181,7 +182,7 @@ def inspect(dataset: str, listed: dict, data: bytes) -> tuple[dict[str, Any], py
     """One listed file's bytes → its inventory row and parsed dataset, or a reject row (key 'reason') and None."""
     rel = listed["path"]
     try:
-        ds = parse_all(pydicom.dcmread(io.BytesIO(data)))
+        ds = parse_all(dcmread(io.BytesIO(data)))
         if "SOPInstanceUID" not in ds or "SeriesInstanceUID" not in ds:
             return {"reason": "missing SOP or Series Instance UID", "path": rel}, None
         if not hasattr(ds, "file_meta") or "TransferSyntaxUID" not in ds.file_meta:

@@ -9,7 +9,8 @@ from pathlib import Path
 import pandas as pd
 
 from ..atomic import sha256_file
-from ..errors import BAD_INPUT, BreastcurateError
+from ..dicomio import BAD_INPUT
+from ..errors import BreastcurateError
 from ..tables import write_table
 from . import extract as ex
 

@@ -13,14 +13,16 @@ import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import pandas as pd
-from pydicom.dataset import Dataset
 
 from ..codes import Codes
 from ..errors import BreastcurateError, NativeTableError
 from ..roles import RoleRule
+
+if TYPE_CHECKING:
+    from pydicom.dataset import Dataset
 
 #: Columns of `image_boxes`: one row per 2-D box, 0-based half-open, at the mirror path of its DICOM. `frame` is the
 #: pixel frame the source's coordinates are in: `dicom` (the stored pixel grid) or `embed_png` (EMBED's PNG frame:

@@ -7,15 +7,17 @@ import json
 import re
 from collections.abc import Mapping
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-from pydicom.dataset import Dataset
 
 from ..codes import Codes, native_text
 from ..errors import NativeTableError
 from .base import IMAGE_BOX_COLUMNS, DatasetAdapter, assessment_outcomes
+
+if TYPE_CHECKING:
+    from pydicom.dataset import Dataset
 
 CLINICAL = "tables/EMBED_OpenData_clinical.csv"
 METADATA = "tables/EMBED_OpenData_metadata.csv"
