@@ -163,7 +163,19 @@ def shard_terms(wildcards):
 
 
 def all_linkage(wildcards):
+    """The de-identification folders that hold every shard's linkage (`LAYOUT.linkage`)."""
     return [str(LAYOUT.deid(d, k)) for d in DATASETS for k in SHARDS]
+
+
+def deid_dicom(folder):
+    """A shard's de-identified DICOM as an output: kept with `deid.keep_dicom`, else temporary. The conversion job,
+    its only reader, deletes it once the shard is converted (`DELETE_DICOM`; Snakemake's own temp handling left it
+    behind after a failed run and its resume), and `temp` lets it be missing then; a later rerun of that conversion
+    de-identifies the shard again first."""
+    return directory(folder) if config["deid"]["keep_dicom"] else temp(directory(folder))
+
+
+DELETE_DICOM = "" if config["deid"]["keep_dicom"] else "--delete-dicom"
 
 
 def idc_index(dataset):

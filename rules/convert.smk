@@ -5,6 +5,7 @@
 rule convert_mg:
     input:
         deid=LAYOUT.deid("{dataset}", "{shard}"),
+        dicom=LAYOUT.deid_dicom("{dataset}", "{shard}"),
         native=annotation_tables,
         # Read through the de-identified files; named so that Snakemake decides this job afresh after the listing
         # checkpoint (a job that only depends on a checkpoint's dependents keeps the plan made before it ran).
@@ -29,8 +30,9 @@ rule convert_mg:
         results=results_param,
         raw=raw_root_param,
         options=as_json(config["convert"]),
+        delete_dicom=DELETE_DICOM,
     shell:
-        "python -m breastcurate convert-shard {wildcards.dataset} --deid {input.deid} --raw {params.raw:q}"
+        "python -m breastcurate convert-shard {wildcards.dataset} --deid {input.deid} --dicom {input.dicom} {params.delete_dicom} --raw {params.raw:q}"
         " --results {params.results:q} --tables {output.tables} --images {output.images} --masks {output.masks}"
         " --options {params.options:q} --threads {threads} > {log} 2>&1"
 
@@ -38,6 +40,7 @@ rule convert_mg:
 rule convert_mr:
     input:
         deid=LAYOUT.deid("{dataset}", "{shard}"),
+        dicom=LAYOUT.deid_dicom("{dataset}", "{shard}"),
         native=annotation_tables,
         # Read through the de-identified files; named so that Snakemake decides this job afresh after the listing
         # checkpoint (a job that only depends on a checkpoint's dependents keeps the plan made before it ran).
@@ -62,7 +65,8 @@ rule convert_mr:
         results=results_param,
         raw=raw_root_param,
         options=as_json(config["convert"]),
+        delete_dicom=DELETE_DICOM,
     shell:
-        "python -m breastcurate convert-shard {wildcards.dataset} --deid {input.deid} --raw {params.raw:q}"
+        "python -m breastcurate convert-shard {wildcards.dataset} --deid {input.deid} --dicom {input.dicom} {params.delete_dicom} --raw {params.raw:q}"
         " --results {params.results:q} --tables {output.tables} --images {output.volumes} --masks {output.masks}"
         " --options {params.options:q} --threads {threads} > {log} 2>&1"

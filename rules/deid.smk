@@ -1,7 +1,8 @@
 # De-identification: one job per (dataset, shard), reading each listed file once: its inventory row (header fields,
 # SHA-256, or a reject with the reason), then the de-identified file, audit and linkage, all restricted. The job also
 # keeps the PHI values of the raw headers, for the PHI scan; a per-dataset checkpoint merges the dataset-wide ones
-# (institutions, stations, physicians, addresses, phones).
+# (institutions, stations, physicians, addresses, phones). The de-identified DICOM has a folder of its own: only
+# conversion reads it, and unless `deid.keep_dicom` is set it is temporary (deleted once its shard is converted).
 
 
 rule deidentify:
@@ -9,6 +10,7 @@ rule deidentify:
         LAYOUT.listing("{dataset}", "{shard}"),
     output:
         deid=directory(LAYOUT.deid("{dataset}", "{shard}")),
+        dicom=deid_dicom(LAYOUT.deid_dicom("{dataset}", "{shard}")),
         inventory=LAYOUT.inventory_shard("{dataset}", "{shard}"),
         rejects=LAYOUT.inventory_rejects("{dataset}", "{shard}"),
         terms=LAYOUT.phi_terms("{dataset}", "{shard}"),
@@ -29,7 +31,7 @@ rule deidentify:
         ),
     shell:
         "python -m breastcurate deidentify-shard {wildcards.dataset} --listing {input} --raw {params.raw:q}"
-        " --out {output.deid} --inventory {output.inventory} --inventory-rejects {output.rejects}"
+        " --out {output.deid} --dicom {output.dicom} --inventory {output.inventory} --inventory-rejects {output.rejects}"
         " --terms {output.terms} {params.key} {params.options} > {log} 2>&1"
 
 

@@ -19,7 +19,7 @@ rule link_people:
         mem_mb=2000,
         runtime=30,
     params:
-        linkage=[str(LAYOUT.deid(d, k) / "linkage.parquet") for d in DATASETS for k in SHARDS],
+        linkage=[str(LAYOUT.linkage(d, k)) for d in DATASETS for k in SHARDS],
     shell:
         "python -m breastcurate link-people {params.linkage} --out {output} > {log} 2>&1"
 
@@ -66,7 +66,7 @@ rule align_splits:
         mem_mb=1000,
         runtime=10,
     params:
-        linkage=[str(LAYOUT.deid(d, k) / "linkage.parquet") for d in DATASETS for k in SHARDS],
+        linkage=[str(LAYOUT.linkage(d, k)) for d in DATASETS for k in SHARDS],
     shell:
         "python -m breastcurate align-splits --versions {input.versions:q} --out {output} {params.linkage} > {log} 2>&1"
 

@@ -63,10 +63,11 @@ def physionet_tree(mirror: Path, out: Path) -> Path:
     return project
 
 
-def config_for(work: Path, datasets: dict, **extra) -> Path:
+def config_for(work: Path, datasets: dict, keep_dicom: bool = False, **extra) -> Path:
     key = work / "key"
     key.write_text("breastcurate-public-demo-key-not-secret")  # the demo key, so pseudonyms equal the demo run's
-    return write_config(work, datasets=datasets, n_shards=DEMO_SHARDS, deid={"secret_file": str(key)}, **extra)
+    deid = {"secret_file": str(key), "keep_dicom": keep_dicom}
+    return write_config(work, datasets=datasets, n_shards=DEMO_SHARDS, deid=deid, **extra)
 
 
 def download(work: Path, dataset: str, check: bool = True, **env):
@@ -286,7 +287,8 @@ def test_pipeline_runs_downloaded_datasets_like_the_demo(mirrors, demo_run, tmp_
     """Duke over IDC (s5cmd against moto) through Snakemake (download → inventory → … → harmonize, radiomics) gives
     the demo run's tables byte for byte. The NBIA and IDC tests above each fetch a mirror whose DICOM files equal the
     demo mirror's byte for byte, so an NBIA mirror gives these same tables; the series' provenance comes from the
-    same IDC index whatever the transport."""
+    same IDC index whatever the transport. With `deid.keep_dicom` the de-identified DICOM stays, one file for every
+    row of the shard's file map (the demo run, without it, keeps none)."""
     demo_work = demo_run[0]
     duke = mirrors / "duke"
     index = tmp_path / "index.parquet"
@@ -295,7 +297,7 @@ def test_pipeline_runs_downloaded_datasets_like_the_demo(mirrors, demo_run, tmp_
     with idc_buckets(duke) as (endpoint, s3, objects), http_server(routes=supplementary) as (_, url):
         block = duke_block(url, duke, transport="idc", index=str(index), endpoint_url=endpoint)
         del block["download"]["url"]  # the NBIA API is not used
-        config_for(tmp_path, {"duke": block}, demo={"patients": 2, "seed": 11})
+        config_for(tmp_path, {"duke": block}, keep_dicom=True, demo={"patients": 2, "seed": 11})
         targets = [f"results/curated/radiomics/dataset=duke/part-{k}.parquet" for k in range(DEMO_SHARDS)]
         snakemake(tmp_path, "--cores", "2", *targets)  # needs every table part too
         ours = sorted((tmp_path / "results/curated").rglob("dataset=duke/*.parquet"))
@@ -306,12 +308,18 @@ def test_pipeline_runs_downloaded_datasets_like_the_demo(mirrors, demo_run, tmp_
         assert len(ours) >= 10
         report = json.loads((tmp_path / "results/restricted/downloads/duke/complete.json").read_text())
         assert report["transport"] == "idc" and report["idc_release"] == "v25"
-
-        # a newer index that revised one series: the download re-runs by itself and fetches that series, and only
-        # the shard holding it is de-identified again
         from breastcurate.layout import Layout
 
         layout = Layout(tmp_path / "results")
+        for k in range(DEMO_SHARDS):
+            kept = {
+                p.relative_to(layout.deid_dicom("duke", k)).as_posix()
+                for p in layout.deid_dicom("duke", k).rglob("*.dcm")
+            }
+            assert kept and kept == set(pd.read_parquet(layout.deid("duke", k) / "files.parquet").deid_path)
+
+        # a newer index that revised one series: the download re-runs by itself and fetches that series, and only
+        # the shard holding it is de-identified again
         uid, _, _ = revise_series(index, objects, s3, version="25.0.6")
         ran = executed_jobs((lambda p: p.stdout + p.stderr)(snakemake(tmp_path, "--cores", "2", *targets)))
         assert "download[duke]" in ran

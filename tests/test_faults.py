@@ -115,6 +115,8 @@ def faulted_run(tmp_path_factory) -> dict:
     seen["first_out"] = (work / "first.log").read_text()
     convert = work / f"results/restricted/convert/{DATASET}"
     seen["after_first"] = {k: (convert / f"shard-{k}").exists() for k in range(DEMO_SHARDS)}
+    layout = Layout(work / "results")
+    seen["dicom_after_first"] = {k: layout.deid_dicom(DATASET, k).is_dir() for k in range(DEMO_SHARDS)}
     seen["people_after_first"] = (work / "results/restricted/people.parquet").exists()
 
     second = _start(work, "second.log")
@@ -127,13 +129,18 @@ def faulted_run(tmp_path_factory) -> dict:
     seen["third"] = snakemake(work, "--cores", "2", "--rerun-incomplete")
     seen["parquet"] = parquet_files(work)  # the later tests change the results: what the resume gave, kept here
     seen["leftovers"] = [p for p in (work / "results").rglob("*") if p.name.endswith((".tmp", ".part"))]
+    seen["dicom_after_resume"] = {k: layout.deid_dicom(DATASET, k).exists() for k in range(DEMO_SHARDS)}
     seen["dry_run"] = snakemake(work, "-n").stdout
     return seen
 
 
 def test_keep_going_finishes_other_shards_and_leaves_no_partial_output(faulted_run):
+    """...and the de-identified DICOM (temporary by default) goes once its shard is converted, not before: the
+    shard whose conversion was killed keeps it for the rerun; after the resume none is left."""
     assert faulted_run["first_rc"] != 0
     assert faulted_run["after_first"] == {0: False, 1: True}  # the killed job left nothing behind
+    assert faulted_run["dicom_after_first"] == {0: True, 1: False}
+    assert faulted_run["dicom_after_resume"] == {0: False, 1: False}
     assert "Error in rule convert_mr" in faulted_run["first_out"]
     assert faulted_run["people_after_first"]  # jobs independent of the failed shard also ran
 

@@ -153,7 +153,15 @@ def test_a_shard_job_logs_its_stage_dataset_and_shard(capsys):
     from breastcurate import log
 
     layout = Layout("results")
-    argv = ["convert-shard", "duke", "--deid", str(layout.deid("duke", 1)), "--raw", "raw", "--results", "results"]
+    argv = [
+        "convert-shard",
+        "duke",
+        "--deid",
+        str(layout.deid("duke", 1)),
+        "--dicom",
+        str(layout.deid_dicom("duke", 1)),
+    ]
+    argv += ["--raw", "raw", "--results", "results"]
     argv += ["--tables", "t/shard-1", "--images", "i/shard-1", "--masks", "m/shard-1"]
     args = cli.build_parser().parse_args(argv)
     assert cli._shard(args) == 1

@@ -45,15 +45,23 @@ def test_dry_run_plans_datasets_times_shards(demo_run):
 
 
 def test_deidentified_shards(demo_run):
+    """Every inventoried file is de-identified or quarantined; the de-identified DICOM, which only conversion reads,
+    is gone once its shard is converted (no `deid.keep_dicom`), and a dry run does not ask for it again."""
     work, _, _ = demo_run
+    total = 0
     for dataset in DATASETS:
         for k in range(DEMO_SHARDS):
             shard = work / f"results/restricted/deid/{dataset}/shard-{k}"
             inventory = pd.read_parquet(work / f"results/restricted/inventory/{dataset}/shard-{k}.parquet")
-            written = list((shard / "dicom").rglob("*.dcm"))
+            written = pd.read_parquet(shard / "files.parquet")
             quarantined = pd.read_parquet(shard / "quarantine.parquet")
             assert len(written) + len(quarantined) == len(inventory)
+            total += len(written)
             assert (shard / "linkage.parquet").stat().st_mode & 0o077 == 0
+            assert not (work / f"results/restricted/deid_dicom/{dataset}/shard-{k}").exists()
+    assert total > 0
+    dry = snakemake(work, "-n")
+    assert "Nothing to be done" in dry.stdout + dry.stderr
     log = (work / "results/restricted/logs/deidentify/duke-0.log").read_text()
     assert "public demo key" in log
 

@@ -12,6 +12,7 @@ import contextlib
 import hashlib
 import os
 import re
+import shutil
 import socket
 import tempfile
 import time
@@ -83,6 +84,18 @@ def _open_up(folder: Path) -> None:
         if candidate.stat().st_mode & 0o7777 != PUBLIC_DIR:
             os.chmod(candidate, PUBLIC_DIR)
         _OPENED.add(candidate)
+
+
+def remove_tree(folder: str | Path) -> None:
+    """Delete `folder` as one step: renamed aside first (`.<name>.deleting`), then removed, so that a kill midway
+    leaves no half folder under its name (only the aside one, removed next time)."""
+    folder = Path(folder)
+    aside = folder.with_name(f".{folder.name}.deleting")
+    if aside.exists():
+        shutil.rmtree(aside)
+    if folder.exists():
+        folder.rename(aside)
+        shutil.rmtree(aside)
 
 
 def publish_tree(root: str | Path) -> None:

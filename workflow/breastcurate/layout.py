@@ -24,6 +24,19 @@ IDC_INDEX_NAME = "idc_index.parquet"
 Key = str | int
 #: The curated folders that hold one folder per dataset, and in it one per shard.
 SHARD_FOLDERS = ("images", "volumes", "masks")
+#: The restricted tables a shard's de-identification (`Layout.deid`, or `breastcurate deidentify --restricted`) and
+#: conversion (`Layout.convert_tables`) write into their folders; `files` is the file map.
+STAGE_TABLES = {
+    "deid": ("audit", "linkage", "quarantine", "files", "rejects", "series"),
+    "convert": ("images", "volumes", "findings", "files", "rejects", "phases"),
+}
+
+
+def stage_table(folder: str | Path, stage: str, name: str) -> Path:
+    """One of `stage`'s restricted tables in its shard folder `folder` (STAGE_TABLES names them)."""
+    if name not in STAGE_TABLES[stage]:
+        raise KeyError(f"{stage} writes no table {name!r}; its tables: {', '.join(STAGE_TABLES[stage])}")
+    return Path(folder) / f"{name}.parquet"
 
 
 @dataclass(frozen=True)
@@ -122,8 +135,17 @@ class Layout:
         return self.inventory_dir(dataset) / f"rejects-{shard}.parquet"
 
     def deid(self, dataset: Key, shard: Key) -> Path:
-        """De-identified DICOM (`dicom/`), audit, linkage, quarantine, file map, rejects and series of one shard."""
+        """The audit, linkage, quarantine, file map, rejects and series tables of one shard's de-identification."""
         return self.restricted / "deid" / str(dataset) / f"shard-{shard}"
+
+    def linkage(self, dataset: Key, shard: Key) -> Path:
+        """One shard's linkage of native ids to pseudonyms (in `deid`)."""
+        return stage_table(self.deid(dataset, shard), "deid", "linkage")
+
+    def deid_dicom(self, dataset: Key, shard: Key) -> Path:
+        """One shard's de-identified DICOM, which only conversion reads: its own folder, so that the pipeline can
+        delete it once the shard is converted (`deid.keep_dicom`) while the shard's tables stay."""
+        return self.restricted / "deid_dicom" / str(dataset) / f"shard-{shard}"
 
     def phi_terms(self, dataset: Key, shard: Key) -> Path:
         """The PHI values the de-identification job saw in one shard's raw headers (what the scan searches for)."""
@@ -219,6 +241,7 @@ class Layout:
                 self.inventory_dir(d),
                 self.inventory_dir(d) / "listing",
                 r / "deid" / d,
+                r / "deid_dicom" / d,
                 r / "phi" / d,
                 r / "convert" / d,
             ):

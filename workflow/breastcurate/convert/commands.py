@@ -67,6 +67,7 @@ def _convert_shard(args: argparse.Namespace) -> int:
     out = convert_shard(
         args.dataset,
         Path(args.deid),
+        Path(args.dicom),
         Path(args.raw),
         Path(args.results),
         Path(args.tables),
@@ -74,6 +75,10 @@ def _convert_shard(args: argparse.Namespace) -> int:
         Path(args.masks),
         _options(args),
     )
+    if args.delete_dicom:  # its only reader is done: the shard's de-identified DICOM goes (deid.keep_dicom)
+        from ..atomic import remove_tree
+
+        remove_tree(args.dicom)
     print(
         f"{args.dataset}: {len(out.rows['images'])} images, {len(out.rows['volumes'])} volumes, "
         f"{len(out.rows['findings'])} findings, {len(out.rows['rejects'])} rejected"
@@ -100,7 +105,11 @@ def register(registry: Registry) -> None:
 
     p = registry.add("convert-shard", "convert one de-identified shard into curated files", pipeline=True)
     p.add_argument("dataset")
-    p.add_argument("--deid", required=True, help="the shard's de-identification folder")
+    p.add_argument("--deid", required=True, help="the shard's folder of de-identification tables (file map, series)")
+    p.add_argument("--dicom", required=True, help="the shard's folder of de-identified DICOM")
+    p.add_argument(
+        "--delete-dicom", action="store_true", help="delete that folder once the shard is converted (its only reader)"
+    )
     p.add_argument("--raw", required=True, help="the dataset's native mirror (annotation tables)")
     p.add_argument("--results", required=True, help="results folder (curated paths in the tables are relative to it)")
     p.add_argument("--tables", required=True, help="folder for the shard's tables (restricted)")

@@ -23,6 +23,7 @@ from ..atomic import make_dirs, sha256_file, write_bytes
 from ..config import section
 from ..dicomio import BAD_INPUT, dcmread, parse_all
 from ..errors import BreastcurateError
+from ..layout import stage_table
 from ..roles import SeriesInfo, assign_all
 from ..sources import adapters, get_adapter
 from ..sources.base import MASK_COLUMN, BitFlagSeg
@@ -92,7 +93,7 @@ class Output:
     def write_tables(self, folder: Path) -> None:
         """The shard's tables into `folder` (restricted: they name native paths)."""
         for name, schema in TABLES.items():
-            write_table(folder / f"{name}.parquet", schema, pd.DataFrame(self.rows[name]), private=True)
+            write_table(stage_table(folder, "convert", name), schema, pd.DataFrame(self.rows[name]), private=True)
 
 
 def _text(ds, keyword: str) -> str | None:
@@ -523,6 +524,7 @@ def to_nifti(in_dir: Path, out_dir: Path, options: ConvertOptions) -> Output:
 def convert_shard(
     dataset: str,
     deid_dir: Path,
+    dicom: Path,
     raw_root: Path,
     results: Path,
     tables_dir: Path,
@@ -530,14 +532,13 @@ def convert_shard(
     masks_dir: Path,
     options: ConvertOptions,
 ) -> Output:
-    """De-identified DICOM of one shard → curated files under `images_dir` (mammograms, or MRI phases) and
+    """De-identified DICOM of one shard (`dicom`, its file map and series in `deid_dir`) → curated files under `images_dir` (mammograms, or MRI phases) and
     `masks_dir`; the shard's tables into `tables_dir` (restricted). Curated paths in the tables are relative to
     `results`."""
     adapter = get_adapter(dataset)
-    results, deid_dir = Path(results), Path(deid_dir)
+    results, deid_dir, dicom = Path(results), Path(deid_dir), Path(dicom)
     out = Output(dataset=dataset, results=results)
-    filemap = pq.read_table(deid_dir / "files.parquet").to_pandas()
-    dicom = deid_dir / "dicom"
+    filemap = pq.read_table(stage_table(deid_dir, "deid", "files")).to_pandas()
     if adapter.modality == "MG":
         boxes = adapter.read("image_boxes", Path(raw_root))
         boxes_by_path = {p: g for p, g in boxes.groupby("path", sort=True)}
@@ -570,11 +571,12 @@ def convert_shard(
             except BAD_INPUT as exc:
                 out.reject(row.path, _reason(exc))
     else:
-        linkage = pq.read_table(deid_dir / "linkage.parquet").to_pandas()
+        linkage = pq.read_table(stage_table(deid_dir, "deid", "linkage")).to_pandas()
         pseudonym = dict(zip(linkage.native_patient_id, linkage.patient_id))
+        series_table = stage_table(deid_dir, "deid", "series")
         series = (
-            pd.read_parquet(deid_dir / "series.parquet")
-            if (deid_dir / "series.parquet").exists()
+            pd.read_parquet(series_table)
+            if series_table.exists()
             else pd.DataFrame(columns=["series_uid", "role", "lesion_mask"])
         )
         roles = {r["series_uid"]: r for r in series.to_dict("records")}

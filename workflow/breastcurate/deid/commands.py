@@ -58,7 +58,9 @@ def _deidentify(args: argparse.Namespace) -> int:
 def _deidentify_shard(args: argparse.Namespace) -> int:
     from .run import ShardOutputs, deidentify_shard
 
-    out = ShardOutputs(Path(args.out), Path(args.inventory), Path(args.inventory_rejects), Path(args.terms))
+    out = ShardOutputs(
+        Path(args.out), Path(args.dicom), Path(args.inventory), Path(args.inventory_rejects), Path(args.terms)
+    )
     result = deidentify_shard(args.dataset, Path(args.listing), Path(args.raw), out, secret(args), _options(args))
     print(
         f"{args.dataset}: {len({r['file'] for r in result.audit})} files de-identified, "
@@ -92,7 +94,8 @@ def register(registry: Registry) -> None:
     p.add_argument("dataset")
     p.add_argument("--listing", required=True, help="the shard's listing")
     p.add_argument("--raw", required=True, help="the dataset's native mirror")
-    p.add_argument("--out", required=True, help="the shard's de-identification folder")
+    p.add_argument("--out", required=True, help="the shard's folder of de-identification tables")
+    p.add_argument("--dicom", required=True, help="the shard's folder of de-identified DICOM")
     p.add_argument("--inventory", required=True, help="where the shard's inventory goes")
     p.add_argument("--inventory-rejects", required=True, help="where its unreadable files go")
     p.add_argument("--terms", required=True, help="where the PHI values of the shard's raw headers go")

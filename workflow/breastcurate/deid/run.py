@@ -13,7 +13,7 @@ from ..dicomio import BAD_INPUT, dcmread, parse_all
 from ..errors import BreastcurateError, reason
 from ..idc import known_descriptions
 from ..inventory.run import inspect, write_inventory
-from ..layout import copy_order
+from ..layout import copy_order, stage_table
 from ..sources import adapters, get_adapter
 from ..tables import path_item, write_table
 from .engine import Deidentifier, Outcome
@@ -118,9 +118,10 @@ class Collector:
             "rejects": ("native_rejects", self.rejects),
         }
         for name, (schema, rows) in tables.items():
-            write_table(restricted / f"{name}.parquet", schema, pd.DataFrame(rows), private=True)
+            write_table(stage_table(restricted, "deid", name), schema, pd.DataFrame(rows), private=True)
         if self.series is not None:
-            write_table(restricted / "series.parquet", "deid_series", self.series.rows(self.source), private=True)
+            series = self.series.rows(self.source)
+            write_table(stage_table(restricted, "deid", "series"), "deid_series", series, private=True)
         if terms is not None:
             write_table(terms, "phi_terms", self.terms.rows(), private=True)
 
@@ -180,7 +181,8 @@ def deidentify_folder(
 class ShardOutputs:
     """Where one pipeline shard's de-identification writes (all restricted)."""
 
-    deid: Path  # de-identified DICOM under dicom/, audit, linkage, quarantine, file map, rejects, series
+    deid: Path  # the tables: audit, linkage, quarantine, file map, rejects, series
+    dicom: Path  # the de-identified DICOM
     inventory: Path  # the shard's inventory: every readable file's header fields and SHA-256
     inventory_rejects: Path
     terms: Path  # PHI values of the raw headers, for the PHI scan
@@ -190,17 +192,17 @@ def deidentify_shard(
     dataset: str, listing: Path, raw_root: Path, out: ShardOutputs, key: bytes, options: tuple[str, ...]
 ) -> Collector:
     """Read each listed file of one shard once: inventory it (header fields, SHA-256, or a reject with the reason)
-    and de-identify it into `out.deid/dicom`."""
+    and de-identify it into `out.dicom`."""
     get_adapter(dataset)
     deid = make_deidentifier(key, dataset, options)
     collector = Collector(dataset)
-    make_dirs(out.deid / "dicom", private=True)
+    make_dirs(out.dicom, private=True)
     inventory = []
     for listed in sorted(pd.read_parquet(listing).to_dict("records"), key=lambda r: copy_order(r["path"])):
         row, ds = inspect(dataset, listed, (Path(raw_root) / listed["path"]).read_bytes())
         inventory.append(row)
         if ds is not None:
-            _process(deid, ds, listed["native_patient_id"], listed["path"], out.deid / "dicom", collector)
+            _process(deid, ds, listed["native_patient_id"], listed["path"], out.dicom, collector)
     write_inventory(dataset, inventory, out.inventory, out.inventory_rejects)
     collector.write(out.deid, out.terms)
     return collector

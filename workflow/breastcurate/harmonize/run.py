@@ -13,7 +13,7 @@ import pandas as pd
 from .. import idc
 from ..codes import Codes
 from ..deid.keys import Keyed
-from ..layout import Layout
+from ..layout import Layout, stage_table
 from ..sources import get_adapter
 from ..tables import harmonized_tables, path_item, table_schema, write_table
 from . import exams as exam_tables
@@ -81,10 +81,11 @@ def harmonize_dataset(
     keyed = Keyed(key)
     for shard in range(n_shards):
         convert, deid = layout.convert_tables(dataset, shard), layout.deid(dataset, shard)
-        linkage = pd.read_parquet(deid / "linkage.parquet").drop_duplicates("patient_id")
-        images, volumes = _read(convert / "images.parquet"), _read(convert / "volumes.parquet")
-        phases = _read(convert / "phases.parquet")
-        findings = _findings(_read(convert / "findings.parquet"), images, finding_labels)
+        linkage = pd.read_parquet(layout.linkage(dataset, shard)).drop_duplicates("patient_id")
+        images = _read(stage_table(convert, "convert", "images"))
+        volumes = _read(stage_table(convert, "convert", "volumes"))
+        phases = _read(stage_table(convert, "convert", "phases"))
+        findings = _findings(_read(stage_table(convert, "convert", "findings")), images, finding_labels)
         studies = _studies(images, volumes)
         grouped = exam_tables.build(
             dataset,
@@ -101,8 +102,8 @@ def harmonize_dataset(
             "volumes": grouped.volumes,
             "exams": grouped.exams,
             "breasts": grouped.breasts,
-            "series": _series(_read(deid / "series.parquet"), volumes, findings, sources),
-            "files": _read(convert / "files.parquet"),
+            "series": _series(_read(stage_table(deid, "deid", "series")), volumes, findings, sources),
+            "files": _read(stage_table(convert, "convert", "files")),
             "clinical": linkage[["patient_id", "native_patient_id"]].merge(clinical, on="native_patient_id"),
             "patients": linkage[["patient_id", "native_patient_id"]]
             .merge(demographics, on="native_patient_id", how="left")
@@ -289,9 +290,9 @@ def _rejects(layout: Layout, dataset: str, shard: int, codes: Codes | None) -> p
     deid = layout.deid(dataset, shard)
     sources = [
         layout.inventory_rejects(dataset, shard),
-        deid / "quarantine.parquet",
-        deid / "rejects.parquet",
-        layout.convert_tables(dataset, shard) / "rejects.parquet",
+        stage_table(deid, "deid", "quarantine"),
+        stage_table(deid, "deid", "rejects"),
+        stage_table(layout.convert_tables(dataset, shard), "convert", "rejects"),
     ]
     if codes is not None:
         sources.append(layout.listing_rejects(dataset))
