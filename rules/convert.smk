@@ -32,7 +32,8 @@ rule convert_mg:
         options=as_json(config["convert"]),
         delete_dicom=DELETE_DICOM,
     shell:
-        "python -m breastcurate convert-shard {wildcards.dataset} --deid {input.deid} --dicom {input.dicom} {params.delete_dicom} --raw {params.raw:q}"
+        "python -m breastcurate convert-shard {wildcards.dataset} --deid {input.deid} --dicom {input.dicom}"
+        " {params.delete_dicom} --raw {params.raw:q}"
         " --results {params.results:q} --tables {output.tables} --images {output.images} --masks {output.masks}"
         " --options {params.options:q} --threads {threads} > {log} 2>&1"
 
@@ -67,6 +68,7 @@ rule convert_mr:
         options=as_json(config["convert"]),
         delete_dicom=DELETE_DICOM,
     shell:
-        "python -m breastcurate convert-shard {wildcards.dataset} --deid {input.deid} --dicom {input.dicom} {params.delete_dicom} --raw {params.raw:q}"
+        "python -m breastcurate convert-shard {wildcards.dataset} --deid {input.deid} --dicom {input.dicom}"
+        " {params.delete_dicom} --raw {params.raw:q}"
         " --results {params.results:q} --tables {output.tables} --images {output.volumes} --masks {output.masks}"
         " --options {params.options:q} --threads {threads} > {log} 2>&1"

@@ -1,6 +1,7 @@
 """How the package reads DICOM: pydicom with the package's settings, the errors bad input files raise (which a
 stage turns into reject rows) and `parse_all`. Every module that reads DICOM takes `dcmread` from here, so the
-settings hold wherever a file is read; modules that do not read DICOM never import pydicom (a job's start-up)."""
+settings hold wherever a file is read. The package itself no longer imports pydicom, so a job whose modules neither
+read DICOM nor use its types starts without it."""
 
 from __future__ import annotations
 

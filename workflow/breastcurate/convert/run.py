@@ -532,9 +532,9 @@ def convert_shard(
     masks_dir: Path,
     options: ConvertOptions,
 ) -> Output:
-    """De-identified DICOM of one shard (`dicom`, its file map and series in `deid_dir`) → curated files under `images_dir` (mammograms, or MRI phases) and
-    `masks_dir`; the shard's tables into `tables_dir` (restricted). Curated paths in the tables are relative to
-    `results`."""
+    """De-identified DICOM of one shard (`dicom`; its file map, linkage and series tables in `deid_dir`) → curated
+    files under `images_dir` (mammograms, or MRI phases) and `masks_dir`; the shard's tables into `tables_dir`
+    (restricted). Curated paths in the tables are relative to `results`."""
     adapter = get_adapter(dataset)
     results, deid_dir, dicom = Path(results), Path(deid_dir), Path(dicom)
     out = Output(dataset=dataset, results=results)
