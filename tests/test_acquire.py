@@ -114,6 +114,10 @@ def test_nbia_download_plans_resumes_and_retries(mirrors, tmp_path):
         assert not (state / "complete.json").exists()
         assert len((state / "ledger.jsonl").read_text().splitlines()) == len(uids) - 1
         assert not list(raw.rglob("*.part")) and not list(raw.rglob("*.zip"))  # partial files stay outside
+        progress = json.loads((state / "progress.json").read_text())
+        cut_files = next(r["ImageCount"] for r in nbia.rows if r["SeriesInstanceUID"] == cut_uid)
+        assert progress["state"] == "incomplete" and progress["files_total"] == files
+        assert progress["files_done"] == files - cut_files
         assert sent(server, corrupt_uid) == 2 * len(nbia.zips[corrupt_uid])
 
         again = download(tmp_path, "duke")
@@ -126,6 +130,9 @@ def test_nbia_download_plans_resumes_and_retries(mirrors, tmp_path):
         assert tree(raw) == {k: v for k, v in tree(duke).items() if not k.endswith(("mapping.xlsx", IDC_INDEX_NAME))}
         report = json.loads((state / "complete.json").read_text())
         assert report["items"] == len(uids) and report["files"] == files
+        progress = json.loads((state / "progress.json").read_text())
+        assert progress["files_done"] == progress["files_total"] == files and progress["state"] == "complete"
+        assert progress["bytes_total"] == sum(r["FileSize"] for r in nbia.rows)
 
         # a series folder lost from the mirror is fetched again, and only it
         lost = next(raw.rglob("*.dcm")).parent
@@ -201,6 +208,9 @@ def test_physionet_credentials_checksums_and_resume(mirrors, tmp_path):
         assert first.returncode == 1 and bad in first.stderr and "sha256 differs" in first.stderr
         raw = tmp_path / "results/restricted/raw/vindr_mammo"
         assert not (raw / bad).exists() and not list(raw.rglob("*.part"))
+        progress = json.loads((tmp_path / "results/restricted/downloads/vindr_mammo/progress.json").read_text())
+        assert progress["state"] == "incomplete" and progress["bytes_total"] is None  # SHA256SUMS.txt has no sizes
+        assert (progress["files_done"], progress["files_total"]) == (len(names) - 2, len(names) - 1)
         assert [s for t, s, _ in server.served if t.endswith(images[1])] == [0, size // 2]
 
         sums.write_text(good_sums)
@@ -208,6 +218,11 @@ def test_physionet_credentials_checksums_and_resume(mirrors, tmp_path):
         second = download(tmp_path, "vindr_mammo", **env)
         fetched = [t for t, _, _ in server.served[before:] if "SHA256SUMS" not in t]
         assert len(fetched) == 1 and fetched[0].endswith(bad) and "1 fetched" in second.stdout
+        assert f"vindr_mammo: {len(names) - 1}/{len(names) - 1} files, " in second.stderr  # the one-line summary
+        status = run_cli("download-status", "vindr_mammo", "--results", str(tmp_path / "results"), "--json")
+        progress = json.loads(status.stdout)
+        assert progress["state"] == "complete" and progress["files_done"] == len(names) - 1
+        assert progress["bytes_done"] == sum((project / n).stat().st_size for n in names if n != "SHA256SUMS.txt")
     assert tree(raw) == {k: v for k, v in tree(project).items() if k != "SHA256SUMS.txt"}
     for path in (tmp_path / "results").rglob("*"):
         assert not path.is_file() or PASSWORD.encode() not in path.read_bytes()
@@ -243,6 +258,12 @@ def test_s3_download_verifies_etags_and_names_credentials(mirrors, tmp_path):
         raw = tmp_path / "results/restricted/raw/embed"
         assert tree(raw) == expected
         assert "1 fetched" not in download(tmp_path, "embed").stdout  # a rerun fetches nothing
+        progress = json.loads((state / "progress.json").read_text())  # the rerun's: all done before it started
+        assert progress["files_done"] == progress["files_total"] == len(expected) and progress["state"] == "complete"
+        assert progress["bytes_done"] == progress["bytes_total"] == total
+        assert progress["rate_bytes_per_second"] == 0  # it fetched nothing
+        status = run_cli("download-status", "embed", "--results", str(tmp_path / "results")).stdout
+        assert status.startswith(f"embed: {len(expected)}/{len(expected)} files, ")
 
         from breastcurate.acquire.s3 import Bucket
         from breastcurate.acquire.transfer import Policy
@@ -446,6 +467,7 @@ def test_idc_download_selects_resumes_refetches_and_reports_changes(mirrors, tmp
         served = ServedObjects()
         logging.getLogger("werkzeug").addHandler(served)
         configure(concurrency=1)
+        plan_all = run_cli("plan-download", "duke", "--config", str(tmp_path / "config.yaml")).stdout
         killed = subprocess.Popen(
             [sys.executable, "-m", "breastcurate", "download", "duke", "--config", str(tmp_path / "config.yaml")],
             stdout=subprocess.DEVNULL,
@@ -457,6 +479,8 @@ def test_idc_download_selects_resumes_refetches_and_reports_changes(mirrors, tmp
         os.killpg(killed.pid, signal.SIGKILL)
         killed.wait()
         assert not (state / "complete.json").exists()
+        stopped = json.loads((state / "progress.json").read_text())  # what the killed run last wrote
+        assert stopped["state"] == "running" and stopped["files_total"] == len(objects)
         sizes = {f"s3://{b}/{k}": p.stat().st_size for b, k, p in objects}
         kept = {  # what the killed run left complete: never to be fetched again
             f"s3://{b}/{k}"
@@ -477,11 +501,21 @@ def test_idc_download_selects_resumes_refetches_and_reports_changes(mirrors, tmp
         series = refused_key.split("/")[0]
         assert failed.returncode == 1 and series in failed.stderr and "1 of" in failed.stderr
         assert not (state / "complete.json").exists()
+        progress = json.loads((state / "progress.json").read_text())
+        assert progress["state"] == "incomplete" and progress["files_done"] == len(objects) - 1
         s3.put_object_acl(Bucket=refused_bucket, Key=refused_key, ACL="public-read")
         download(tmp_path, "duke")
         expected = {k: v for k, v in tree(duke).items() if k.endswith(".dcm")}
         assert {p.relative_to(raw).as_posix(): sha256(p) for p in raw.rglob("*.dcm")} == expected
         assert not list((state / "incoming").rglob("*"))
+        # the progress of the whole cohort counts what every run fetched: the plan's files, the bucket's bytes
+        progress = json.loads((state / "progress.json").read_text())
+        planned = int(re.search(r"duke: \d+ series, (\d+) files", plan_all).group(1))
+        assert progress["files_done"] == progress["files_total"] == planned == len(objects)
+        assert progress["bytes_done"] == progress["bytes_total"] == sum(sizes.values())
+        assert progress["state"] == "complete" and progress["eta_seconds"] is None
+        line = run_cli("download-status", "duke", "--config", str(tmp_path / "config.yaml")).stdout
+        assert line.startswith(f"duke: {planned}/{planned} files, ") and "(100.0 %)" in line and "; complete" in line
         logging.getLogger("werkzeug").removeHandler(served)
         wanted = {f"s3://{b}/{k}" for b, k, p in rest}
         assert set(served.served) == wanted  # every object of the cohort's other series, none of patient 001's
@@ -519,3 +553,23 @@ def test_idc_download_selects_resumes_refetches_and_reports_changes(mirrors, tmp
         assert [k for k in after if after[k] != before[k]] == [k for k in before if before[k] == sha256(revised_file)]
         ledger = {e["key"]: e for e in map(json.loads, (state / "ledger.jsonl").read_text().splitlines())}
         assert ledger[uid]["crdc_series_uuid"] == new_uuid
+
+
+def test_progress_record_rate_eta_and_a_stopped_download(tmp_path):
+    """The progress record's rate and ETA follow from what this run fetched; a running download whose record is
+    older than `STALE` is reported stopped; without a byte total the ETA comes from the files."""
+    from breastcurate.acquire.status import STALE, StatusFile, describe, record
+
+    where = StatusFile(tmp_path / "progress.json", "embed", "s3")
+    started = time.time() - 100
+    status = record(where, "running", (60, 6_000_000_000), (100, 10_000_000_000), started, 5_000_000_000, 50)
+    assert status["rate_bytes_per_second"] == pytest.approx(5e7, rel=0.01)
+    assert status["eta_seconds"] == pytest.approx(80, rel=0.01)  # 4 GB left at 50 MB/s
+    line = describe(status, now=status["updated_epoch"])
+    assert line.startswith("embed: 60/100 files, 6.0 GB of 10.0 GB (60.0 %); 50.0 MB/s; running, about 1 min left")
+    assert "stopped" in describe(status, now=status["updated_epoch"] + STALE + 1)
+    by_files = record(where, "running", (60, 6_000), (100, None), started, 5_000, 50)
+    assert by_files["eta_seconds"] == pytest.approx(80, rel=0.01)  # 40 files left at 0.5 files/s
+    assert "total not listed" in describe(by_files)
+    done = record(where, "complete", (100, 10_000), (100, 10_000), started, 0, 0)
+    assert done["eta_seconds"] is None and "stopped" not in describe(done, now=time.time() + 2 * STALE)

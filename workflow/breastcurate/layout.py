@@ -113,6 +113,10 @@ class Layout:
     def download_report(self, dataset: Key) -> Path:
         return self.downloads(dataset) / "complete.json"
 
+    def download_progress(self, dataset: Key) -> Path:
+        """The running (or last) download's progress for the whole dataset: `breastcurate download-status`."""
+        return self.downloads(dataset) / "progress.json"
+
     def inventory_dir(self, dataset: Key) -> Path:
         return self.restricted / "inventory" / str(dataset)
 

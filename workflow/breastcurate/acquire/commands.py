@@ -1,4 +1,4 @@
-"""`breastcurate download` and `plan-download`."""
+"""`breastcurate download`, `plan-download` and `download-status`."""
 
 from __future__ import annotations
 
@@ -61,10 +61,20 @@ def _plan_download(args: argparse.Namespace) -> int:
     return 0
 
 
+def _download_status(args: argparse.Namespace) -> int:
+    from .run import status_line
+
+    results = Path(args.results) if args.results else _target(args)[1]
+    line, record = status_line(args.dataset, results)
+    print(json.dumps(record, indent=1, sort_keys=True) if args.json else line)
+    return 0
+
+
 def register(registry: Registry) -> None:
     for name, func, text in (
         ("download", _download, "fetch a dataset's native mirror (resumable, verified)"),
         ("plan-download", _plan_download, "print the series, files and bytes a download would fetch, fetching nothing"),
+        ("download-status", _download_status, "print a download's progress: files and bytes done, rate, ETA"),
     ):
         p = registry.add(name, text)
         p.add_argument("dataset")
@@ -73,4 +83,8 @@ def register(registry: Registry) -> None:
         p.add_argument("--settings", help=argparse.SUPPRESS)  # (pipeline) the dataset's config block as JSON
         p.set_defaults(func=func)
         if name == "download":
-            p.add_argument("--quiet", action="store_true", help="no progress bar")
+            p.add_argument(
+                "--quiet", action="store_true", help="no progress bar (the one-line summary at the end stays)"
+            )
+        if name == "download-status":
+            p.add_argument("--json", action="store_true", help="print the whole progress record")

@@ -13,7 +13,7 @@ import shutil
 import subprocess
 import tempfile
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from importlib.metadata import PackageNotFoundError, distribution
 from pathlib import Path
 
@@ -25,7 +25,8 @@ from ..dicomio import dcmread
 from ..errors import BreastcurateError
 from .nbia import folder_for
 from .s3 import etag_problem
-from .transfer import Ledger, TransferError
+from .status import StatusFile
+from .transfer import Ledger, Progress, TransferError
 
 ENDPOINT = "https://s3.amazonaws.com"
 
@@ -65,16 +66,20 @@ def selected(settings: dict) -> list[dict]:
     )
 
 
-def _s5cmd(settings: dict, commands: list[str], log: Path) -> list[dict]:
+def _s5cmd(
+    settings: dict, commands: list[str], log: Path, on_event: Callable[[dict], None] | None = None
+) -> list[dict]:
     """Run s5cmd commands (one manifest, `concurrency` workers) against the endpoint; return its JSON events (each
-    also appended to `log`). Unsigned requests: IDC's buckets are public, and no credential reaches s5cmd."""
+    also appended to `log`, and handed to `on_event` as it arrives). Unsigned requests: IDC's buckets are public,
+    and no credential reaches s5cmd."""
     if not commands:
         return []
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as manifest:
         manifest.write("\n".join(commands) + "\n")
+    events = []
     try:
-        proc = subprocess.run(
+        with subprocess.Popen(
             [
                 s5cmd_binary(),
                 "--json",
@@ -88,20 +93,24 @@ def _s5cmd(settings: dict, commands: list[str], log: Path) -> list[dict]:
                 "run",
                 manifest.name,
             ],
-            capture_output=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,  # its errors are JSON lines too
             text=True,
             env=env,
-            check=False,
-        )
+        ) as proc:
+            assert proc.stdout is not None
+            for line in proc.stdout:
+                if not line.startswith("{"):
+                    continue
+                try:
+                    event = json.loads(line)
+                except json.JSONDecodeError:
+                    continue
+                events.append(event)
+                if on_event is not None:
+                    on_event(event)
     finally:
         os.unlink(manifest.name)
-    events = []
-    for line in (proc.stdout + proc.stderr).splitlines():
-        if line.startswith("{"):
-            try:
-                events.append(json.loads(line))
-            except json.JSONDecodeError:
-                continue
     log.parent.mkdir(parents=True, exist_ok=True)
     with open(log, "a") as fh:
         fh.writelines(json.dumps(e, sort_keys=True) + "\n" for e in events if e.get("operation") == "cp")
@@ -227,50 +236,48 @@ def plan(settings: dict, mirror: Path, state: Path) -> dict:
     }
 
 
-def download(settings: dict, mirror: Path, state: Path, quiet: bool = False) -> dict:
-    """Fetch every selected series not yet complete; fail, naming the series, when the bucket's objects differ from
-    the index's count or from what an earlier run fetched."""
-    rows = selected(settings)
-    tops = settings["collection_folders"]
-    ledger = Ledger(state / "ledger.jsonl")
-    log = state / "s5cmd.jsonl"
-    listing = _listing(settings, rows, log)
-    failures: list[str] = []
-    todo, revised = [], []
-    for row in rows:
-        uid, uuid = row["SeriesInstanceUID"], row["crdc_series_uuid"]
-        listed = listing.get(uuid, {})
-        entry = ledger.get(uid)
-        if entry and entry.get("crdc_series_uuid") not in (None, uuid):
-            revised.append(uid)  # a newer index names a revised series (a new crdc_series_uuid): fetched anew
-        elif entry and entry["objects"]:
-            changed = _changed(entry, listed)
-            if changed:
-                failures.append(f"series {uid} ({uuid}) changed in the bucket since it was fetched: {changed}")
-                continue
-            if _complete(mirror, entry):
-                continue
-        if len(listed) != int(row["instanceCount"]):
-            failures.append(
-                f"series {uid} ({uuid}): the bucket lists {len(listed)} objects, the index {row['instanceCount']}"
-            )
-            continue
-        todo.append(row)
-    for attempt in range(2):  # a second pass refetches what failed its check
-        commands = []
+def _volume(listing: dict[str, dict[str, dict]], rows: list[dict]) -> tuple[int, int]:
+    """Files and bytes of `rows` as the bucket lists them."""
+    objects = [o for r in rows for o in listing.get(r["crdc_series_uuid"], {}).values()]
+    return len(objects), sum(o["size"] for o in objects)
+
+
+def _fetch(
+    settings: dict,
+    todo: list[dict],
+    listing: dict[str, dict[str, dict]],
+    state: Path,
+    log: Path,
+    revised: list[str],
+    progress: Progress,
+) -> None:
+    """Copy the objects of `todo` into `state/incoming/<uuid>/` with s5cmd, each counted once by `progress` when it
+    is there (copied now, or by an earlier run); a second pass refetches what failed its check."""
+    counted: set[str] = set()
+
+    def count(local: str, size: int) -> None:
+        if local not in counted:
+            counted.add(local)
+            progress.bytes(size)
+            progress.file_done()
+
+    for attempt in range(2):
+        commands, sizes = [], {}
         for row in todo:
             uuid, incoming = row["crdc_series_uuid"], state / "incoming" / row["crdc_series_uuid"]
             incoming.mkdir(parents=True, exist_ok=True)
             for name, listed in sorted(listing[uuid].items()):
                 local = incoming / name
                 if local.is_file() and _problem(local, listed) is None:
+                    count(str(local), listed["size"])
                     continue
                 local.unlink(missing_ok=True)  # truncated or corrupt: fetched again
                 url = str(row["series_aws_url"]).rstrip("*") + name
                 commands.append(f"cp {shlex.quote(url)} {shlex.quote(str(local))}")
+                sizes[str(local)] = listed["size"]
         if not commands:
-            break
-        if not quiet:
+            return
+        if not progress.quiet:
             logging.getLogger(__name__).info(
                 "%s %d objects of %d series (%d revised in IDC since fetched)",
                 "refetching" if attempt else "fetching",
@@ -278,8 +285,27 @@ def download(settings: dict, mirror: Path, state: Path, quiet: bool = False) -> 
                 len(todo),
                 len(revised),
             )
-        _s5cmd(settings, commands, log)
-    fetched = 0
+
+        def copied(event: dict, sizes: dict = sizes) -> None:
+            local = str(event.get("destination"))
+            if event.get("operation") == "cp" and event.get("success") and local in sizes:
+                count(local, sizes[local])
+
+        _s5cmd(settings, commands, log, copied)
+
+
+def _place_all(
+    todo: list[dict],
+    listing: dict[str, dict[str, dict]],
+    tops: dict[str, str],
+    mirror: Path,
+    state: Path,
+    ledger: Ledger,
+    failures: list[str],
+) -> int:
+    """Place every series of `todo` whose objects all passed their checks; add a failure for each other; return how
+    many were placed."""
+    placed = 0
     for row in todo:
         uid, uuid = row["SeriesInstanceUID"], row["crdc_series_uuid"]
         incoming = state / "incoming" / uuid
@@ -293,7 +319,55 @@ def download(settings: dict, mirror: Path, state: Path, quiet: bool = False) -> 
         except (InvalidDicomError, OSError) as exc:  # not DICOM, or unreadable: the series is not placed
             failures.append(f"series {uid} ({uuid}): {exc}")
             continue
-        fetched += 1
+        placed += 1
+    return placed
+
+
+def download(settings: dict, mirror: Path, state: Path, quiet: bool = False, status: StatusFile | None = None) -> dict:
+    """Fetch every selected series not yet complete; fail, naming the series, when the bucket's objects differ from
+    the index's count or from what an earlier run fetched."""
+    rows = selected(settings)
+    tops = settings["collection_folders"]
+    ledger = Ledger(state / "ledger.jsonl")
+    log = state / "s5cmd.jsonl"
+    listing = _listing(settings, rows, log)
+    failures: list[str] = []
+    todo, revised, complete = [], [], []
+    for row in rows:
+        uid, uuid = row["SeriesInstanceUID"], row["crdc_series_uuid"]
+        listed = listing.get(uuid, {})
+        entry = ledger.get(uid)
+        if entry and entry.get("crdc_series_uuid") not in (None, uuid):
+            revised.append(uid)  # a newer index names a revised series (a new crdc_series_uuid): fetched anew
+        elif entry and entry["objects"]:
+            changed = _changed(entry, listed)
+            if changed:
+                failures.append(f"series {uid} ({uuid}) changed in the bucket since it was fetched: {changed}")
+                continue
+            if _complete(mirror, entry):
+                complete.append(row)
+                continue
+        if len(listed) != int(row["instanceCount"]):
+            failures.append(
+                f"series {uid} ({uuid}): the bucket lists {len(listed)} objects, the index {row['instanceCount']}"
+            )
+            continue
+        todo.append(row)
+    progress = Progress(
+        f"IDC {', '.join(settings['collections'])}: {len(todo)} series",
+        sum(len(listing[r["crdc_series_uuid"]]) for r in todo),
+        sum(o["size"] for r in todo for o in listing[r["crdc_series_uuid"]].values()),
+        quiet,
+        status,
+        before=_volume(listing, complete),
+        total=_volume(listing, rows),
+    )
+    placed = 0
+    try:
+        _fetch(settings, todo, listing, state, log, revised, progress)
+        placed = _place_all(todo, listing, tops, mirror, state, ledger, failures)
+    finally:
+        progress.close(complete=not failures and placed == len(todo))
     if failures:
         raise TransferError(
             f"{len(failures)} of {len(rows)} series failed (the others are complete; rerun to retry):"
@@ -302,9 +376,9 @@ def download(settings: dict, mirror: Path, state: Path, quiet: bool = False) -> 
     return {
         "unit": "series",
         "items": len(rows),
-        "fetched": fetched,
+        "fetched": placed,
         "revised": len(revised),
-        "skipped": len(rows) - fetched,
+        "skipped": len(rows) - placed,
         "files": sum(ledger.entries[r["SeriesInstanceUID"]]["files"] for r in rows),
         "report": {
             "idc_release": idc.release_of(index_of(settings)),

@@ -15,6 +15,7 @@ from urllib.parse import urlencode
 
 from ..dicomio import dcmread
 from ..nbia_names import series_dir, study_dir
+from .status import StatusFile
 from .transfer import (
     Http,
     Ledger,
@@ -182,14 +183,20 @@ def plan(settings: dict, mirror: Path, state: Path) -> dict:
     }
 
 
-def download(settings: dict, mirror: Path, state: Path, quiet: bool = False) -> dict:
-    """Fetch every series not yet complete; return counts; raise TransferError listing the series that failed."""
+def download(settings: dict, mirror: Path, state: Path, quiet: bool = False, status: StatusFile | None = None) -> dict:
+    """Fetch every series not yet complete; return counts; raise TransferError listing the series that failed.
+    The progress counts files and the bytes of the zips against the series' FileSize as NBIA lists it."""
     http, rows, ledger, todo = _pending(settings, mirror, state)
+    pending = {r["SeriesInstanceUID"] for r in todo}
+    done = [r for r in rows if r["SeriesInstanceUID"] not in pending]
     progress = Progress(
         f"{', '.join(settings['collections'])}: {len(todo)} series",
         _total(todo, "ImageCount"),
         _total(todo, "FileSize") or None,
         quiet,
+        status,
+        before=(_total(done, "ImageCount"), _total(done, "FileSize")),
+        total=(_total(rows, "ImageCount"), _total(rows, "FileSize") or None),
     )
     transfer_all(
         (

@@ -12,6 +12,7 @@ from pathlib import Path, PurePosixPath
 from urllib.parse import quote, urlparse
 
 from ..atomic import sha256_file
+from .status import StatusFile
 from .transfer import (
     AccessRefused,
     Http,
@@ -128,11 +129,21 @@ def plan(settings: dict, mirror: Path, state: Path) -> dict:
     }
 
 
-def download(settings: dict, mirror: Path, state: Path, quiet: bool = False) -> dict:
-    """Fetch every listed file not yet verified in the mirror; raise TransferError listing those that failed."""
+def download(settings: dict, mirror: Path, state: Path, quiet: bool = False, status: StatusFile | None = None) -> dict:
+    """Fetch every listed file not yet verified in the mirror; raise TransferError listing those that failed.
+    SHA256SUMS.txt lists no sizes, so the progress counts bytes done but gives no byte total."""
     http, sums, names, ledger, todo = _pending(settings, mirror, state)
     url = settings["url"].rstrip("/") + "/"
-    progress = Progress(f"PhysioNet: {len(todo)} files", len(todo), None, quiet)
+    pending = set(todo)
+    progress = Progress(
+        f"PhysioNet: {len(todo)} files",
+        len(todo),
+        None,
+        quiet,
+        status,
+        before=(len(names) - len(todo), sum(ledger.entries[n]["bytes"] for n in names if n not in pending)),
+        total=(len(names), None),
+    )
 
     def fetch(name: str) -> None:
         target = mirror / name

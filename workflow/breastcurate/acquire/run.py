@@ -14,6 +14,7 @@ from ..errors import BreastcurateError
 from ..layout import Layout
 from ..sources import get_adapter
 from . import idc_buckets, nbia, physionet, s3
+from .status import StatusFile, describe, read
 from .transfer import Http, Policy, fetch_verified
 
 TRANSPORTS = {"idc": idc_buckets, "nbia": nbia, "physionet": physionet, "s3": s3}
@@ -107,7 +108,8 @@ def download(dataset: str, block: dict, results: Path, quiet: bool = False) -> d
     mirror.mkdir(parents=True, exist_ok=True)
     Layout(results).download_report(dataset).unlink(missing_ok=True)  # complete again only when this run succeeds
     supplementary = _supplementary(settings, mirror, state)
-    counts = TRANSPORTS[settings["transport"]].download(settings, mirror, state, quiet)
+    status = StatusFile(Layout(results).download_progress(dataset), dataset, settings["transport"])
+    counts = TRANSPORTS[settings["transport"]].download(settings, mirror, state, quiet, status)
     counts["supplementary_fetched"] = supplementary
     report = {
         "dataset": dataset,
@@ -121,3 +123,9 @@ def download(dataset: str, block: dict, results: Path, quiet: bool = False) -> d
     }
     write_bytes(Layout(results).download_report(dataset), json.dumps(report, indent=1, sort_keys=True).encode() + b"\n")
     return counts
+
+
+def status_line(dataset: str, results: Path) -> tuple[str, dict]:
+    """The one-line summary of the dataset's download progress, and the progress record it describes."""
+    record = read(Layout(results).download_progress(dataset), dataset)
+    return describe(record), record

@@ -10,6 +10,7 @@ import math
 from pathlib import Path, PurePosixPath
 from urllib.parse import urlparse
 
+from .status import StatusFile
 from .transfer import (
     CHUNK,
     AccessRefused,
@@ -203,10 +204,19 @@ def plan(settings: dict, mirror: Path, state: Path) -> dict:
     }
 
 
-def download(settings: dict, mirror: Path, state: Path, quiet: bool = False) -> dict:
+def download(settings: dict, mirror: Path, state: Path, quiet: bool = False, status: StatusFile | None = None) -> dict:
     """Fetch every object not yet verified in the mirror; raise TransferError listing those that failed."""
     bucket, found, ledger, todo = _pending(settings, mirror, state)
-    progress = Progress(f"{settings['url']}: {len(todo)} files", len(todo), sum(o["size"] for o in todo), quiet)
+    todo_bytes, all_bytes = sum(o["size"] for o in todo), sum(o["size"] for o in found)
+    progress = Progress(
+        f"{settings['url']}: {len(todo)} files",
+        len(todo),
+        todo_bytes,
+        quiet,
+        status,
+        before=(len(found) - len(todo), all_bytes - todo_bytes),
+        total=(len(found), all_bytes),
+    )
 
     def fetch(o: dict) -> None:
         fetch_verified(

@@ -17,6 +17,7 @@ import urllib3
 from tqdm import tqdm
 
 from ..errors import BreastcurateError
+from .status import INTERVAL, StatusFile, describe, record, write_status
 
 CHUNK = 1 << 20
 #: Statuses worth another attempt: too many requests, and the server's own failures.
@@ -202,13 +203,20 @@ class Ledger:
 
 @dataclass
 class Progress:
-    """One bar of bytes with a files counter; safe to update from worker threads."""
+    """One bar of this run's bytes with a files counter; safe to update from worker threads. With `status`, the
+    dataset's whole progress is also written there (`before`: the files and bytes earlier runs completed; `total`:
+    the dataset's files and bytes, None when the listing gives no sizes), at most every `INTERVAL` seconds
+    and when the run ends, and the run ends with its one-line summary on stderr (even when quiet)."""
 
     label: str
     files: int
     total_bytes: int | None
     quiet: bool = False
+    status: StatusFile | None = None
+    before: tuple[int, int] = (0, 0)
+    total: tuple[int, int | None] = (0, None)
     done_files: int = 0
+    done_bytes: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
@@ -223,33 +231,54 @@ class Progress:
             mininterval=0.5 if interactive else 30.0,
             dynamic_ncols=interactive,
         )
+        self._started = time.time()
+        self._written = 0.0
         self._show()
+        self._write("running", force=True)
 
     def _show(self) -> None:
         self.bar.set_postfix_str(f"{self.done_files}/{self.files} files", refresh=False)
 
+    def _write(self, state: str, force: bool = False) -> dict | None:
+        """Write the status file (under the lock, or once the workers are done); return what was written."""
+        if self.status is None or not (force or time.monotonic() - self._written >= INTERVAL):
+            return None
+        self._written = time.monotonic()
+        done = (self.before[0] + self.done_files, self.before[1] + self.done_bytes)
+        written = record(self.status, state, done, self.total, self._started, self.done_bytes, self.done_files)
+        write_status(self.status, written)
+        return written
+
     def bytes(self, n: int) -> None:
         with self._lock:
+            self.done_bytes += n
             self.bar.update(n)
+            self._write("running")
 
     def file_done(self, count: int = 1) -> None:
         with self._lock:
             self.done_files += count
             self._show()
+            self._write("running")
 
-    def close(self) -> None:
+    def close(self, complete: bool = True) -> None:
+        """End the bar; write the final status ("complete", or "incomplete" after failures) and print its line."""
         self.bar.refresh()
         self.bar.close()
+        final = self._write("complete" if complete else "incomplete", force=True)
+        if final is not None:
+            print(describe(final), file=sys.stderr)
 
 
 def transfer_all(
     tasks: Iterable[tuple[str, Callable[[], None]]], workers: int, progress: Progress, total: int, unit: str
 ) -> None:
     """Run the tasks behind `progress`; if any failed, raise TransferError listing them (the others stay complete)."""
+    failures: list[str] | None = None
     try:
         failures = run_all(tasks, workers)
     finally:
-        progress.close()
+        progress.close(complete=failures == [])
     if failures:
         raise TransferError(
             f"{len(failures)} of {total} {unit} failed (the others are complete; rerun to retry):"
