@@ -39,6 +39,7 @@ rule download:
     resources:
         mem_mb=2000,
         runtime=7 * 24 * 60,
+        download_slots=1,  # `--resources download_slots=N` (set in the profiles) bounds the downloads at once
     params:
         results=results_param,
         settings=download_settings,

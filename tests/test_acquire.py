@@ -20,8 +20,9 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+import yaml
 from breastcurate.layout import IDC_INDEX_NAME
-from conftest import DEMO_SHARDS, executed_jobs, run_cli, snakemake, write_config
+from conftest import DEMO_SHARDS, REPO, executed_jobs, run_cli, snakemake, write_config
 from servers import FakeNBIA, http_server, s3_server, sent, zip_bytes
 
 PASSWORD = "correct-horse-battery"
@@ -573,3 +574,37 @@ def test_progress_record_rate_eta_and_a_stopped_download(tmp_path):
     assert "total not listed" in describe(by_files)
     done = record(where, "complete", (100, 10_000), (100, 10_000), started, 0, 0)
     assert done["eta_seconds"] is None and "stopped" not in describe(done, now=time.time() + 2 * STALE)
+
+
+@pytest.mark.e2e  # the demo mirrors it serves come from the CLI
+def test_download_slots_bound_the_downloads_at_once(mirrors, tmp_path, monkeypatch):
+    """Two datasets' downloads through Snakemake with `--resources download_slots=1` (what the profiles set, at 2):
+    on 2 cores, the second starts only when the first has finished; each leaves its progress and summary line."""
+    duke = mirrors / "duke"
+    nbia = FakeNBIA(duke, "Duke-Breast-Cancer-MRI")
+    routes = {
+        **nbia.routes(),
+        **{f"/supplementary/{p.name}": (lambda q, p=p: p.read_bytes()) for p in duke.glob("*.xlsx")},
+    }
+    physionet_tree(mirrors / "vindr_mammo", tmp_path / "site")
+    monkeypatch.setenv("PHYSIONET_USERNAME", "reader")
+    monkeypatch.setenv("PHYSIONET_PASSWORD", PASSWORD)
+    with (
+        http_server(routes=routes) as (_, url),
+        http_server(tmp_path / "site", users={"reader": PASSWORD}) as (_, site),
+    ):
+        vindr = {"source": "download", "download": {"url": f"{site}/files/vindr-mammo/1.0.0/", **FAST}}
+        config_for(tmp_path, {"duke": duke_block(url, duke), "vindr_mammo": vindr})
+        targets = [f"results/restricted/downloads/{d}/complete.json" for d in ("duke", "vindr_mammo")]
+        run = snakemake(tmp_path, "--resources", "download_slots=1", "--cores", "2", *targets)
+    events = re.findall(r"^(?:local)?rule (download):|^Finished jobid: \d+ \(Rule: (download)\)", run.stderr, re.M)
+    assert [("start" if started else "end") for started, _ in events] == ["start", "end", "start", "end"]
+    for profile in ("local", "slurm"):
+        assert yaml.safe_load((REPO / "profiles" / profile / "config.yaml").read_text())["resources"] == {
+            "download_slots": 2
+        }
+    for dataset in ("duke", "vindr_mammo"):
+        progress = json.loads((tmp_path / f"results/restricted/downloads/{dataset}/progress.json").read_text())
+        assert progress["state"] == "complete" and progress["files_done"] == progress["files_total"] > 0
+        log = (tmp_path / f"results/restricted/logs/download/{dataset}.log").read_text()
+        assert f"{dataset}: {progress['files_total']}/{progress['files_total']} files, " in log
